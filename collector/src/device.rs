@@ -1,0 +1,139 @@
+//! The `/dev/witness` source: open, ABI check, batched reads.
+//!
+//! `read(2)` on the device returns whole records from all CPU rings, so a
+//! batch is always framed. The device reports `ENODEV` once the module is
+//! being unloaded; that becomes [`DeviceError::Gone`].
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
+use rustix::ioctl::{ioctl, Getter};
+use thiserror::Error;
+use witness_abi::ioctl::{DeviceInfo, ABI_VERSION, WITNESS_IOC_INFO};
+use witness_abi::record::RECORD_MAX_LEN;
+
+/// The default device path.
+pub const DEFAULT_DEVICE: &str = "/dev/witness";
+
+/// Why the device cannot be used.
+#[derive(Debug, Error)]
+pub enum DeviceError {
+    /// The device node does not exist.
+    #[error("{path} does not exist: the witness kernel module is not loaded (load it with `insmod witness.ko`)")]
+    NotLoaded {
+        /// Device path.
+        path: PathBuf,
+    },
+    /// The caller may not open the device.
+    #[error("{path}: permission denied: the device is mode 0600, owned by root; run the collector as root")]
+    PermissionDenied {
+        /// Device path.
+        path: PathBuf,
+    },
+    /// Another open error.
+    #[error("cannot open {path}: {source}")]
+    Open {
+        /// Device path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The device does not answer the info ioctl (not a witness device).
+    #[error("{path} did not answer the witness info ioctl ({source}); is it really the witness device?")]
+    Info {
+        /// Device path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The module speaks another ABI version.
+    #[error("{path}: the loaded module speaks ABI version {module}, this collector speaks {collector}; load the module built from the same source as the collector")]
+    AbiMismatch {
+        /// Device path.
+        path: PathBuf,
+        /// The module's version.
+        module: u32,
+        /// This collector's version.
+        collector: u32,
+    },
+    /// The module went away (unloaded) while we were reading.
+    #[error("{path} went away: the witness module was unloaded")]
+    Gone {
+        /// Device path.
+        path: PathBuf,
+    },
+    /// A read failed.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// Device path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl DeviceError {
+    /// Whether waiting for the module to be loaded again could help.
+    pub fn is_absent(&self) -> bool {
+        matches!(self, DeviceError::NotLoaded { .. } | DeviceError::Gone { .. })
+    }
+}
+
+/// An open, version-checked `/dev/witness`.
+#[derive(Debug)]
+pub struct Device {
+    fd: OwnedFd,
+    path: PathBuf,
+    info: DeviceInfo,
+}
+
+impl Device {
+    /// Opens the device and checks that it speaks this collector's ABI.
+    pub fn open(path: &Path) -> Result<Self, DeviceError> {
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+            // ENODEV/ENXIO: the node exists but the module behind it is gone.
+            Errno::NOENT | Errno::NODEV | Errno::NXIO => DeviceError::NotLoaded { path: path.into() },
+            Errno::ACCESS | Errno::PERM => DeviceError::PermissionDenied { path: path.into() },
+            e => DeviceError::Open { path: path.into(), source: e.into() },
+        })?;
+        // SAFETY: WITNESS_IOC_INFO is an _IOR whose argument is a DeviceInfo,
+        // which the kernel writes completely.
+        let info = unsafe { ioctl(&fd, Getter::<WITNESS_IOC_INFO, DeviceInfo>::new()) }.map_err(|e| {
+            if e == Errno::NODEV {
+                DeviceError::Gone { path: path.into() }
+            } else {
+                DeviceError::Info { path: path.into(), source: e.into() }
+            }
+        })?;
+        if info.abi_version != ABI_VERSION {
+            return Err(DeviceError::AbiMismatch { path: path.into(), module: info.abi_version, collector: ABI_VERSION });
+        }
+        Ok(Self { fd, path: path.into(), info })
+    }
+
+    /// What the module reported about itself.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    /// A buffer size that always holds at least one record.
+    pub fn batch_size() -> usize {
+        (256 * 1024).max(RECORD_MAX_LEN)
+    }
+
+    /// Blocks until records are available and reads whole records into
+    /// `buf`. Returns the number of bytes read (never 0).
+    pub fn read_batch(&self, buf: &mut [u8]) -> Result<usize, DeviceError> {
+        loop {
+            match rustix::io::read(&self.fd, &mut *buf) {
+                Ok(n) => return Ok(n),
+                Err(Errno::INTR) => continue,
+                Err(Errno::NODEV) => return Err(DeviceError::Gone { path: self.path.clone() }),
+                Err(e) => return Err(DeviceError::Read { path: self.path.clone(), source: e.into() }),
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The witness collector.
+//!
+//! The kernel module records; the collector decides. This crate drains the
+//! per-CPU rings behind `/dev/witness`, decodes records with the shared ABI
+//! crate, checks each CPU's sequence numbers so that any loss is stated
+//! exactly, and prints or exports what it found.
+//!
+//! Pipeline stages, one module each:
+//!
+//! - [`device`]: opens `/dev/witness`, checks the ABI version, reads batches
+//!   of whole records,
+//! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
+//!   malformed input with an error that names the offset,
+//! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
+//! - [`output`]: JSON lines and a readable table.
+//!
+//! Identity attribution, Cedar policy and the metric and log exporters build
+//! on these stages.
+
+pub mod decode;
+pub mod device;
+pub mod output;
+pub mod sequence;

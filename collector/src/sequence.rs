@@ -1,0 +1,77 @@
+//! Per-CPU sequence tracking.
+//!
+//! Every record a CPU attempts takes the next sequence number, including the
+//! ones the module had to drop, so the gaps in a CPU's sequence are exactly
+//! the records lost there. This is how the collector proves completeness, or
+//! says precisely what is missing.
+
+use std::collections::HashMap;
+
+/// Tracks the last sequence number seen per CPU.
+#[derive(Debug, Default)]
+pub struct SequenceTracker {
+    last: HashMap<u32, u64>,
+    lost: u64,
+}
+
+/// What one record says about loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// The record follows the previous one on its CPU, or is the first seen.
+    InOrder,
+    /// `missing` records were lost on this CPU just before this one.
+    Gap {
+        /// How many.
+        missing: u64,
+    },
+    /// The sequence went backwards (the module was reloaded, or records were
+    /// replayed): tracking restarts for this CPU.
+    Restart,
+}
+
+impl SequenceTracker {
+    /// Records `seq` from `cpu`.
+    pub fn observe(&mut self, cpu: u32, seq: u64) -> Observation {
+        let previous = self.last.insert(cpu, seq);
+        match previous {
+            None => Observation::InOrder,
+            Some(p) if seq == p.wrapping_add(1) => Observation::InOrder,
+            Some(p) if seq > p => {
+                let missing = seq - p - 1;
+                self.lost += missing;
+                Observation::Gap { missing }
+            }
+            Some(_) => Observation::Restart,
+        }
+    }
+
+    /// Records lost, summed over CPUs, since tracking began.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Forgets every CPU's position (after the module was reloaded).
+    pub fn reset(&mut self) {
+        self.last.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaps_are_counted_per_cpu() {
+        let mut t = SequenceTracker::default();
+        assert_eq!(t.observe(0, 10), Observation::InOrder);
+        assert_eq!(t.observe(1, 0), Observation::InOrder);
+        assert_eq!(t.observe(0, 11), Observation::InOrder);
+        assert_eq!(t.observe(0, 15), Observation::Gap { missing: 3 });
+        assert_eq!(t.observe(1, 2), Observation::Gap { missing: 1 });
+        assert_eq!(t.lost(), 4);
+        assert_eq!(t.observe(1, 0), Observation::Restart);
+        t.reset();
+        assert_eq!(t.observe(0, 0), Observation::InOrder);
+        assert_eq!(t.lost(), 4);
+    }
+}
