@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 PACKAGES=(
     # kernel build
     linux-source-6.12 build-essential bc bison flex libelf-dev libssl-dev
-    cpio xz-utils kmod python3
+    cpio xz-utils kmod python3 file
     # Rust for the kernel: rustc-web is the rustc the kernel and module are
     # built with (/usr/bin/rustc); rust-web-src is its core library source.
     rustc-web rust-web-src libclang-dev clang

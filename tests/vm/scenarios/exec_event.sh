@@ -36,7 +36,10 @@ assert_eq cgroup_id "$cgroup_id" "$(json_field cgroup_id "$line")"
 assert_eq path_truncated false "$(json_field path_truncated "$line")"
 # The same pid exec'd the shell and su as root before su dropped to 1234:
 # the records show the credential change in order.
-uids=$(grep "\"pid\":$child," events.json | while read -r l; do json_field uid "$l"; done | tr '\n' ' ')
+# (Records arrive in order per CPU; the task may have moved, so sort by time.)
+uids=$(grep "\"pid\":$child," events.json \
+    | while read -r l; do echo "$(json_field ts_boot_ns "$l") $(json_field uid "$l")"; done \
+    | sort -n | cut -d' ' -f2 | tr '\n' ' ')
 echo "uids of pid $child, in order: $uids"
 case "$uids" in
     "0 "*"1234 ") ;;
