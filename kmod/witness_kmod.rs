@@ -59,7 +59,7 @@ impl kernel::Module for Witness {
         // CAST: u32 KiB to bytes fits in usize on 64-bit.
         let data_size = (kib as usize).saturating_mul(1024);
         if !data_size_is_valid(data_size) {
-            pr_err!("witness: ring_size_kib={} must be a power of two from 64 to 1048576\n", kib);
+            pr_err!("ring_size_kib={} must be a power of two from 64 to 1048576\n", kib);
             return Err(EINVAL);
         }
         let rings = RingSet::new(data_size)?;
@@ -69,7 +69,7 @@ impl kernel::Module for Witness {
         // only after `witness_shim_device_unregister` has returned.
         let ret = unsafe { shim::witness_shim_device_register(ctx) };
         if ret != 0 {
-            pr_err!("witness: cannot register /dev/witness: error {}\n", ret);
+            pr_err!("cannot register /dev/witness: error {}\n", ret);
             return Err(Error::from_errno(ret));
         }
         if let Err(e) = hooks::attach_all(&state) {
@@ -77,7 +77,7 @@ impl kernel::Module for Witness {
             unsafe { shim::witness_shim_device_unregister() };
             return Err(e);
         }
-        pr_info!("witness: loaded, ABI {}, {} rings of {} KiB\n", ioctl::ABI_VERSION, state.rings.len(), kib);
+        pr_info!("loaded, ABI {}, {} rings of {} KiB\n", ioctl::ABI_VERSION, state.rings.len(), kib);
         Ok(Self { state })
     }
 }
@@ -88,6 +88,6 @@ impl Drop for Witness {
         // SAFETY: registered in init. Returns once every open file is
         // released, after which nothing refers to `state`.
         unsafe { shim::witness_shim_device_unregister() };
-        pr_info!("witness: unloaded\n");
+        pr_info!("unloaded\n");
     }
 }

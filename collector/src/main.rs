@@ -101,16 +101,10 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            for record in decode::records(&buf[..n]) {
-                let event = match record {
-                    Ok(event) => event,
-                    Err(e) => {
-                        eprintln!("witness: malformed batch from {}: {e}; skipping the rest of it", args.device.display());
-                        break;
-                    }
-                };
-                note_loss(&mut tracker, &event);
-                if !print(&mut printer, &event)? {
+            let batch = decode_batch(&buf[..n], &args.device);
+            for event in &batch {
+                note_loss(&mut tracker, event);
+                if !print(&mut printer, event)? {
                     return Ok(());
                 }
                 printed += 1;
@@ -123,6 +117,23 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Decodes one `read` batch and orders it by time (each ring is in order on
+/// its own; a batch holds several rings one after the other).
+fn decode_batch(bytes: &[u8], device: &Path) -> Vec<Event> {
+    let mut events = Vec::new();
+    for record in decode::records(bytes) {
+        match record {
+            Ok(event) => events.push(event),
+            Err(e) => {
+                eprintln!("witness: malformed batch from {}: {e}; skipping the rest of it", device.display());
+                break;
+            }
+        }
+    }
+    events.sort_by_key(|e| e.meta().ts_ns);
+    events
 }
 
 fn note_loss(tracker: &mut SequenceTracker, event: &Event) {

@@ -19,7 +19,7 @@ pub(super) fn attach(state: &State) -> Result {
         shim::witness_shim_tracepoint_attach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state))
     };
     if ret != 0 {
-        pr_err!("witness: cannot attach to tracepoint sched_process_exec: error {}\n", ret);
+        pr_err!("cannot attach to tracepoint sched_process_exec: error {}\n", ret);
         return Err(Error::from_errno(ret));
     }
     Ok(())
@@ -31,7 +31,7 @@ pub(super) fn detach(state: &State) {
         shim::witness_shim_tracepoint_detach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state))
     };
     if ret != 0 {
-        pr_warn!("witness: detaching from sched_process_exec failed: error {}\n", ret);
+        pr_warn!("detaching from sched_process_exec failed: error {}\n", ret);
     }
 }
 

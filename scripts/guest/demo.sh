@@ -1,36 +1,46 @@
 # The demo, run inside the VM by `make demo`: load the module, start the
 # collector, run a few programs, and show the exec records it decoded.
-echo
 echo "== loading witness.ko"
 insmod /witness/witness.ko
-dmesg | grep 'witness:' | tail -1
+dmesg | grep 'witness: loaded' | sed 's/^\[[^]]*\] /   kernel: /'
+
 echo
 echo "== starting the collector: witness events --format table"
 witness events --format table > /tmp/demo.table 2> /tmp/demo.err &
 collector=$!
 sleep 1
+
 echo
-echo "== running some programs (as root, and as uid 1234 in cgroup /demo)"
-mkdir -p /sys/fs/cgroup/demo
+echo "== running programs: as root, then a 'workload' as uid 1234 in cgroup /demo"
+mkdir -p /opt/demo /sys/fs/cgroup/demo
+cp /bin/busybox /opt/demo/busybox
 uname -a > /dev/null
-ls / > /dev/null
-date > /dev/null
-sh -c 'echo $$ > /sys/fs/cgroup/demo/cgroup.procs && exec su -s /bin/sh wtest -c "id > /dev/null; cat /etc/hostname 2>/dev/null; true"'
-echo "   cgroup /demo has id $(stat -c %i /sys/fs/cgroup/demo)"
+/opt/demo/busybox ls / > /dev/null
+sh -c 'echo $$ > /sys/fs/cgroup/demo/cgroup.procs && exec su -s /bin/sh wtest -c "exec /opt/demo/busybox true"'
+echo "   (cgroup /demo has id $(stat -c %i /sys/fs/cgroup/demo))"
 sleep 1
 kill "$collector"
+
 echo
-echo "== what the collector printed"
-cat /tmp/demo.err
+echo "== what the collector printed (stderr, then stdout)"
+sed 's/^/   /' /tmp/demo.err
 cat /tmp/demo.table
+
 echo
-echo "== the same events as JSON lines (witness events --format json), first 3"
-insmod /witness/witness.ko 2>/dev/null
-rmmod witness
-insmod /witness/witness.ko
-witness events --format json --count 3 > /tmp/demo.json 2>/dev/null &
+echo "== the workload's record as a JSON line (witness events --format json)"
+witness events --format json > /tmp/demo.json 2>/dev/null &
+collector=$!
 sleep 0.5
-/bin/true; /bin/true; /bin/true
-wait
-cat /tmp/demo.json
-rmmod witness
+/opt/demo/busybox true
+sleep 0.5
+kill "$collector"
+grep -m1 '"path":"/opt/demo/busybox"' /tmp/demo.json
+
+echo
+echo "== unloading the module while a collector is blocked reading"
+witness events --format json > /dev/null &
+collector=$!
+sleep 0.5
+rmmod witness && echo "   rmmod witness: done"
+wait "$collector"
+echo "   collector exit code: $?"
