@@ -2,11 +2,12 @@
 # Both provision the machine (Debian packages, bindgen-cli) and build what
 # they need; the test kernel is cached in ~/.cache/witness.
 
-.PHONY: demo test build kernel kernel-debug module collector vm-shell clean help
+.PHONY: demo test test-debug build kernel kernel-debug module collector vm-shell clean help
 
 help:
 	@echo "make demo          build everything and show exec events from the VM"
 	@echo "make test          host unit tests + VM scenarios; ends with 'N passed, N failed'"
+	@echo "make test-debug    the same on the KASAN/lockdep/kmemleak kernel"
 	@echo "make build         provision and build kernel, module, collector, initramfs"
 	@echo "make kernel        build (or reuse) the plain test kernel"
 	@echo "make kernel-debug  build (or reuse) the KASAN/lockdep/kmemleak kernel"
@@ -19,6 +20,9 @@ demo:
 
 test:
 	bash scripts/test.sh
+
+test-debug:
+	WITNESS_FLAVOUR=debug bash scripts/test.sh
 
 build:
 	bash scripts/build-all.sh
@@ -37,7 +41,7 @@ collector:
 
 vm-shell: build
 	qemu-system-x86_64 -accel $${WITNESS_ACCEL:-tcg} -cpu max -smp 2 -m 1G \
-	    -kernel target/witness/bzImage -initrd target/witness/initramfs.cpio.gz \
+	    -kernel target/witness/plain/bzImage -initrd target/witness/plain/initramfs.cpio.gz \
 	    -append "console=ttyS0 panic=-1 witness.mode=shell" -nographic -no-reboot
 
 clean:

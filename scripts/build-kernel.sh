@@ -28,8 +28,10 @@ mkdir -p "$work"
 note "extracting $KERNEL_TARBALL"
 tar -xJf "$KERNEL_TARBALL" -C "$work" --strip-components=1
 
+llvm=()
+[ "$(kernel_cc "$flavour")" = clang ] && llvm=(LLVM=1)
 kmake() {
-    make -C "$work" -j"$(nproc)" \
+    make -C "$work" -j"$(nproc)" "${llvm[@]}" \
         RUSTC="$WITNESS_RUSTC" HOSTRUSTC="$WITNESS_RUSTC" BINDGEN="$WITNESS_BINDGEN" "$@"
 }
 

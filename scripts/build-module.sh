@@ -16,7 +16,8 @@ grep -q '^CONFIG_RUST=y' "$KDIR/.config" 2>/dev/null \
     || die "the kernel in $KDIR was built without CONFIG_RUST=y; witness needs a Rust-enabled kernel"
 
 step "building witness.ko against $KDIR"
-make -C "$KDIR" M="$WITNESS_ROOT" RUSTC="$WITNESS_RUSTC" BINDGEN="$WITNESS_BINDGEN" \
+# shellcheck disable=SC2046 # LLVM=1 or nothing
+make -C "$KDIR" M="$WITNESS_ROOT" $(kbuild_llvm_args "$KDIR") RUSTC="$WITNESS_RUSTC" BINDGEN="$WITNESS_BINDGEN" \
     -j"$(nproc)" modules >&2
 [ -f "$WITNESS_ROOT/kmod/witness.ko" ] || die "module build produced no kmod/witness.ko"
 note "built $WITNESS_ROOT/kmod/witness.ko"

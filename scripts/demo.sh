@@ -4,8 +4,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 "$WITNESS_ROOT/scripts/build-all.sh"
-log="$WITNESS_BUILD/demo.log"
-"$WITNESS_ROOT/scripts/vm-run.sh" "$WITNESS_BUILD/bzImage" "$WITNESS_BUILD/initramfs.cpio.gz" "$log" \
+out="$WITNESS_BUILD/plain"
+log="$out/demo.log"
+"$WITNESS_ROOT/scripts/vm-run.sh" "$out/bzImage" "$out/initramfs.cpio.gz" "$log" \
     "witness.mode=demo quiet" >/dev/null
 # Show the guest's own output, without the kernel's boot chatter.
 sed -n '/^== loading witness.ko/,/^WITNESS-VM-DONE/p' "$log" | grep -v '^WITNESS-VM-DONE'

@@ -37,9 +37,19 @@ kernel_key() {
         || die "$KERNEL_PACKAGE is not installed (run scripts/provision.sh)"
     frag_hash="$(cat "$WITNESS_ROOT/scripts/kernel/witness.config" \
         "$WITNESS_ROOT/scripts/kernel/$flavour.config" 2>/dev/null | sha256sum | cut -c1-12)"
-    tool_hash="$({ "$WITNESS_RUSTC" --version; "$WITNESS_BINDGEN" --version; gcc --version | head -1; } \
-        | sha256sum | cut -c1-8)"
+    tool_hash="$({ "$WITNESS_RUSTC" --version; "$WITNESS_BINDGEN" --version; gcc --version | head -1
+        [ "$(kernel_cc "$flavour")" = clang ] && clang --version | head -1; } | sha256sum | cut -c1-8)"
     printf '%s-%s-%s-%s' "$ver" "$flavour" "$frag_hash" "$tool_hash"
+}
+
+# kernel_cc FLAVOUR: the C compiler of that flavour. The debug flavour needs
+# clang: Linux 6.12 allows Rust together with KASAN only on clang builds.
+kernel_cc() { if [ "$1" = debug ]; then echo clang; else echo gcc; fi; }
+
+# kbuild_llvm_args KDIR: `LLVM=1` when that tree was built with clang (the
+# module must then be built with clang too).
+kbuild_llvm_args() {
+    if grep -q '^CONFIG_CC_IS_CLANG=y' "$1/.config" 2>/dev/null; then echo "LLVM=1"; fi
 }
 
 # kernel_dir FLAVOUR: where that build lives.

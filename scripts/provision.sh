@@ -12,6 +12,8 @@ PACKAGES=(
     # Rust for the kernel: rustc-web is the rustc the kernel and module are
     # built with (/usr/bin/rustc); rust-web-src is its core library source.
     rustc-web rust-web-src libclang-dev clang
+    # the debug kernel flavour is built with LLVM (KASAN + Rust needs clang)
+    llvm lld
     # VM harness
     qemu-system-x86 busybox-static
     # metrics checks

@@ -4,6 +4,8 @@
 #
 #   scripts/vm-test.sh [NAME,...]        (default: every scenario)
 #
+# WITNESS_FLAVOUR=debug runs them on the KASAN/lockdep/kmemleak kernel.
+#
 # A scenario fails when it reports FAIL, when it never reports (the guest
 # hung or crashed), or when the kernel log shows an Oops, BUG, WARNING, KASAN
 # report, general protection fault, panic or lockup. Prints one line per
@@ -12,10 +14,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 only="${1:-}"
-kernel="$WITNESS_BUILD/bzImage"
-initrd="$WITNESS_BUILD/initramfs.cpio.gz"
-log="$WITNESS_BUILD/vm-test.log"
-[ -f "$kernel" ] && [ -f "$initrd" ] || die "build first: scripts/build-all.sh"
+flavour="${WITNESS_FLAVOUR:-plain}"
+out="$WITNESS_BUILD/$flavour"
+kernel="$out/bzImage"
+initrd="$out/initramfs.cpio.gz"
+log="$out/vm-test.log"
+[ -f "$kernel" ] && [ -f "$initrd" ] || die "build first: scripts/build-all.sh $flavour"
 
 expected=()
 for f in "$WITNESS_ROOT"/tests/vm/scenarios/*.sh; do
@@ -31,7 +35,7 @@ vm_status=0
 
 passed=0 failed=0
 # Kernel trouble fails every scenario that was running when it was logged.
-bad_kernel_re='Oops|\bBUG\b|WARNING|KASAN|general protection|Kernel panic|soft lockup|hard LOCKUP|blocked for more than|UBSAN'
+bad_kernel_re='Oops|\bBUG\b|WARNING|KASAN|general protection|Kernel panic|soft lockup|hard LOCKUP|blocked for more than|UBSAN|WITNESS-KMEMLEAK|possible recursive locking|circular locking|suspicious RCU usage'
 current=""
 declare -A result kernel_trouble
 while IFS= read -r line; do
@@ -65,5 +69,5 @@ for name in "${expected[@]}"; do
     fi
 done
 grep -q '^WITNESS-VM-DONE' "$log" || echo "vm: the guest did not finish (QEMU status $vm_status); see $log"
-echo "vm: $passed passed, $failed failed"
+echo "vm ($flavour kernel): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
