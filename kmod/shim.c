@@ -231,26 +231,28 @@ static void match_tracepoint(struct tracepoint *tp, void *priv)
 		lookup->found = tp;
 }
 
+static struct tracepoint *find_tracepoint(const char *name)
+{
+	struct tp_lookup lookup = { .name = name };
+
+	for_each_kernel_tracepoint(match_tracepoint, &lookup);
+	return lookup.found;
+}
+
 /* Attaches `probe` to the kernel tracepoint called `name`. -ENOENT when this
  * kernel has no such tracepoint. */
 int witness_shim_tracepoint_attach(const char *name, void *probe, void *data)
 {
-	struct tp_lookup lookup = { .name = name };
+	struct tracepoint *tp = find_tracepoint(name);
 
-	for_each_kernel_tracepoint(match_tracepoint, &lookup);
-	if (!lookup.found)
-		return -ENOENT;
-	return tracepoint_probe_register(lookup.found, probe, data);
+	return tp ? tracepoint_probe_register(tp, probe, data) : -ENOENT;
 }
 
 int witness_shim_tracepoint_detach(const char *name, void *probe, void *data)
 {
-	struct tp_lookup lookup = { .name = name };
+	struct tracepoint *tp = find_tracepoint(name);
 
-	for_each_kernel_tracepoint(match_tracepoint, &lookup);
-	if (!lookup.found)
-		return -ENOENT;
-	return tracepoint_probe_unregister(lookup.found, probe, data);
+	return tp ? tracepoint_probe_unregister(tp, probe, data) : -ENOENT;
 }
 
 /* Waits until no probe detached before this call is still running. */

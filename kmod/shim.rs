@@ -50,8 +50,10 @@ extern "C" {
     pub(crate) fn witness_shim_this_cpu() -> c_uint;
     pub(crate) fn witness_shim_boot_ns() -> u64;
 
-    pub(crate) fn witness_shim_tracepoint_attach(name: *const c_char, probe: *const c_void, data: *mut c_void) -> c_int;
-    pub(crate) fn witness_shim_tracepoint_detach(name: *const c_char, probe: *const c_void, data: *mut c_void) -> c_int;
+    pub(crate) fn witness_shim_tracepoint_attach(name: *const c_char, probe: *const c_void, data: *mut c_void)
+        -> c_int;
+    pub(crate) fn witness_shim_tracepoint_detach(name: *const c_char, probe: *const c_void, data: *mut c_void)
+        -> c_int;
     pub(crate) fn witness_shim_tracepoint_sync();
 
     pub(crate) fn witness_shim_task_ids(task: *mut c_void, out: *mut TaskIds);

@@ -36,8 +36,8 @@ mod hooks;
 mod rings;
 mod shim;
 
-use ring::data_size_is_valid;
 use device::State;
+use ring::data_size_is_valid;
 use rings::RingSet;
 
 module! {

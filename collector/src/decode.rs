@@ -8,8 +8,8 @@
 
 use thiserror::Error;
 use witness_abi::record::{
-    ExecRecord, RecordHeader, RecordKind, RecordPrefix, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_MAX,
-    EXEC_PATH_TRUNCATED, EXEC_RECORD_LEN, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAX_LEN,
+    ExecRecord, RecordHeader, RecordKind, RecordPrefix, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_MAX, EXEC_PATH_TRUNCATED,
+    EXEC_RECORD_LEN, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAX_LEN,
 };
 use zerocopy::FromBytes;
 
@@ -78,30 +78,32 @@ pub struct Meta {
 pub struct Exec {
     /// Common fields.
     pub meta: Meta,
-    /// Thread id.
-    pub pid: u32,
-    /// Process id.
-    pub tgid: u32,
-    /// Parent process id.
-    pub ppid: u32,
-    /// Real uid.
-    pub uid: u32,
-    /// Effective uid.
-    pub euid: u32,
-    /// Real gid.
-    pub gid: u32,
-    /// Effective gid.
-    pub egid: u32,
-    /// cgroup v2 id.
-    pub cgroup_id: u64,
-    /// Task name after exec (bytes up to the first NUL).
-    pub comm: Vec<u8>,
+    /// The fixed body as the kernel wrote it (ids, credentials, cgroup, comm).
+    pub task: ExecRecord,
     /// Executable path as the kernel saw it (not necessarily UTF-8).
     pub path: Vec<u8>,
+}
+
+impl Exec {
+    /// Task name after exec: the bytes of `comm` up to the first NUL.
+    pub fn comm(&self) -> &[u8] {
+        nul_terminated(&self.task.comm)
+    }
+
     /// The path was cut at [`EXEC_PATH_MAX`] bytes.
-    pub path_truncated: bool,
+    pub fn path_truncated(&self) -> bool {
+        self.task.flags & EXEC_PATH_TRUNCATED != 0
+    }
+
     /// The path is the `execve` argument, not the resolved file path.
-    pub path_from_argument: bool,
+    pub fn path_from_argument(&self) -> bool {
+        self.task.flags & EXEC_PATH_FROM_ARGUMENT != 0
+    }
+}
+
+fn nul_terminated(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
 }
 
 /// A decoded record.
@@ -178,8 +180,11 @@ impl Iterator for Records<'_> {
 /// for pad).
 fn frame(buf: &[u8], offset: usize) -> Result<(usize, Option<Event>), DecodeError> {
     let rest = &buf[offset..];
-    let (prefix, _) = RecordPrefix::read_from_prefix(rest)
-        .map_err(|_| DecodeError::Truncated { offset, need: size_of::<RecordPrefix>(), have: rest.len() })?;
+    let (prefix, _) = RecordPrefix::read_from_prefix(rest).map_err(|_| DecodeError::Truncated {
+        offset,
+        need: size_of::<RecordPrefix>(),
+        have: rest.len(),
+    })?;
     let len = prefix.len;
     let ulen = usize::try_from(len).unwrap_or(usize::MAX);
     if ulen % RECORD_ALIGN != 0 || ulen < size_of::<RecordPrefix>() || ulen > RECORD_MAX_LEN {
@@ -200,8 +205,11 @@ fn frame(buf: &[u8], offset: usize) -> Result<(usize, Option<Event>), DecodeErro
 
 /// Decodes one framed record (`record.len()` is its length field).
 pub fn decode_one(record: &[u8], offset: usize) -> Result<Event, DecodeError> {
-    let (header, body) = RecordHeader::read_from_prefix(record)
-        .map_err(|_| DecodeError::Truncated { offset, need: RECORD_HEADER_LEN, have: record.len() })?;
+    let (header, body) = RecordHeader::read_from_prefix(record).map_err(|_| DecodeError::Truncated {
+        offset,
+        need: RECORD_HEADER_LEN,
+        have: record.len(),
+    })?;
     let meta = Meta { cpu: header.cpu, seq: header.seq, ts_ns: header.ts_ns };
     match RecordKind::from_wire(header.kind) {
         Some(RecordKind::Exec) => decode_exec(meta, header.len, body, offset).map(Event::Exec),
@@ -221,22 +229,7 @@ fn decode_exec(meta: Meta, len: u32, body: &[u8], offset: usize) -> Result<Exec,
     if path_len > room {
         return Err(DecodeError::BadFieldLength { offset, field: "exec path", len: rec.path_len, room });
     }
-    let comm_end = rec.comm.iter().position(|&b| b == 0).unwrap_or(rec.comm.len());
-    Ok(Exec {
-        meta,
-        pid: rec.pid,
-        tgid: rec.tgid,
-        ppid: rec.ppid,
-        uid: rec.uid,
-        euid: rec.euid,
-        gid: rec.gid,
-        egid: rec.egid,
-        cgroup_id: rec.cgroup_id,
-        comm: rec.comm[..comm_end].to_vec(),
-        path: tail[..path_len].to_vec(),
-        path_truncated: rec.flags & EXEC_PATH_TRUNCATED != 0,
-        path_from_argument: rec.flags & EXEC_PATH_FROM_ARGUMENT != 0,
-    })
+    Ok(Exec { meta, task: rec, path: tail[..path_len].to_vec() })
 }
 
 #[cfg(test)]
@@ -288,10 +281,10 @@ mod tests {
         let events: Vec<_> = records(&buf).collect::<Result<_, _>>().unwrap();
         assert_eq!(events.len(), 2);
         let Event::Exec(e) = &events[0] else { panic!() };
-        assert_eq!((e.pid, e.ppid, e.uid, e.cgroup_id), (10, 1, 1000, 77));
+        assert_eq!((e.task.pid, e.task.ppid, e.task.uid, e.task.cgroup_id), (10, 1, 1000, 77));
         assert_eq!(e.path, b"/bin/true");
-        assert_eq!(e.comm, b"true");
-        assert!(e.path_truncated && !e.path_from_argument);
+        assert_eq!(e.comm(), b"true");
+        assert!(e.path_truncated() && !e.path_from_argument());
         assert_eq!(e.meta, Meta { cpu: 1, seq: 5, ts_ns: 42 });
         assert_eq!(events[1].meta().seq, 6);
     }

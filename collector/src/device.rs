@@ -109,7 +109,11 @@ impl Device {
             }
         })?;
         if info.abi_version != ABI_VERSION {
-            return Err(DeviceError::AbiMismatch { path: path.into(), module: info.abi_version, collector: ABI_VERSION });
+            return Err(DeviceError::AbiMismatch {
+                path: path.into(),
+                module: info.abi_version,
+                collector: ABI_VERSION,
+            });
         }
         Ok(Self { fd, path: path.into(), info })
     }

@@ -128,13 +128,19 @@ impl<W: Write> Printer<W> {
     fn print_json(&mut self, event: &Event) -> io::Result<()> {
         match event {
             Event::Exec(e) => {
-                let comm = escape_bytes(&e.comm);
+                let comm = escape_bytes(e.comm());
                 let path = escape_bytes(&e.path);
                 let json = self.exec_json(e, &comm, &path);
                 serde_json::to_writer(&mut self.out, &json)?;
             }
             Event::Unknown { meta, kind } => {
-                let j = UnknownJson { kind: "unknown", wire_kind: *kind, cpu: meta.cpu, seq: meta.seq, ts_boot_ns: meta.ts_ns };
+                let j = UnknownJson {
+                    kind: "unknown",
+                    wire_kind: *kind,
+                    cpu: meta.cpu,
+                    seq: meta.seq,
+                    ts_boot_ns: meta.ts_ns,
+                };
                 serde_json::to_writer(&mut self.out, &j)?;
             }
         }
@@ -142,30 +148,35 @@ impl<W: Write> Printer<W> {
     }
 
     fn exec_json<'a>(&self, e: &Exec, comm: &'a str, path: &'a str) -> ExecJson<'a> {
+        let t = &e.task;
         ExecJson {
             kind: "exec",
             cpu: e.meta.cpu,
             seq: e.meta.seq,
             ts_boot_ns: e.meta.ts_ns,
             time_unix_ns: self.clock.unix_ns(e.meta.ts_ns),
-            pid: e.pid,
-            tgid: e.tgid,
-            ppid: e.ppid,
-            uid: e.uid,
-            euid: e.euid,
-            gid: e.gid,
-            egid: e.egid,
-            cgroup_id: e.cgroup_id,
+            pid: t.pid,
+            tgid: t.tgid,
+            ppid: t.ppid,
+            uid: t.uid,
+            euid: t.euid,
+            gid: t.gid,
+            egid: t.egid,
+            cgroup_id: t.cgroup_id,
             comm,
             path,
-            path_truncated: e.path_truncated,
-            path_from_argument: e.path_from_argument,
+            path_truncated: e.path_truncated(),
+            path_from_argument: e.path_from_argument(),
         }
     }
 
     fn print_row(&mut self, event: &Event) -> io::Result<()> {
         if !self.header_done {
-            writeln!(self.out, "{:>14} {:>3} {:>8} {:<6} {:>7} {:>7} {:>6} {:>8} {:<16} PATH", "BOOT_S", "CPU", "SEQ", "KIND", "PID", "PPID", "UID", "CGROUP", "COMM")?;
+            writeln!(
+                self.out,
+                "{:>14} {:>3} {:>8} {:<6} {:>7} {:>7} {:>6} {:>8} {:<16} PATH",
+                "BOOT_S", "CPU", "SEQ", "KIND", "PID", "PPID", "UID", "CGROUP", "COMM"
+            )?;
             self.header_done = true;
         }
         let m = event.meta();
@@ -176,13 +187,23 @@ impl<W: Write> Printer<W> {
         match event {
             Event::Exec(e) => {
                 let mut path = escape_bytes(&e.path);
-                if e.path_truncated {
+                if e.path_truncated() {
                     path.push_str(" [truncated]");
                 }
-                if e.path_from_argument {
+                if e.path_from_argument() {
                     path.push_str(" [as passed to execve]");
                 }
-                writeln!(self.out, " {:>7} {:>7} {:>6} {:>8} {:<16} {}", e.tgid, e.ppid, e.uid, e.cgroup_id, escape_bytes(&e.comm), path)
+                let t = &e.task;
+                writeln!(
+                    self.out,
+                    " {:>7} {:>7} {:>6} {:>8} {:<16} {}",
+                    t.tgid,
+                    t.ppid,
+                    t.uid,
+                    t.cgroup_id,
+                    escape_bytes(e.comm()),
+                    path
+                )
             }
             Event::Unknown { kind, .. } => writeln!(self.out, " (kind {kind} is newer than this collector)"),
         }
@@ -193,6 +214,7 @@ impl<W: Write> Printer<W> {
 mod tests {
     use super::*;
     use crate::decode::Meta;
+    use witness_abi::record::ExecRecord;
 
     #[test]
     fn escaping_is_unambiguous() {
@@ -203,20 +225,23 @@ mod tests {
     }
 
     fn exec() -> Event {
+        let mut comm = [0u8; 16];
+        comm[..4].copy_from_slice(b"true");
         Event::Exec(Exec {
             meta: Meta { cpu: 1, seq: 9, ts_ns: 5_000_000_000 },
-            pid: 42,
-            tgid: 42,
-            ppid: 1,
-            uid: 1000,
-            euid: 1000,
-            gid: 100,
-            egid: 100,
-            cgroup_id: 7,
-            comm: b"true".to_vec(),
+            task: ExecRecord {
+                pid: 42,
+                tgid: 42,
+                ppid: 1,
+                uid: 1000,
+                euid: 1000,
+                gid: 100,
+                egid: 100,
+                cgroup_id: 7,
+                comm,
+                ..Default::default()
+            },
             path: b"/bin/\x01true\xfe".to_vec(),
-            path_truncated: false,
-            path_from_argument: false,
         })
     }
 

@@ -5,9 +5,9 @@
 use core::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
+use crate::device::State;
 use crate::record::{ExecRecord, RecordKind, EXEC_PATH_MAX, EXEC_RECORD_LEN};
 use crate::ring::Produced;
-use crate::device::State;
 use crate::shim::{self, TaskIds};
 
 const TRACEPOINT: &core::ffi::CStr = c"sched_process_exec";
@@ -15,9 +15,8 @@ const TRACEPOINT: &core::ffi::CStr = c"sched_process_exec";
 pub(super) fn attach(state: &State) -> Result {
     // SAFETY: `exec_probe` has the tracepoint's probe signature; `state`
     // outlives the attachment (detached in `detach` before it is freed).
-    let ret = unsafe {
-        shim::witness_shim_tracepoint_attach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state))
-    };
+    let ret =
+        unsafe { shim::witness_shim_tracepoint_attach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state)) };
     if ret != 0 {
         pr_err!("cannot attach to tracepoint sched_process_exec: error {}\n", ret);
         return Err(Error::from_errno(ret));
@@ -27,9 +26,8 @@ pub(super) fn attach(state: &State) -> Result {
 
 pub(super) fn detach(state: &State) {
     // SAFETY: same probe and data as in `attach`.
-    let ret = unsafe {
-        shim::witness_shim_tracepoint_detach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state))
-    };
+    let ret =
+        unsafe { shim::witness_shim_tracepoint_detach(TRACEPOINT.as_ptr(), exec_probe as *const c_void, data(state)) };
     if ret != 0 {
         pr_warn!("detaching from sched_process_exec failed: error {}\n", ret);
     }

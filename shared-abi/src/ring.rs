@@ -40,9 +40,7 @@
 use core::fmt;
 use core::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
 
-use super::record::{
-    RecordHeader, RecordKind, RecordPrefix, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAX_LEN,
-};
+use super::record::{RecordHeader, RecordKind, RecordPrefix, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAX_LEN};
 
 /// Page size the ring layout assumes (the control pages are mapped
 /// separately, so they must each fill one page).
@@ -438,11 +436,7 @@ impl Ring {
                 self.data().add(offset as usize).cast::<RecordPrefix>().read_volatile()
             };
             let len = u64::from(prefix.len);
-            if len < RECORD_ALIGN as u64
-                || len % RECORD_ALIGN as u64 != 0
-                || len > avail
-                || len > size - offset
-            {
+            if len < RECORD_ALIGN as u64 || len % RECORD_ALIGN as u64 != 0 || len > avail || len > size - offset {
                 return Err(RingError { pos, len, reason: "record length out of bounds" });
             }
             if prefix.kind == RecordKind::Pad as u16 {
@@ -549,7 +543,10 @@ mod tests {
         // the producer wraps with pad records many times.
         for round in 0..2000u64 {
             let body_len = 8 + (round as usize * 37) % 900;
-            let r = ring.produce(RecordKind::Exec, body_len, 3, round, |b| { b.fill(round as u8); body_len });
+            let r = ring.produce(RecordKind::Exec, body_len, 3, round, |b| {
+                b.fill(round as u8);
+                body_len
+            });
             assert_eq!(r, Produced::Written(round));
             let got = drain(&ring);
             assert_eq!(got.len(), 1);
@@ -583,7 +580,10 @@ mod tests {
         let mut written = 0u64;
         let mut dropped = 0u64;
         for _ in 0..1000 {
-            match ring.produce(RecordKind::Exec, 200, 0, 0, |b| { b.fill(1); b.len() }) {
+            match ring.produce(RecordKind::Exec, 200, 0, 0, |b| {
+                b.fill(1);
+                b.len()
+            }) {
                 Produced::Written(_) => written += 1,
                 Produced::Dropped(DropReason::Full) => dropped += 1,
                 other => panic!("{other:?}"),
@@ -593,7 +593,13 @@ mod tests {
         let got = drain(&ring);
         assert_eq!(got.len() as u64, written);
         // After draining, the next record's sequence shows the gap.
-        assert_eq!(ring.produce(RecordKind::Exec, 8, 0, 0, |b| { b.fill(0); b.len() }), Produced::Written(1000));
+        assert_eq!(
+            ring.produce(RecordKind::Exec, 8, 0, 0, |b| {
+                b.fill(0);
+                b.len()
+            }),
+            Produced::Written(1000)
+        );
         let c = ring.counters();
         assert_eq!(c.dropped_full, dropped);
         assert_eq!(c.next_seq, 1001);
@@ -607,13 +613,22 @@ mod tests {
             b.fill(7);
             // An "interrupt" on the same CPU while the outer write is open.
             assert_eq!(
-                ring.produce(RecordKind::Exec, 16, 0, 0, |b| { b.fill(9); b.len() }),
+                ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
+                    b.fill(9);
+                    b.len()
+                }),
                 Produced::Dropped(DropReason::Nested)
             );
             b.len()
         });
         assert_eq!(outer, Produced::Written(0));
-        assert_eq!(ring.produce(RecordKind::Exec, 16, 0, 0, |b| { b.fill(8); b.len() }), Produced::Written(2));
+        assert_eq!(
+            ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
+                b.fill(8);
+                b.len()
+            }),
+            Produced::Written(2)
+        );
         let seqs: Vec<u64> = drain(&ring).into_iter().map(|(s, _)| s).collect();
         assert_eq!(seqs, [0, 2]);
         assert_eq!(ring.counters().dropped_nested, 1);
@@ -623,7 +638,10 @@ mod tests {
     fn hostile_tail_is_an_error_not_a_fault() {
         let area = Area::new(RING_DATA_MIN);
         let ring = area.ring();
-        ring.produce(RecordKind::Exec, 16, 0, 0, |b| { b.fill(1); b.len() });
+        ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
+            b.fill(1);
+            b.len()
+        });
         // A consumer writes garbage into its page.
         for bogus in [4u64, 1 << 40, u64::MAX - 7] {
             ring.consumer().tail.store(bogus, Ordering::Relaxed);
@@ -631,7 +649,10 @@ mod tests {
             assert!(ring.read_next(&cur).is_err(), "tail {bogus}");
             // The producer treats it as full rather than writing anywhere.
             if bogus > 8 {
-                let r = ring.produce(RecordKind::Exec, 16, 0, 0, |b| { b.fill(1); b.len() });
+                let r = ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
+                    b.fill(1);
+                    b.len()
+                });
                 assert!(matches!(r, Produced::Dropped(_) | Produced::Written(_)));
             }
         }
@@ -647,8 +668,10 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 for i in 0..N {
-                    while ring.produce(RecordKind::Exec, 24, 0, i, |b| { b.copy_from_slice(&[i as u8; 24]); 24 })
-                        == Produced::Dropped(DropReason::Full)
+                    while ring.produce(RecordKind::Exec, 24, 0, i, |b| {
+                        b.copy_from_slice(&[i as u8; 24]);
+                        24
+                    }) == Produced::Dropped(DropReason::Full)
                     {
                         std::thread::yield_now();
                     }
