@@ -1,13 +1,17 @@
 //! The `/dev/witness` source: open, ABI check, batched reads.
 //!
 //! `read(2)` on the device returns whole records from all CPU rings, so a
-//! batch is always framed. The device reports `ENODEV` once the module is
-//! being unloaded; that becomes [`DeviceError::Gone`].
+//! batch is always framed. The device is opened non-blocking and waited on
+//! with `poll(2)`, which lets a caller bound the wait. Once the module is
+//! being unloaded, `poll` reports `POLLHUP` and `read` fails with `ENODEV`;
+//! both become [`DeviceError::Gone`].
 
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::ioctl::{ioctl, Getter};
@@ -93,7 +97,8 @@ pub struct Device {
 impl Device {
     /// Opens the device and checks that it speaks this collector's ABI.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| match e {
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
             // ENODEV/ENXIO: the node exists but the module behind it is gone.
             Errno::NOENT | Errno::NODEV | Errno::NXIO => DeviceError::NotLoaded { path: path.into() },
             Errno::ACCESS | Errno::PERM => DeviceError::PermissionDenied { path: path.into() },
@@ -128,16 +133,50 @@ impl Device {
         (256 * 1024).max(RECORD_MAX_LEN)
     }
 
-    /// Blocks until records are available and reads whole records into
-    /// `buf`. Returns the number of bytes read (never 0).
-    pub fn read_batch(&self, buf: &mut [u8]) -> Result<usize, DeviceError> {
+    /// Waits until records are available, or until `deadline` passes, and
+    /// reads whole records into `buf`. Returns the number of bytes read, 0
+    /// when the deadline passed first.
+    pub fn read_batch(&self, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize, DeviceError> {
         loop {
             match rustix::io::read(&self.fd, &mut *buf) {
                 Ok(n) => return Ok(n),
                 Err(Errno::INTR) => continue,
-                Err(Errno::NODEV) => return Err(DeviceError::Gone { path: self.path.clone() }),
+                Err(Errno::AGAIN) => {
+                    if !self.wait_readable(deadline)? {
+                        return Ok(0);
+                    }
+                }
+                Err(Errno::NODEV) => return Err(self.gone()),
                 Err(e) => return Err(DeviceError::Read { path: self.path.clone(), source: e.into() }),
             }
         }
+    }
+
+    /// Polls for input; false when the deadline passed.
+    fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool, DeviceError> {
+        let timeout = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Ok(false),
+            },
+            None => None,
+        };
+        // Wake at least once a second so a deadline is never overslept by
+        // much even if the clock and poll disagree.
+        let step = timeout.map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
+        let ts = rustix::time::Timespec::try_from(step).unwrap_or(rustix::time::Timespec { tv_sec: 1, tv_nsec: 0 });
+        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&ts)) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => return Err(DeviceError::Read { path: self.path.clone(), source: e.into() }),
+        }
+        if fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR) {
+            return Err(self.gone());
+        }
+        Ok(true)
+    }
+
+    fn gone(&self) -> DeviceError {
+        DeviceError::Gone { path: self.path.clone() }
     }
 }

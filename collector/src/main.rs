@@ -7,7 +7,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -40,6 +40,9 @@ struct EventsArgs {
     /// Exit after printing this many events.
     #[arg(long)]
     count: Option<u64>,
+    /// Exit after this many seconds (fractions allowed).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
     /// Keep going across module reloads: wait for the device to appear, and
     /// when it goes away say so and wait for it to return.
     #[arg(long)]
@@ -74,11 +77,14 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
     let mut tracker = SequenceTracker::default();
     let mut buf = vec![0u8; Device::batch_size()];
     let mut printed = 0u64;
+    let deadline = args.duration.map(|d| Instant::now() + d);
     loop {
         let device = match Device::open(&args.device) {
             Ok(d) => d,
             Err(e) if args.follow && e.is_absent() => {
-                wait_for_device(&args.device);
+                if !wait_for_device(&args.device, deadline) {
+                    return finish(&mut printer, &tracker);
+                }
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -93,7 +99,8 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
         );
         tracker.reset();
         loop {
-            let n = match device.read_batch(&mut buf) {
+            let n = match device.read_batch(&mut buf, deadline) {
+                Ok(0) => return finish(&mut printer, &tracker),
                 Ok(n) => n,
                 Err(e @ DeviceError::Gone { .. }) if args.follow => {
                     eprintln!("witness: {e}; waiting for it to be loaded again");
@@ -168,9 +175,19 @@ fn finish<W: Write>(printer: &mut Printer<W>, tracker: &SequenceTracker) -> anyh
     Ok(())
 }
 
-fn wait_for_device(path: &Path) {
+/// Waits for the device node to appear; false if the deadline passed first.
+fn wait_for_device(path: &Path, deadline: Option<Instant>) -> bool {
     eprintln!("witness: waiting for {} (load the witness module)", path.display());
     while !path.exists() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
+    true
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a usable number of seconds"))
 }

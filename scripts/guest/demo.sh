@@ -27,13 +27,11 @@ sed 's/^/   /' /tmp/demo.err
 cat /tmp/demo.table
 
 echo
-echo "== the workload's record as a JSON line (witness events --format json)"
-witness events --format json > /tmp/demo.json 2>/dev/null &
-collector=$!
+echo "== a record as a JSON line (witness events --format json --duration 2)"
+witness events --format json --duration 2 > /tmp/demo.json 2>/dev/null &
 sleep 0.5
 /opt/demo/busybox true
-sleep 0.5
-kill "$collector"
+wait
 grep -m1 '"path":"/opt/demo/busybox"' /tmp/demo.json
 
 echo
