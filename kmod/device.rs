@@ -3,20 +3,44 @@
 //! sleeping, unload) and calls these through the `witness_rs_*` entry points.
 
 use core::ffi::{c_long, c_uint, c_ulong, c_void};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::uaccess::{UserSlice, UserSliceWriter};
 
-use crate::ioctl::{DeviceInfo, ABI_VERSION, WITNESS_IOC_INFO};
-use crate::record::RECORD_MAX_LEN;
+use crate::filters::{Filters, FILTERS};
+use crate::ioctl::{
+    Config, CpuStats, DeviceInfo, FilterOp, Hook, StatsRequest, ABI_VERSION, WITNESS_IOC_FILTER,
+    WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG,
+    WITNESS_IOC_STATS,
+};
+use crate::record::{RecordKind, RECORD_MAX_LEN};
 use crate::ring::Ring;
 use crate::rings::RingSet;
 use crate::shim;
+use crate::stats::{Stats, NR_HOOKS};
+
+/// Kinds recorded by default: all of them.
+const ALL_KINDS: u64 = {
+    let mut mask = 0u64;
+    let mut i = 0;
+    while i < RecordKind::ALL.len() {
+        mask |= RecordKind::ALL[i].mask_bit();
+        i += 1;
+    }
+    mask & !RecordKind::Pad.mask_bit()
+};
 
 /// Everything the device and the hooks share. Created before the device and
 /// the hooks are registered and freed after both are gone.
 pub(crate) struct State {
     pub(crate) rings: RingSet,
+    pub(crate) stats: Stats,
+    pub(crate) filters: &'static Filters,
+    kind_mask: AtomicU64,
+    watermark: AtomicU32,
+    attached: [AtomicBool; NR_HOOKS],
+    /// kretprobe misses already counted when the counters were last reset.
+    missed_base: [AtomicU64; NR_HOOKS],
     /// Ring a `read` starts with, rotated so that no CPU starves the others.
     next_ring: AtomicU32,
     /// Times a reader found a ring's consumer position corrupt and skipped
@@ -25,13 +49,45 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(rings: RingSet) -> Self {
-        Self { rings, next_ring: AtomicU32::new(0), corrupt_resets: AtomicU64::new(0) }
+    pub(crate) fn new(rings: RingSet) -> Result<Self> {
+        let stats = Stats::new(rings.len())?;
+        Ok(Self {
+            rings,
+            stats,
+            filters: &FILTERS,
+            kind_mask: AtomicU64::new(ALL_KINDS),
+            watermark: AtomicU32::new(1),
+            attached: [const { AtomicBool::new(false) }; NR_HOOKS],
+            missed_base: [const { AtomicU64::new(0) }; NR_HOOKS],
+            next_ring: AtomicU32::new(0),
+            corrupt_resets: AtomicU64::new(0),
+        })
     }
 
-    /// Whether any ring holds unread records.
+    /// Whether records of `kind` are written.
+    #[inline]
+    pub(crate) fn kind_enabled(&self, kind: RecordKind) -> bool {
+        self.kind_mask.load(Ordering::Relaxed) & kind.mask_bit() != 0
+    }
+
+    /// Whether `ring` holds at least a watermark of unread bytes.
+    #[inline]
+    pub(crate) fn above_watermark(&self, ring: &Ring) -> bool {
+        let c = ring.read_begin();
+        ring.unread(&c) >= u64::from(self.watermark.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_attached(&self, hook: Hook, attached: bool) {
+        self.attached[hook as usize].store(attached, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_attached(&self, hook: Hook) -> bool {
+        self.attached[hook as usize].load(Ordering::Relaxed)
+    }
+
+    /// Whether any ring holds a watermark of unread bytes.
     fn readable(&self) -> bool {
-        self.rings.iter().any(|(_, ring)| !ring.read_begin().is_done())
+        self.rings.iter().any(|(_, ring)| self.above_watermark(ring))
     }
 
     /// Copies whole records, from every ring, into the user buffer. Never
@@ -91,23 +147,148 @@ impl State {
     }
 
     fn ioctl(&self, cmd: c_uint, arg: c_ulong) -> Result<c_long> {
+        // CAST: a user address is an unsigned long.
+        let arg = arg as usize;
         match cmd {
-            WITNESS_IOC_INFO => {
-                let info = DeviceInfo {
-                    abi_version: ABI_VERSION,
-                    // CAST: nr_cpu_ids and the sizes below are far below 2^32
-                    // (data size <= RING_DATA_MAX = 2^30).
-                    nr_rings: self.rings.len() as u32,
-                    ring_data_size: self.rings.data_size() as u32,
-                    record_max_len: RECORD_MAX_LEN as u32,
+            WITNESS_IOC_INFO => self.ioctl_info(arg),
+            WITNESS_IOC_STATS => self.ioctl_stats(arg),
+            WITNESS_IOC_GET_CONFIG => {
+                let config = Config {
+                    kind_mask: self.kind_mask.load(Ordering::Relaxed),
+                    watermark: self.watermark.load(Ordering::Relaxed),
+                    reserved: 0,
                 };
-                // CAST: a user address is an unsigned long.
-                let mut w = UserSlice::new(arg as usize, core::mem::size_of::<DeviceInfo>()).writer();
-                w.write_slice(as_bytes(&info))?;
+                write_user(arg, &config)
+            }
+            WITNESS_IOC_SET_CONFIG => {
+                let _control = Control::acquire()?;
+                let config: Config = read_user(arg)?;
+                self.set_config(&config)
+            }
+            WITNESS_IOC_FILTER => {
+                let _control = Control::acquire()?;
+                let op: FilterOp = read_user(arg)?;
+                self.filters.apply(&op).map(|()| 0)
+            }
+            WITNESS_IOC_RESET_COUNTERS => {
+                let _control = Control::acquire()?;
+                self.reset_counters();
                 Ok(0)
             }
             _ => Err(ENOTTY),
         }
+    }
+
+    fn ioctl_info(&self, arg: usize) -> Result<c_long> {
+        let info = DeviceInfo {
+            abi_version: ABI_VERSION,
+            // CAST: nr_cpu_ids and the sizes below are far below 2^32
+            // (data size <= RING_DATA_MAX = 2^30).
+            nr_rings: self.rings.len() as u32,
+            ring_data_size: self.rings.data_size() as u32,
+            record_max_len: RECORD_MAX_LEN as u32,
+        };
+        write_user(arg, &info)
+    }
+
+    fn ioctl_stats(&self, arg: usize) -> Result<c_long> {
+        let mut req: StatsRequest = read_user(arg)?;
+        // CAST: u32 capacities to usize are lossless on 64-bit.
+        let mut cpus = UserSlice::new(req.cpus as usize, req.cpus_cap as usize * size_of::<CpuStats>()).writer();
+        let mut written = 0u32;
+        for (cpu, ring) in self.rings.iter() {
+            if written >= req.cpus_cap {
+                break;
+            }
+            let c = ring.counters();
+            let stats = CpuStats {
+                cpu,
+                reserved: 0,
+                produced: c.produced,
+                dropped_full: c.dropped_full,
+                dropped_nested: c.dropped_nested,
+                bytes: c.head,
+                unread: c.head.wrapping_sub(c.tail),
+                // CAST: data size <= 2^30.
+                data_size: ring.data_size() as u64,
+            };
+            cpus.write_slice(as_bytes(&stats))?;
+            written += 1;
+        }
+        let mut hooks = UserSlice::new(req.hooks as usize, req.hooks_cap as usize * size_of::<crate::ioctl::HookStats>())
+            .writer();
+        for hook in Hook::ALL.iter().take(req.hooks_cap as usize) {
+            let missed = crate::hooks::missed(*hook).saturating_sub(self.missed_base[*hook as usize].load(Ordering::Relaxed));
+            hooks.write_slice(as_bytes(&self.stats.sum(*hook, self.is_attached(*hook), missed)))?;
+        }
+        // CAST: counts far below 2^32.
+        req.cpus_len = self.rings.iter().count() as u32;
+        req.hooks_len = Hook::ALL.len() as u32;
+        write_user(arg, &req)
+    }
+
+    fn set_config(&self, config: &Config) -> Result<c_long> {
+        // CAST: data size <= 2^30.
+        let max_watermark = (self.rings.data_size() / 2) as u32;
+        if config.kind_mask & !ALL_KINDS != 0
+            || config.watermark == 0
+            || config.watermark > max_watermark
+            || config.reserved != 0
+        {
+            return Err(EINVAL);
+        }
+        self.kind_mask.store(config.kind_mask, Ordering::Relaxed);
+        self.watermark.store(config.watermark, Ordering::Relaxed);
+        Ok(0)
+    }
+
+    fn reset_counters(&self) {
+        self.stats.reset();
+        for hook in Hook::ALL {
+            self.missed_base[*hook as usize].store(crate::hooks::missed(*hook), Ordering::Relaxed);
+        }
+        self.corrupt_resets.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Reads a `T` from user memory at `addr`.
+fn read_user<T: crate::hooks::Plain>(addr: usize) -> Result<T> {
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: `value` has room for size_of::<T>() bytes.
+    let dst = unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>()) };
+    UserSlice::new(addr, size_of::<T>()).reader().read_slice(dst)?;
+    // SAFETY: every byte was written by read_slice; T is Plain (any bytes
+    // are a valid T: integers and byte arrays only).
+    Ok(unsafe { value.assume_init() })
+}
+
+/// Writes a `T` to user memory at `addr`; returns 0 for the ioctl.
+fn write_user<T: crate::hooks::Plain>(addr: usize, value: &T) -> Result<c_long> {
+    UserSlice::new(addr, size_of::<T>()).writer().write_slice(as_bytes(value))?;
+    Ok(0)
+}
+
+/// Control requests change global state: `CAP_SYS_ADMIN`, one at a time.
+struct Control;
+
+impl Control {
+    fn acquire() -> Result<Self> {
+        // SAFETY: process context (an ioctl).
+        if !unsafe { shim::witness_shim_capable_admin() } {
+            return Err(EPERM);
+        }
+        // SAFETY: process context; may sleep.
+        if unsafe { shim::witness_shim_control_lock() } != 0 {
+            return Err(ERESTARTSYS);
+        }
+        Ok(Self)
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        // SAFETY: this guard holds the lock.
+        unsafe { shim::witness_shim_control_unlock() };
     }
 }
 
@@ -117,11 +298,10 @@ struct RecordCopy {
     too_small: bool,
 }
 
-/// The bytes of a `DeviceInfo` (repr(C), no padding: asserted in the ABI).
-fn as_bytes(info: &DeviceInfo) -> &[u8] {
-    // SAFETY: DeviceInfo is repr(C) with four u32 fields and no padding, so
-    // every one of its size_of bytes is initialised.
-    unsafe { core::slice::from_raw_parts((info as *const DeviceInfo).cast::<u8>(), core::mem::size_of::<DeviceInfo>()) }
+/// The bytes of a Plain value.
+fn as_bytes<T: crate::hooks::Plain>(value: &T) -> &[u8] {
+    // SAFETY: T is Plain: every one of its size_of bytes is initialised.
+    unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) }
 }
 
 /// The shim's read mutex, held for the guard's lifetime.

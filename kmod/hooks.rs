@@ -1,20 +1,446 @@
-//! Hook families. Each submodule attaches to one kind of kernel event and
-//! turns it into records; `attach_all`/`detach_all` manage them together.
+//! Hook framework: attaching every hook point, and the path from a handler
+//! to a record.
+//!
+//! A hook is one kernel attach point (tracepoint, kprobe or kretprobe) that
+//! produces one record kind. The table in [`POINTS`] lists them; each family
+//! module (`process`, `file`, `net`, `creds`, `ns`, `integrity`, `keys`)
+//! holds the handlers. Handlers run with preemption disabled (tracepoint and kprobe
+//! contexts), so the CPU they read stays theirs until they return.
+//!
+//! Every handler goes through [`Hit`]: it counts the hit, applies the kind
+//! mask and filters (counting what they discard), writes the record into this
+//! CPU's ring (counting drops), wakes readers at the watermark, and adds the
+//! time spent to the hook's cost.
+//!
+//! A hook point this kernel lacks (a symbol that is not there, or not
+//! probeable) is reported as not attached in the stats and does not stop the
+//! module from loading.
 
+use core::ffi::{c_void, CStr};
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 
 use crate::device::State;
+use crate::ioctl::Hook;
+use crate::record::{RecordKind, TaskContext};
+use crate::ring::Produced;
+use crate::shim;
+use crate::stats::{inc, HookCounters};
 
-mod exec;
+mod creds;
+mod file;
+mod integrity;
+mod keys;
+mod net;
+mod ns;
+mod process;
 
-/// Attaches every hook. On failure, the ones already attached are detached.
+/// The state kprobe handlers reach (they get no private pointer). Set before
+/// any kprobe is attached, cleared after all are detached.
+static STATE: AtomicPtr<State> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The module state, for handlers without a data pointer.
+#[inline]
+fn state() -> Option<&'static State> {
+    let p = STATE.load(Ordering::Acquire);
+    // SAFETY: non-null only between `attach_all` and the end of
+    // `detach_all`, during which the pinned State is alive and no longer
+    // than which any handler runs (detach waits for in-flight handlers).
+    unsafe { p.as_ref() }
+}
+
+/// How a hook attaches.
+pub(crate) enum Point {
+    /// A tracepoint; the probe gets the State as its data pointer.
+    Tracepoint { name: &'static CStr, probe: *const c_void },
+    /// A kprobe with a pre-handler `fn(*kprobe, *pt_regs) -> c_int`.
+    Kprobe { symbol: &'static CStr, pre: *const c_void },
+    /// A kretprobe: optional entry handler, return handler, and bytes of
+    /// per-call data passed from one to the other.
+    Kretprobe { symbol: &'static CStr, entry: *const c_void, ret: *const c_void, data_size: usize },
+}
+
+/// A hook point and its hook id.
+pub(crate) struct HookPoint {
+    pub(crate) hook: Hook,
+    pub(crate) point: Point,
+}
+
+// SAFETY: the raw pointers are addresses of `extern "C"` functions, which
+// are immutable and valid for the module's lifetime.
+unsafe impl Sync for HookPoint {}
+
+/// Every hook the module has, by family.
+static POINTS: &[&[HookPoint]] =
+    &[process::POINTS, file::POINTS, net::POINTS, creds::POINTS, ns::POINTS, integrity::POINTS, keys::POINTS];
+
+fn all_points() -> impl Iterator<Item = &'static HookPoint> {
+    POINTS.iter().flat_map(|family| family.iter())
+}
+
+/// Attaches every hook this kernel has. Fails only if none attaches.
 pub(crate) fn attach_all(state: &State) -> Result {
-    exec::attach(state)
+    // SAFETY: no preconditions.
+    unsafe { shim::witness_shim_init_keys() };
+    STATE.store((state as *const State).cast_mut(), Ordering::Release);
+    let mut attached = 0;
+    for hp in all_points() {
+        match attach(hp, state) {
+            Ok(()) => {
+                state.set_attached(hp.hook, true);
+                attached += 1;
+            }
+            Err(e) => {
+                pr_warn!("hook {} not attached ({:?}); its events will be missing\n", hp.hook.name(), e);
+            }
+        }
+    }
+    if attached == 0 {
+        STATE.store(core::ptr::null_mut(), Ordering::Release);
+        return Err(ENOENT);
+    }
+    net::start_drop_reports();
+    Ok(())
 }
 
 /// Detaches every hook and waits until none of their handlers is running.
 pub(crate) fn detach_all(state: &State) {
-    exec::detach(state);
-    // SAFETY: process context (module exit); waits for in-flight probes.
-    unsafe { crate::shim::witness_shim_tracepoint_sync() };
+    net::stop_drop_reports();
+    for hp in all_points() {
+        if state.is_attached(hp.hook) {
+            detach(hp, state);
+            state.set_attached(hp.hook, false);
+        }
+    }
+    // SAFETY: process context (module exit); waits for in-flight tracepoint
+    // probes. (Unregistering a kprobe already waits for its handlers.)
+    unsafe { shim::witness_shim_tracepoint_sync() };
+    STATE.store(core::ptr::null_mut(), Ordering::Release);
+}
+
+fn slot(hook: Hook) -> u32 {
+    hook as u32
+}
+
+fn attach(hp: &HookPoint, state: &State) -> Result {
+    let data = (state as *const State).cast_mut().cast::<c_void>();
+    // SAFETY: each probe has the signature its attach point calls it with
+    // (checked by hand against the 6.12 prototypes named in the family
+    // modules); `state` outlives the attachment (see STATE).
+    let ret = unsafe {
+        match hp.point {
+            Point::Tracepoint { name, probe } => shim::witness_shim_tracepoint_attach(name.as_ptr(), probe, data),
+            Point::Kprobe { symbol, pre } => shim::witness_shim_kprobe_attach(slot(hp.hook), symbol.as_ptr(), pre),
+            Point::Kretprobe { symbol, entry, ret, data_size } => {
+                shim::witness_shim_kretprobe_attach(slot(hp.hook), symbol.as_ptr(), entry, ret, data_size)
+            }
+        }
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Error::from_errno(ret))
+    }
+}
+
+fn detach(hp: &HookPoint, state: &State) {
+    let data = (state as *const State).cast_mut().cast::<c_void>();
+    // SAFETY: detaches what `attach` attached, with the same arguments.
+    unsafe {
+        match hp.point {
+            Point::Tracepoint { name, probe } => {
+                shim::witness_shim_tracepoint_detach(name.as_ptr(), probe, data);
+            }
+            Point::Kprobe { .. } => shim::witness_shim_kprobe_detach(slot(hp.hook)),
+            Point::Kretprobe { .. } => shim::witness_shim_kretprobe_detach(slot(hp.hook)),
+        }
+    }
+}
+
+/// Calls a kretprobe could not follow (no free instance) for `hook`.
+pub(crate) fn missed(hook: Hook) -> u64 {
+    let kret = all_points().any(|hp| hp.hook == hook && matches!(hp.point, Point::Kretprobe { .. }));
+    if !kret {
+        return 0;
+    }
+    // SAFETY: reads counters of a static slot.
+    u64::from(unsafe { shim::witness_shim_kretprobe_missed(slot(hook)) })
+}
+
+/// The CPU a handler runs on.
+#[inline]
+fn this_cpu() -> u32 {
+    // SAFETY: handlers run with preemption disabled.
+    unsafe { shim::witness_shim_this_cpu() }
+}
+
+/// One handler invocation: counts it and, unless the event is filtered,
+/// writes its record. The time from `begin` to drop is the hook's cost.
+pub(crate) struct Hit<'a> {
+    state: &'a State,
+    counters: &'a HookCounters,
+    cpu: u32,
+    start_ns: u64,
+}
+
+impl<'a> Hit<'a> {
+    /// Starts handling an event of `hook` that would become a `kind` record.
+    /// None (counted as filtered) when that kind is switched off.
+    #[inline]
+    pub(crate) fn begin(state: &'a State, hook: Hook, kind: RecordKind) -> Option<Self> {
+        let cpu = this_cpu();
+        let counters = state.stats.get(cpu, hook)?;
+        inc(&counters.hits);
+        if !state.kind_enabled(kind) {
+            inc(&counters.filtered);
+            return None;
+        }
+        // SAFETY: no preconditions.
+        let start_ns = unsafe { shim::witness_shim_clock_ns() };
+        Some(Self { state, counters, cpu, start_ns })
+    }
+
+    /// Like [`Hit::begin`] without counting a hit: for records that report
+    /// on hits counted elsewhere (periodic aggregates).
+    pub(crate) fn begin_report(hook: Hook, kind: RecordKind) -> Option<Hit<'static>> {
+        let state = state()?;
+        if !state.kind_enabled(kind) {
+            return None;
+        }
+        let cpu = this_cpu();
+        let counters = state.stats.get(cpu, hook)?;
+        // SAFETY: no preconditions.
+        let start_ns = unsafe { shim::witness_shim_clock_ns() };
+        Some(Hit { state, counters, cpu, start_ns })
+    }
+
+    /// Like [`Hit::begin`], for kprobe handlers (which reach the state
+    /// through the module global).
+    #[inline]
+    pub(crate) fn begin_global(hook: Hook, kind: RecordKind) -> Option<Hit<'static>> {
+        Hit::begin(state()?, hook, kind)
+    }
+
+    /// The module state.
+    pub(crate) fn state(&self) -> &'a State {
+        self.state
+    }
+
+    /// The event is discarded by a filter.
+    pub(crate) fn filtered(self) {
+        inc(&self.counters.filtered);
+    }
+
+    /// Whether the task's cgroup and uid pass the filters; counts a filtered
+    /// event when not.
+    #[inline]
+    pub(crate) fn task_passes(&self, task: &TaskContext) -> bool {
+        self.state.filters.task_passes(task.cgroup_id, task.uid)
+    }
+
+    /// Writes a `kind` record whose body `fill` writes (at most `max_body`
+    /// bytes; it returns how many it wrote, or None when a filter that
+    /// needed the record's contents discards it).
+    #[inline]
+    pub(crate) fn emit(self, kind: RecordKind, max_body: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) {
+        let Some(ring) = self.state.rings.get(self.cpu) else { return };
+        // SAFETY: no preconditions.
+        let ts_ns = unsafe { shim::witness_shim_boot_ns() };
+        match ring.produce(kind, max_body, self.cpu, ts_ns, fill) {
+            Produced::Written(_) => {
+                inc(&self.counters.written);
+                if self.state.above_watermark(ring) {
+                    // SAFETY: callable from any context.
+                    unsafe { shim::witness_shim_wake_readers() };
+                }
+            }
+            Produced::Dropped(_) => inc(&self.counters.dropped),
+            Produced::Cancelled => inc(&self.counters.filtered),
+        }
+    }
+}
+
+impl Drop for Hit<'_> {
+    fn drop(&mut self) {
+        // SAFETY: no preconditions.
+        let now = unsafe { shim::witness_shim_clock_ns() };
+        self.counters.cost_ns.fetch_add(now.wrapping_sub(self.start_ns), Ordering::Relaxed);
+    }
+}
+
+/// Types whose every byte is initialised: `repr(C)` ABI structs without
+/// padding (record.rs asserts their sizes equal the sums of their fields).
+///
+/// # Safety
+///
+/// Implement only for such types.
+pub(crate) unsafe trait Plain: Copy {}
+
+macro_rules! plain {
+    ($($t:ty),*) => { $(
+        // SAFETY: an ABI struct without padding (see record.rs assertions).
+        unsafe impl Plain for $t {}
+    )* };
+}
+
+plain!(
+    crate::record::ExecRecord,
+    crate::record::ForkRecord,
+    crate::record::ExitRecord,
+    crate::record::BprmCheckRecord,
+    crate::record::FileRecord,
+    crate::record::SockRecord,
+    crate::record::TcpStateRecord,
+    crate::record::CredRecord,
+    crate::record::CapRecord,
+    crate::record::NsRecord,
+    crate::record::ModuleRecord,
+    crate::record::BpfRecord,
+    crate::record::PtraceRecord,
+    crate::record::KeyRecord,
+    crate::record::PacketDropsRecord,
+    crate::record::DropCount,
+    crate::ioctl::DeviceInfo,
+    crate::ioctl::CpuStats,
+    crate::ioctl::HookStats,
+    crate::ioctl::StatsRequest,
+    crate::ioctl::Config,
+    crate::ioctl::FilterOp
+);
+
+/// A record body being written: a fixed struct, then variable tails.
+pub(crate) struct Body<'b> {
+    buf: &'b mut [u8],
+    len: usize,
+}
+
+impl<'b> Body<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// Appends a value; ignored if it does not fit (callers size bodies so
+    /// that it always does).
+    pub(crate) fn put<T: Plain>(&mut self, value: &T) {
+        let size = core::mem::size_of::<T>();
+        if let Some(dst) = self.buf.get_mut(self.len..self.len + size) {
+            // SAFETY: `dst` is `size` writable bytes; T is Plain, so every
+            // byte written is initialised; write_unaligned needs no alignment.
+            unsafe { dst.as_mut_ptr().cast::<T>().write_unaligned(*value) };
+            self.len += size;
+        }
+    }
+
+    /// Overwrites a value put earlier at `offset` (to fill in lengths learnt
+    /// after writing the tails).
+    pub(crate) fn put_at<T: Plain>(&mut self, offset: usize, value: &T) {
+        let size = core::mem::size_of::<T>();
+        if let Some(dst) = self.buf.get_mut(offset..offset + size) {
+            // SAFETY: as in `put`.
+            unsafe { dst.as_mut_ptr().cast::<T>().write_unaligned(*value) };
+        }
+    }
+
+    /// Appends up to `max` bytes that `write` produces into the space it is
+    /// given; returns how many it wrote.
+    pub(crate) fn tail(&mut self, max: usize, write: impl FnOnce(&mut [u8]) -> usize) -> usize {
+        let end = (self.len + max).min(self.buf.len());
+        let room = &mut self.buf[self.len..end];
+        let n = write(room).min(room.len());
+        self.len += n;
+        n
+    }
+
+    /// Appends bytes, cut to `max`; returns how many.
+    pub(crate) fn bytes(&mut self, bytes: &[u8], max: usize) -> usize {
+        self.tail(max, |room| {
+            let n = bytes.len().min(room.len());
+            room[..n].copy_from_slice(&bytes[..n]);
+            n
+        })
+    }
+
+    /// Copies bytes written earlier, at `offset`, into `out`.
+    pub(crate) fn read(&self, offset: usize, out: &mut [u8]) {
+        if let Some(src) = self.buf.get(offset..offset + out.len()) {
+            out.copy_from_slice(src);
+        }
+    }
+
+    /// Bytes written so far.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The calling task's context.
+#[inline]
+pub(crate) fn current_context() -> TaskContext {
+    let mut ctx = TaskContext::zeroed();
+    // SAFETY: `ctx` is a valid TaskContext to fill; task context.
+    unsafe { shim::witness_shim_current_context(&mut ctx) };
+    ctx
+}
+
+/// `task`'s context.
+#[inline]
+pub(crate) fn task_context(task: shim::Kptr) -> TaskContext {
+    let mut ctx = TaskContext::zeroed();
+    // SAFETY: `task` is a live task handed to us by the hook point.
+    unsafe { shim::witness_shim_task_context(task, &mut ctx) };
+    ctx
+}
+
+impl TaskContext {
+    pub(crate) const fn zeroed() -> Self {
+        Self {
+            pid: 0,
+            tgid: 0,
+            ppid: 0,
+            uid: 0,
+            euid: 0,
+            gid: 0,
+            egid: 0,
+            reserved: 0,
+            cgroup_id: 0,
+            comm: [0; 16],
+        }
+    }
+}
+
+/// Argument `n` of a probed function.
+#[inline]
+pub(crate) fn arg(regs: shim::Kptr, n: u32) -> usize {
+    // SAFETY: `regs` are the probed function's registers.
+    let v = unsafe { shim::witness_shim_regs_arg(regs, n) };
+    // CAST: an unsigned long is a usize on Linux targets.
+    v as usize
+}
+
+/// The return value of a probed function.
+#[inline]
+pub(crate) fn retval(regs: shim::Kptr) -> isize {
+    // SAFETY: `regs` are the registers at the probed function's return.
+    let v = unsafe { shim::witness_shim_regs_ret(regs) };
+    // CAST: a long is an isize on Linux targets.
+    v as isize
+}
+
+/// A kernel `int` return value as a verdict (0 or a negative errno).
+#[inline]
+pub(crate) fn verdict(regs: shim::Kptr) -> i32 {
+    // CAST: the probed functions return int; the low 32 bits are the value.
+    retval(regs) as i32
+}
+
+/// The per-call data of a kretprobe instance, as a `T`.
+///
+/// # Safety
+///
+/// The kretprobe was registered with `data_size >= size_of::<T>()`, and the
+/// entry handler wrote a `T` before the return handler reads it.
+#[inline]
+pub(crate) unsafe fn kri_data<T>(ri: shim::Kptr) -> *mut T {
+    // SAFETY: `ri` is the live instance.
+    unsafe { shim::witness_shim_kri_data(ri) }.cast::<T>()
 }

@@ -19,6 +19,32 @@
  */
 
 #include <linux/atomic.h>
+#include <linux/bpf.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/ipc_namespace.h>
+#include <linux/key-type.h>
+#include <linux/kprobes.h>
+#include <linux/mm.h>
+#include <linux/net.h>
+#include <linux/nsproxy.h>
+#include <linux/pid_namespace.h>
+#include <linux/ptrace.h>
+#include <linux/random.h>
+#include <linux/sched/clock.h>
+#include <linux/siphash.h>
+#include <linux/socket.h>
+#include <linux/time_namespace.h>
+#include <linux/timer.h>
+#include <linux/uaccess.h>
+#include <linux/un.h>
+#include <linux/utsname.h>
+#include <net/inet_sock.h>
+#include <net/ipv6.h>
+#include <net/net_namespace.h>
+#include <net/sock.h>
 #include <linux/binfmts.h>
 #include <linux/cgroup.h>
 #include <linux/cred.h>
@@ -172,6 +198,23 @@ void witness_shim_read_unlock(void)
 	mutex_unlock(&dev_read_mutex);
 }
 
+static DEFINE_MUTEX(dev_control_mutex); /* serialises control ioctls */
+
+int witness_shim_control_lock(void)
+{
+	return mutex_lock_interruptible(&dev_control_mutex);
+}
+
+void witness_shim_control_unlock(void)
+{
+	mutex_unlock(&dev_control_mutex);
+}
+
+bool witness_shim_capable_admin(void)
+{
+	return capable(CAP_SYS_ADMIN);
+}
+
 /* Called by producers after publishing. Cheap when nobody sleeps; the wakeup
  * itself is deferred to irq_work so that it is safe from any hook context. */
 void witness_shim_wake_readers(void)
@@ -214,6 +257,12 @@ unsigned int witness_shim_this_cpu(void)
 u64 witness_shim_boot_ns(void)
 {
 	return ktime_get_boot_fast_ns();
+}
+
+/* A cheap per-CPU clock for measuring handler cost. */
+u64 witness_shim_clock_ns(void)
+{
+	return local_clock();
 }
 
 /* ---- tracepoints ------------------------------------------------------ */
@@ -263,11 +312,12 @@ void witness_shim_tracepoint_sync(void)
 
 /* ---- tasks ------------------------------------------------------------ */
 
-static_assert(sizeof(struct witness_task_ids) == 56);
-static_assert(offsetof(struct witness_task_ids, cgroup_id) == 32);
-static_assert(offsetof(struct witness_task_ids, comm) == 40);
+/* struct witness_task_context is shared-abi's TaskContext (record.rs). */
+static_assert(sizeof(struct witness_task_context) == 56);
+static_assert(offsetof(struct witness_task_context, cgroup_id) == 32);
+static_assert(offsetof(struct witness_task_context, comm) == 40);
 
-void witness_shim_task_ids(struct task_struct *task, struct witness_task_ids *out)
+void witness_shim_task_context(struct task_struct *task, struct witness_task_context *out)
 {
 	const struct cred *cred;
 
@@ -291,6 +341,11 @@ void witness_shim_task_ids(struct task_struct *task, struct witness_task_ids *ou
 
 	/* comm is NUL-terminated within TASK_COMM_LEN; pad the rest with 0. */
 	strscpy_pad(out->comm, task->comm, sizeof(out->comm));
+}
+
+void witness_shim_current_context(struct witness_task_context *out)
+{
+	witness_shim_task_context(current, out);
 }
 
 /*
@@ -328,4 +383,418 @@ size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t
 	}
 	memcpy(buf, name, len);
 	return len;
+}
+
+/* Device, inode number and mtime of the program being executed. */
+void witness_shim_exec_inode(const struct linux_binprm *bprm, u32 *dev, u64 *ino, s64 *mtime_sec)
+{
+	struct inode *inode = bprm->file ? file_inode(bprm->file) : NULL;
+
+	*dev = inode ? new_encode_dev(inode->i_sb->s_dev) : 0;
+	*ino = inode ? inode->i_ino : 0;
+	*mtime_sec = inode ? inode_get_mtime_sec(inode) : 0;
+}
+
+u32 witness_shim_exec_argc(const struct linux_binprm *bprm)
+{
+	return bprm->argc;
+}
+
+/* Exit status, and whether this is the last thread of its process. */
+void witness_shim_exit_info(struct task_struct *task, s32 *exit_code, bool *group_dead)
+{
+	*exit_code = task->exit_code;
+	*group_dead = atomic_read(&task->signal->live) == 0;
+}
+
+/*
+ * Copies the new program's arguments (NUL-separated, as on its stack) from
+ * the current task's memory into buf, without faulting: from the
+ * sched_process_exec tracepoint the pages were just written by exec and are
+ * resident. Returns the bytes copied; sets WITNESS_ARGV_* flags.
+ */
+#define WITNESS_ARGV_TRUNCATED (1u << 2)
+#define WITNESS_ARGV_UNREADABLE (1u << 3)
+
+size_t witness_shim_exec_argv(char *buf, size_t buflen, u32 *flags)
+{
+	struct mm_struct *mm = current->mm;
+	unsigned long start, end;
+	size_t len;
+
+	*flags = 0;
+	if (!mm)
+		return 0;
+	start = READ_ONCE(mm->arg_start);
+	end = READ_ONCE(mm->arg_end);
+	if (end <= start)
+		return 0;
+	len = end - start;
+	if (len > buflen) {
+		len = buflen;
+		*flags |= WITNESS_ARGV_TRUNCATED;
+	}
+	if (copy_from_user_nofault(buf, (const void __user *)start, len)) {
+		*flags |= WITNESS_ARGV_UNREADABLE;
+		return 0;
+	}
+	return len;
+}
+
+/* ---- kprobes ---------------------------------------------------------- */
+
+/* One slot per hook id; the Rust side passes the slot. */
+#define WITNESS_PROBE_SLOTS 32
+
+static struct kretprobe witness_kretprobes[WITNESS_PROBE_SLOTS];
+static struct kprobe witness_kprobes[WITNESS_PROBE_SLOTS];
+
+/*
+ * Registers a kretprobe on `symbol`. `entry` may be NULL; when it returns
+ * nonzero the return handler is skipped. `data_size` bytes per instance are
+ * passed from entry to return (witness_shim_kri_data).
+ */
+int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, void *entry, void *ret,
+				  size_t data_size)
+{
+	struct kretprobe *krp;
+
+	if (slot >= WITNESS_PROBE_SLOTS)
+		return -EINVAL;
+	krp = &witness_kretprobes[slot];
+	memset(krp, 0, sizeof(*krp));
+	krp->kp.symbol_name = symbol;
+	krp->entry_handler = entry;
+	krp->handler = ret;
+	krp->data_size = data_size;
+	/* Instances held by tasks blocked inside the function (accept) or
+	 * racing on other CPUs; a miss is counted in nmissed. */
+	krp->maxactive = max_t(int, 64, 4 * num_possible_cpus());
+	return register_kretprobe(krp);
+}
+
+void witness_shim_kretprobe_detach(unsigned int slot)
+{
+	if (slot < WITNESS_PROBE_SLOTS && witness_kretprobes[slot].kp.symbol_name)
+		unregister_kretprobe(&witness_kretprobes[slot]);
+}
+
+/* Function calls the kretprobe could not follow (no free instance). */
+unsigned long witness_shim_kretprobe_missed(unsigned int slot)
+{
+	if (slot >= WITNESS_PROBE_SLOTS)
+		return 0;
+	return witness_kretprobes[slot].nmissed + witness_kretprobes[slot].kp.nmissed;
+}
+
+int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, void *pre)
+{
+	struct kprobe *kp;
+
+	if (slot >= WITNESS_PROBE_SLOTS)
+		return -EINVAL;
+	kp = &witness_kprobes[slot];
+	memset(kp, 0, sizeof(*kp));
+	kp->symbol_name = symbol;
+	kp->pre_handler = pre;
+	return register_kprobe(kp);
+}
+
+void witness_shim_kprobe_detach(unsigned int slot)
+{
+	if (slot < WITNESS_PROBE_SLOTS && witness_kprobes[slot].symbol_name)
+		unregister_kprobe(&witness_kprobes[slot]);
+}
+
+unsigned long witness_shim_regs_arg(struct pt_regs *regs, unsigned int n)
+{
+	return regs_get_kernel_argument(regs, n);
+}
+
+long witness_shim_regs_ret(struct pt_regs *regs)
+{
+	return (long)regs_return_value(regs);
+}
+
+void *witness_shim_kri_data(struct kretprobe_instance *ri)
+{
+	return ri->data;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+#define WITNESS_FILE_PATH_TRUNCATED (1u << 0)
+#define WITNESS_FILE_PATH_IN_FS (1u << 1)
+#define WITNESS_FILE_PATH_UNRESOLVED (1u << 3)
+
+/* d_path/dentry_path_raw write at the end of buf; move the result to the
+ * front. A name longer than buf comes back as -ENAMETOOLONG: report it empty
+ * and truncated rather than guess. */
+static size_t front_path(char *buf, size_t buflen, const char *name, u16 *flags)
+{
+	size_t len;
+
+	if (IS_ERR(name)) {
+		*flags |= PTR_ERR(name) == -ENAMETOOLONG ? WITNESS_FILE_PATH_TRUNCATED
+							   : WITNESS_FILE_PATH_UNRESOLVED;
+		return 0;
+	}
+	len = strnlen(name, buf + buflen - name);
+	memmove(buf, name, len);
+	return len;
+}
+
+size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen, u16 *flags)
+{
+	*flags = 0;
+	if (buflen == 0)
+		return 0;
+	return front_path(buf, buflen, d_path(&file->f_path, buf, buflen), flags);
+}
+
+size_t witness_shim_dentry_path(struct dentry *dentry, char *buf, size_t buflen, u16 *flags)
+{
+	*flags = WITNESS_FILE_PATH_IN_FS;
+	if (buflen == 0)
+		return 0;
+	return front_path(buf, buflen, dentry_path_raw(dentry, buf, buflen), flags);
+}
+
+void witness_shim_file_info(const struct file *file, u32 *f_flags, u32 *mode, u64 *ino, u32 *dev)
+{
+	struct inode *inode = file_inode(file);
+
+	*f_flags = file->f_flags;
+	*mode = inode->i_mode;
+	*ino = inode->i_ino;
+	*dev = new_encode_dev(inode->i_sb->s_dev);
+}
+
+void witness_shim_dentry_info(struct dentry *dentry, u32 *mode, u64 *ino, u32 *dev)
+{
+	struct inode *inode = d_inode(dentry);
+
+	*mode = inode ? inode->i_mode : 0;
+	*ino = inode ? inode->i_ino : 0;
+	*dev = new_encode_dev(dentry->d_sb->s_dev);
+}
+
+/* ---- network ---------------------------------------------------------- */
+
+/* Mirrors shared-abi's NetAddr. */
+struct witness_net_addr {
+	u8 addr[16];
+	u16 port;
+	u16 reserved;
+};
+
+static_assert(sizeof(struct witness_net_addr) == 20);
+
+/* Decodes a sockaddr the kernel already copied from the caller. Returns its
+ * family (0 when too short to tell). */
+u16 witness_shim_sockaddr(const struct sockaddr *sa, int len, struct witness_net_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!sa || len < (int)sizeof(sa->sa_family))
+		return 0;
+	if (sa->sa_family == AF_INET && len >= (int)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		memcpy(out->addr, &in->sin_addr, 4);
+		out->port = ntohs(in->sin_port);
+	} else if (sa->sa_family == AF_INET6 && len >= (int)sizeof(struct sockaddr_in6)) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		memcpy(out->addr, &in6->sin6_addr, 16);
+		out->port = ntohs(in6->sin6_port);
+	}
+	return sa->sa_family;
+}
+
+/* Family, type, protocol and the bound/connected addresses of a sock. */
+void witness_shim_sock_info(const struct sock *sk, u16 *family, u16 *type, u16 *protocol,
+			    struct witness_net_addr *local, struct witness_net_addr *remote)
+{
+	memset(local, 0, sizeof(*local));
+	memset(remote, 0, sizeof(*remote));
+	*family = sk->sk_family;
+	*type = sk->sk_type;
+	*protocol = sk->sk_protocol;
+	if (sk->sk_family == AF_INET) {
+		memcpy(local->addr, &sk->sk_rcv_saddr, 4);
+		memcpy(remote->addr, &sk->sk_daddr, 4);
+	}
+#if IS_ENABLED(CONFIG_IPV6)
+	else if (sk->sk_family == AF_INET6) {
+		memcpy(local->addr, &sk->sk_v6_rcv_saddr, 16);
+		memcpy(remote->addr, &sk->sk_v6_daddr, 16);
+	}
+#endif
+	else
+		return;
+	local->port = sk->sk_num;
+	remote->port = ntohs(sk->sk_dport);
+}
+
+const struct sock *witness_shim_socket_sock(const struct socket *sock)
+{
+	return sock ? sock->sk : NULL;
+}
+
+static siphash_key_t sock_id_key;
+
+/* An opaque per-boot socket id: a keyed hash of the sock's address, so that
+ * no kernel pointer reaches user space. */
+u64 witness_shim_sock_id(const struct sock *sk)
+{
+	return siphash_1u64((u64)(unsigned long)sk, &sock_id_key);
+}
+
+void witness_shim_init_keys(void)
+{
+	get_random_bytes(&sock_id_key, sizeof(sock_id_key));
+}
+
+/* ---- credentials ------------------------------------------------------ */
+
+/* Mirrors the "new" half of shared-abi's CredRecord. */
+struct witness_cred_change {
+	u32 new_uid;
+	u32 new_euid;
+	u32 new_gid;
+	u32 new_egid;
+	u64 old_cap_effective;
+	u64 new_cap_effective;
+	u64 old_cap_permitted;
+	u64 new_cap_permitted;
+};
+
+static_assert(sizeof(struct witness_cred_change) == 48);
+
+/* Compares the current task's credentials with `new`; returns whether any
+ * recorded field changes. */
+bool witness_shim_cred_change(const struct cred *new, struct witness_cred_change *out)
+{
+	const struct cred *old = current_cred();
+
+	out->new_uid = from_kuid_munged(&init_user_ns, new->uid);
+	out->new_euid = from_kuid_munged(&init_user_ns, new->euid);
+	out->new_gid = from_kgid_munged(&init_user_ns, new->gid);
+	out->new_egid = from_kgid_munged(&init_user_ns, new->egid);
+	out->old_cap_effective = old->cap_effective.val;
+	out->new_cap_effective = new->cap_effective.val;
+	out->old_cap_permitted = old->cap_permitted.val;
+	out->new_cap_permitted = new->cap_permitted.val;
+	return !uid_eq(old->uid, new->uid) || !uid_eq(old->euid, new->euid) ||
+	       !gid_eq(old->gid, new->gid) || !gid_eq(old->egid, new->egid) ||
+	       old->cap_effective.val != new->cap_effective.val ||
+	       old->cap_permitted.val != new->cap_permitted.val;
+}
+
+/* ---- namespaces ------------------------------------------------------- */
+
+/* Inode numbers of the namespaces in an nsproxy, in shared-abi's NS_NAMES
+ * order: uts, ipc, mnt, pid_for_children, net, time, cgroup. */
+static void ns_inums(const struct nsproxy *ns, u32 out[8])
+{
+	memset(out, 0, 8 * sizeof(u32));
+	if (!ns)
+		return;
+	out[0] = ns->uts_ns ? ns->uts_ns->ns.inum : 0;
+	out[1] = ns->ipc_ns ? ns->ipc_ns->ns.inum : 0;
+	/* struct mnt_namespace is private to fs/; its first member is its
+	 * ns_common (fs/mount.h), which is all we read. */
+	out[2] = ns->mnt_ns ? ((const struct ns_common *)ns->mnt_ns)->inum : 0;
+	out[3] = ns->pid_ns_for_children ? ns->pid_ns_for_children->ns.inum : 0;
+	out[4] = ns->net_ns ? ns->net_ns->ns.inum : 0;
+#ifdef CONFIG_TIME_NS
+	out[5] = ns->time_ns ? ns->time_ns->ns.inum : 0;
+#endif
+#ifdef CONFIG_CGROUPS
+	out[6] = ns->cgroup_ns ? ns->cgroup_ns->ns.inum : 0;
+#endif
+}
+
+/* For switch_task_namespaces(task, new): fills old and new inums and
+ * returns the bit set of namespaces that differ. */
+u32 witness_shim_ns_change(struct task_struct *task, const struct nsproxy *new, u32 old_out[8],
+			   u32 new_out[8])
+{
+	u32 changed = 0;
+	int i;
+
+	ns_inums(task->nsproxy, old_out);
+	ns_inums(new, new_out);
+	for (i = 0; i < 7; i++)
+		if (old_out[i] != new_out[i])
+			changed |= 1u << i;
+	return changed;
+}
+
+bool witness_shim_task_is_current(const struct task_struct *task)
+{
+	return task == current;
+}
+
+/* ---- kernel integrity ------------------------------------------------- */
+
+void witness_shim_module_info(const struct module *mod, char name[56], u32 *taints)
+{
+	strscpy_pad(name, mod->name, 56);
+	*taints = (u32)mod->taints;
+}
+
+void witness_shim_bpf_prog_info(const struct bpf_prog *prog, u32 *type, u32 *insn_cnt, char name[16])
+{
+	*type = prog->type;
+	*insn_cnt = prog->len;
+	if (prog->aux)
+		strscpy_pad(name, prog->aux->name, 16);
+	else
+		memset(name, 0, 16);
+}
+
+void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid)
+{
+	*tgid = task_tgid_nr(task);
+	rcu_read_lock();
+	*uid = from_kuid_munged(&init_user_ns, __task_cred(task)->uid);
+	rcu_read_unlock();
+}
+
+/* ---- keys ------------------------------------------------------------- */
+
+const char *witness_shim_key_type_name(const struct key_type *type)
+{
+	return type ? type->name : "";
+}
+
+/* ---- periodic work ---------------------------------------------------- */
+
+static struct timer_list witness_timer;
+static void (*witness_timer_fn)(void);
+static unsigned long witness_timer_period;
+static bool witness_timer_stopping;
+
+static void witness_timer_tick(struct timer_list *t)
+{
+	witness_timer_fn();
+	if (!READ_ONCE(witness_timer_stopping))
+		mod_timer(&witness_timer, jiffies + witness_timer_period);
+}
+
+/* Calls fn from a timer (softirq context) every period_ms milliseconds. */
+void witness_shim_timer_start(unsigned int period_ms, void (*fn)(void))
+{
+	witness_timer_fn = fn;
+	witness_timer_period = max(1UL, msecs_to_jiffies(period_ms));
+	WRITE_ONCE(witness_timer_stopping, false);
+	timer_setup(&witness_timer, witness_timer_tick, 0);
+	mod_timer(&witness_timer, jiffies + witness_timer_period);
+}
+
+void witness_shim_timer_stop(void)
+{
+	WRITE_ONCE(witness_timer_stopping, true);
+	timer_shutdown_sync(&witness_timer);
 }

@@ -9,11 +9,25 @@
 #include <linux/compiler_types.h>
 #include <linux/types.h>
 
+struct bpf_prog;
+struct cred;
+struct dentry;
+struct file;
+struct key_type;
+struct kretprobe_instance;
 struct linux_binprm;
+struct module;
+struct nsproxy;
+struct pt_regs;
+struct sock;
+struct sockaddr;
+struct socket;
 struct task_struct;
+struct witness_cred_change;
+struct witness_net_addr;
 
-/* Mirrored by `TaskIds` in shim.rs. */
-struct witness_task_ids {
+/* shared-abi's TaskContext (record.rs); asserted in shim.c. */
+struct witness_task_context {
 	u32 pid;
 	u32 tgid;
 	u32 ppid;
@@ -38,6 +52,9 @@ void witness_shim_device_unregister(void);
 void witness_shim_wake_readers(void);
 int witness_shim_read_lock(void);
 void witness_shim_read_unlock(void);
+int witness_shim_control_lock(void);
+void witness_shim_control_unlock(void);
+bool witness_shim_capable_admin(void);
 
 void *witness_shim_ring_alloc(size_t size);
 void witness_shim_ring_free(void *area);
@@ -46,12 +63,53 @@ unsigned int witness_shim_nr_cpu_ids(void);
 bool witness_shim_cpu_possible(unsigned int cpu);
 unsigned int witness_shim_this_cpu(void);
 u64 witness_shim_boot_ns(void);
+u64 witness_shim_clock_ns(void);
 
 int witness_shim_tracepoint_attach(const char *name, void *probe, void *data);
 int witness_shim_tracepoint_detach(const char *name, void *probe, void *data);
 void witness_shim_tracepoint_sync(void);
 
-void witness_shim_task_ids(struct task_struct *task, struct witness_task_ids *out);
+void witness_shim_task_context(struct task_struct *task, struct witness_task_context *out);
+void witness_shim_current_context(struct witness_task_context *out);
 size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t buflen, u32 *flags);
+void witness_shim_exec_inode(const struct linux_binprm *bprm, u32 *dev, u64 *ino, s64 *mtime_sec);
+size_t witness_shim_exec_argv(char *buf, size_t buflen, u32 *flags);
+u32 witness_shim_exec_argc(const struct linux_binprm *bprm);
+void witness_shim_exit_info(struct task_struct *task, s32 *exit_code, bool *group_dead);
+
+int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, void *entry, void *ret,
+				  size_t data_size);
+void witness_shim_kretprobe_detach(unsigned int slot);
+unsigned long witness_shim_kretprobe_missed(unsigned int slot);
+int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, void *pre);
+void witness_shim_kprobe_detach(unsigned int slot);
+unsigned long witness_shim_regs_arg(struct pt_regs *regs, unsigned int n);
+long witness_shim_regs_ret(struct pt_regs *regs);
+void *witness_shim_kri_data(struct kretprobe_instance *ri);
+
+size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen, u16 *flags);
+size_t witness_shim_dentry_path(struct dentry *dentry, char *buf, size_t buflen, u16 *flags);
+void witness_shim_file_info(const struct file *file, u32 *f_flags, u32 *mode, u64 *ino, u32 *dev);
+void witness_shim_dentry_info(struct dentry *dentry, u32 *mode, u64 *ino, u32 *dev);
+
+u16 witness_shim_sockaddr(const struct sockaddr *sa, int len, struct witness_net_addr *out);
+void witness_shim_sock_info(const struct sock *sk, u16 *family, u16 *type, u16 *protocol,
+			    struct witness_net_addr *local, struct witness_net_addr *remote);
+const struct sock *witness_shim_socket_sock(const struct socket *sock);
+u64 witness_shim_sock_id(const struct sock *sk);
+void witness_shim_init_keys(void);
+
+bool witness_shim_cred_change(const struct cred *new, struct witness_cred_change *out);
+u32 witness_shim_ns_change(struct task_struct *task, const struct nsproxy *new, u32 old_out[8],
+			   u32 new_out[8]);
+bool witness_shim_task_is_current(const struct task_struct *task);
+
+void witness_shim_module_info(const struct module *mod, char name[56], u32 *taints);
+void witness_shim_bpf_prog_info(const struct bpf_prog *prog, u32 *type, u32 *insn_cnt, char name[16]);
+void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid);
+const char *witness_shim_key_type_name(const struct key_type *type);
+
+void witness_shim_timer_start(unsigned int period_ms, void (*fn)(void));
+void witness_shim_timer_stop(void);
 
 #endif /* WITNESS_SHIM_H */

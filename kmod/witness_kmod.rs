@@ -9,7 +9,8 @@
 //!
 //! - `rings`: the per-CPU ring memory,
 //! - `device`: `read`, `poll` readiness and `ioctl` of `/dev/witness`,
-//! - `hooks`: the hook families (`hooks/exec.rs`: `sched_process_exec`),
+//! - `hooks`: the hook framework and one file per hook family,
+//! - `filters`: the in-kernel filters, `stats`: per-CPU per-hook counters,
 //! - `shim`: declarations of the C shim (shim.c) for what Rust cannot reach.
 //!
 //! Load order: rings, then the device, then the hooks. Unload runs it
@@ -32,9 +33,11 @@ mod record;
 mod ring;
 
 mod device;
+mod filters;
 mod hooks;
 mod rings;
 mod shim;
+mod stats;
 
 use device::State;
 use ring::data_size_is_valid;
@@ -63,7 +66,7 @@ impl kernel::Module for Witness {
             return Err(EINVAL);
         }
         let rings = RingSet::new(data_size)?;
-        let state = KBox::pin(State::new(rings), GFP_KERNEL)?;
+        let state = KBox::pin(State::new(rings)?, GFP_KERNEL)?;
         let ctx = (&*state as *const State).cast_mut().cast();
         // SAFETY: `state` is pinned and outlives the device: it is dropped
         // only after `witness_shim_device_unregister` has returned.

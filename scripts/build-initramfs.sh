@@ -22,6 +22,8 @@ ln -s busybox "$stage/bin/sh"
 install -m 0755 "$WITNESS_ROOT/scripts/guest/init" "$stage/init"
 install -m 0755 "$WITNESS_ROOT/scripts/guest/demo.sh" "$stage/demo.sh"
 install -m 0644 "$module" "$stage/witness/witness.ko"
+testmod="$(dirname "$module")/witness_testmod.ko"
+[ -f "$testmod" ] && install -m 0644 "$testmod" "$stage/witness/witness_testmod.ko"
 install -m 0755 "$collector" "$stage/usr/bin/witness"
 cp -r "$WITNESS_ROOT/tests/vm/lib.sh" "$WITNESS_ROOT/tests/vm/scenarios" "$stage/tests/vm/"
 cat > "$stage/etc/passwd" <<'PASSWD'

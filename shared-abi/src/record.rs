@@ -525,8 +525,9 @@ abi_struct! {
         pub type_len: u16,
         /// Bytes of description in the tail.
         pub desc_len: u16,
-        /// Reserved, zero.
-        pub reserved: u32,
+        /// The kernel's verdict: 0 success, or the negative errno (for
+        /// request_key, `-ENOKEY` when no such key exists).
+        pub verdict: i32,
     }
 }
 

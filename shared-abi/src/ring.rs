@@ -124,6 +124,9 @@ pub enum Produced {
     Written(u64),
     /// Dropped and counted.
     Dropped(DropReason),
+    /// The fill function decided not to publish (a filter that needed the
+    /// record's contents): nothing was published and no sequence number used.
+    Cancelled,
 }
 
 /// A consistent-enough snapshot of a ring's counters (each word is read
@@ -280,8 +283,9 @@ impl Ring {
     /// Writes one record: a header (filled in here) and a body that `fill`
     /// writes into the `max_body_len`-byte slice it is given, returning how
     /// many leading bytes it wrote (at most `max_body_len`; all of them must be
-    /// written). Room is reserved for `max_body_len`, the record is published
-    /// with the returned length, and the padding after it is zeroed here.
+    /// written), or None to cancel. Room is reserved for `max_body_len`, the
+    /// record is published with the returned length, and the padding after it
+    /// is zeroed here.
     ///
     /// Never blocks: when the ring is busy or full the record is dropped,
     /// counted, and its sequence number becomes a gap.
@@ -296,7 +300,7 @@ impl Ring {
         max_body_len: usize,
         cpu: u32,
         ts_ns: u64,
-        fill: impl FnOnce(&mut [u8]) -> usize,
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Produced {
         let p = self.producer();
         if p.busy.load(Ordering::Relaxed) != 0 {
@@ -310,6 +314,10 @@ impl Ring {
         let seq = p.next_seq.load(Ordering::Relaxed);
         p.next_seq.store(seq + 1, Ordering::Relaxed);
         let result = self.write(p, kind, max_body_len, cpu, ts_ns, seq, fill);
+        if result == Produced::Cancelled {
+            // Give the number back: a cancelled record is not a loss.
+            p.next_seq.store(seq, Ordering::Relaxed);
+        }
         // Drops by producers that interrupted this one are gaps after `seq`.
         self.fold_nested(p);
 
@@ -340,7 +348,7 @@ impl Ring {
         cpu: u32,
         ts_ns: u64,
         seq: u64,
-        fill: impl FnOnce(&mut [u8]) -> usize,
+        fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Produced {
         let max_len = super::record::record_len(max_body_len);
         if max_len > RECORD_MAX_LEN {
@@ -380,7 +388,12 @@ impl Ring {
         let len = unsafe {
             let rec = data.add(start);
             let body = core::slice::from_raw_parts_mut(rec.add(RECORD_HEADER_LEN), max_body_len);
-            let body_len = fill(body).min(max_body_len);
+            let Some(body_len) = fill(body) else {
+                // The pad record (if any) is not published either: head
+                // stays where it was.
+                return Produced::Cancelled;
+            };
+            let body_len = body_len.min(max_body_len);
             let len = super::record::record_len(body_len);
             let header = RecordHeader {
                 // CAST: len <= max_len <= RECORD_MAX_LEN.
@@ -455,6 +468,11 @@ impl Ring {
             };
             return Ok(Some(RecordRef { bytes, end: pos + len }));
         }
+    }
+
+    /// Bytes between the cursor and the head it saw.
+    pub fn unread(&self, cursor: &ReadCursor) -> u64 {
+        cursor.head.wrapping_sub(cursor.pos)
     }
 
     /// Moves the cursor past a record returned by [`Ring::read_next`].
@@ -545,7 +563,7 @@ mod tests {
             let body_len = 8 + (round as usize * 37) % 900;
             let r = ring.produce(RecordKind::Exec, body_len, 3, round, |b| {
                 b.fill(round as u8);
-                body_len
+                Some(body_len)
             });
             assert_eq!(r, Produced::Written(round));
             let got = drain(&ring);
@@ -562,15 +580,26 @@ mod tests {
         let ring = area.ring();
         let r = ring.produce(RecordKind::Exec, 1000, 0, 0, |b| {
             b.fill(0xaa);
-            5
+            Some(5)
         });
         assert_eq!(r, Produced::Written(0));
         let got = drain(&ring);
         assert_eq!(got[0].1.len(), 8, "5 body bytes padded to 8");
         assert_eq!(&got[0].1[..], &[0xaa, 0xaa, 0xaa, 0xaa, 0xaa, 0, 0, 0]);
         // A fill that claims more than it was given is clamped.
-        ring.produce(RecordKind::Exec, 16, 0, 0, |_| usize::MAX);
+        ring.produce(RecordKind::Exec, 16, 0, 0, |_| Some(usize::MAX));
         assert_eq!(drain(&ring)[0].1.len(), 16);
+    }
+
+    #[test]
+    fn cancelled_records_leave_no_trace() {
+        let area = Area::new(RING_DATA_MIN);
+        let ring = area.ring();
+        assert_eq!(ring.produce(RecordKind::Exec, 64, 0, 0, |_| None), Produced::Cancelled);
+        assert_eq!(ring.produce(RecordKind::Exec, 8, 0, 0, |b| Some(b.len())), Produced::Written(0));
+        let got = drain(&ring);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 0, "the cancelled record used no sequence number");
     }
 
     #[test]
@@ -582,7 +611,7 @@ mod tests {
         for _ in 0..1000 {
             match ring.produce(RecordKind::Exec, 200, 0, 0, |b| {
                 b.fill(1);
-                b.len()
+                Some(b.len())
             }) {
                 Produced::Written(_) => written += 1,
                 Produced::Dropped(DropReason::Full) => dropped += 1,
@@ -596,7 +625,7 @@ mod tests {
         assert_eq!(
             ring.produce(RecordKind::Exec, 8, 0, 0, |b| {
                 b.fill(0);
-                b.len()
+                Some(b.len())
             }),
             Produced::Written(1000)
         );
@@ -615,17 +644,17 @@ mod tests {
             assert_eq!(
                 ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
                     b.fill(9);
-                    b.len()
+                    Some(b.len())
                 }),
                 Produced::Dropped(DropReason::Nested)
             );
-            b.len()
+            Some(b.len())
         });
         assert_eq!(outer, Produced::Written(0));
         assert_eq!(
             ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
                 b.fill(8);
-                b.len()
+                Some(b.len())
             }),
             Produced::Written(2)
         );
@@ -640,7 +669,7 @@ mod tests {
         let ring = area.ring();
         ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
             b.fill(1);
-            b.len()
+            Some(b.len())
         });
         // A consumer writes garbage into its page.
         for bogus in [4u64, 1 << 40, u64::MAX - 7] {
@@ -651,7 +680,7 @@ mod tests {
             if bogus > 8 {
                 let r = ring.produce(RecordKind::Exec, 16, 0, 0, |b| {
                     b.fill(1);
-                    b.len()
+                    Some(b.len())
                 });
                 assert!(matches!(r, Produced::Dropped(_) | Produced::Written(_)));
             }
@@ -670,7 +699,7 @@ mod tests {
                 for i in 0..N {
                     while ring.produce(RecordKind::Exec, 24, 0, i, |b| {
                         b.copy_from_slice(&[i as u8; 24]);
-                        24
+                        Some(24)
                     }) == Produced::Dropped(DropReason::Full)
                     {
                         std::thread::yield_now();

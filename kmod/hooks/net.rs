@@ -1,0 +1,310 @@
+//! Network: connect, bind and listen decisions (`security_socket_*` with
+//! their verdicts), accepted connections (`inet_csk_accept`), TCP handshake
+//! transitions (`inet_sock_set_state`), and packet drops (`kfree_skb`),
+//! counted per reason in the kernel and reported once a second as one
+//! aggregate record rather than one record per packet.
+
+use core::ffi::{c_int, c_void};
+use core::mem::size_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::{current_context, kri_data, retval, verdict, Body, Hit, HookPoint, Point};
+use crate::device::State;
+use crate::ioctl::Hook;
+use crate::record::{
+    DropCount, NetAddr, PacketDropsRecord, RecordKind, SockRecord, TcpStateRecord, PACKET_DROPS_MAX_ENTRIES,
+};
+use crate::shim::{self, Kptr};
+use crate::stats::inc;
+
+/// What a socket entry handler keeps for the return handler.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Stash {
+    hook: u32,
+    /// Listen: the backlog.
+    arg: u32,
+    /// `struct socket *`.
+    sock: usize,
+    /// Connect and bind: the address argument, decoded.
+    addr: NetAddr,
+    /// Its family (0 for listen).
+    family: u16,
+    reserved: u16,
+}
+
+macro_rules! sock_point {
+    ($hook:ident, $symbol:literal, $entry:ident) => {
+        HookPoint {
+            hook: Hook::$hook,
+            point: Point::Kretprobe {
+                symbol: $symbol,
+                entry: $entry as *const c_void,
+                ret: sock_return as *const c_void,
+                data_size: size_of::<Stash>(),
+            },
+        }
+    };
+}
+
+pub(super) static POINTS: &[HookPoint] = &[
+    sock_point!(SecuritySocketConnect, c"security_socket_connect", connect_entry),
+    sock_point!(SecuritySocketBind, c"security_socket_bind", bind_entry),
+    sock_point!(SecuritySocketListen, c"security_socket_listen", listen_entry),
+    HookPoint {
+        hook: Hook::InetCskAccept,
+        point: Point::Kretprobe {
+            symbol: c"inet_csk_accept",
+            entry: core::ptr::null(),
+            ret: accept_return as *const c_void,
+            data_size: 0,
+        },
+    },
+    HookPoint {
+        hook: Hook::InetSockSetState,
+        point: Point::Tracepoint { name: c"inet_sock_set_state", probe: tcp_state_probe as *const c_void },
+    },
+    HookPoint { hook: Hook::KfreeSkb, point: Point::Tracepoint { name: c"kfree_skb", probe: drop_probe as *const c_void } },
+];
+
+fn stash_addr(ri: Kptr, regs: Kptr, hook: Hook) -> c_int {
+    let mut addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
+    // CAST: addrlen is an int argument.
+    let len = super::arg(regs, 2) as c_int;
+    // SAFETY: the address is the kernel's copy of the caller's sockaddr,
+    // `len` bytes long; the shim checks the length per family.
+    let family = unsafe { shim::witness_shim_sockaddr(super::arg(regs, 1) as Kptr, len, &mut addr) };
+    let s = Stash { hook: hook as u32, arg: 0, sock: super::arg(regs, 0), addr, family, reserved: 0 };
+    // SAFETY: registered with data_size = size_of::<Stash>().
+    unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
+    0
+}
+
+/// `int security_socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.
+unsafe extern "C" fn connect_entry(ri: Kptr, regs: Kptr) -> c_int {
+    stash_addr(ri, regs, Hook::SecuritySocketConnect)
+}
+
+/// `int security_socket_bind(struct socket *sock, struct sockaddr *address, int addrlen)`.
+unsafe extern "C" fn bind_entry(ri: Kptr, regs: Kptr) -> c_int {
+    stash_addr(ri, regs, Hook::SecuritySocketBind)
+}
+
+/// `int security_socket_listen(struct socket *sock, int backlog)`.
+unsafe extern "C" fn listen_entry(ri: Kptr, regs: Kptr) -> c_int {
+    let addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
+    // CAST: backlog is an int.
+    let backlog = super::arg(regs, 1) as u32;
+    let s = Stash { hook: Hook::SecuritySocketListen as u32, arg: backlog, sock: super::arg(regs, 0), addr, family: 0, reserved: 0 };
+    // SAFETY: registered with data_size = size_of::<Stash>().
+    unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
+    0
+}
+
+fn empty_sock_record(verdict: i32, arg: u32) -> SockRecord {
+    let none = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
+    SockRecord {
+        task: current_context(),
+        verdict,
+        arg,
+        family: 0,
+        sock_type: 0,
+        protocol: 0,
+        reserved: 0,
+        local: none,
+        remote: none,
+    }
+}
+
+/// Fills family, type, protocol and addresses from a `struct sock`.
+fn fill_from_sock(rec: &mut SockRecord, sk: Kptr) {
+    if sk.is_null() {
+        return;
+    }
+    // SAFETY: `sk` belongs to a socket the hooked function is operating on,
+    // alive until it returns.
+    unsafe {
+        shim::witness_shim_sock_info(
+            sk,
+            &mut rec.family,
+            &mut rec.sock_type,
+            &mut rec.protocol,
+            &mut rec.local,
+            &mut rec.remote,
+        )
+    };
+}
+
+unsafe extern "C" fn sock_return(ri: Kptr, regs: Kptr) -> c_int {
+    // SAFETY: every entry handler of these kretprobes wrote a Stash.
+    let s = unsafe { kri_data::<Stash>(ri).read_unaligned() };
+    let Some(hook) = Hook::from_id(s.hook) else { return 0 };
+    let kind = match hook {
+        Hook::SecuritySocketConnect => RecordKind::SockConnect,
+        Hook::SecuritySocketBind => RecordKind::SockBind,
+        _ => RecordKind::SockListen,
+    };
+    let Some(hit) = Hit::begin_global(hook, kind) else { return 0 };
+    let mut rec = empty_sock_record(verdict(regs), s.arg);
+    if !hit.task_passes(&rec.task) {
+        hit.filtered();
+        return 0;
+    }
+    // SAFETY: `sock` is the socket argument, alive until the hooked
+    // function's caller is done with it.
+    let sk = unsafe { shim::witness_shim_socket_sock(s.sock as Kptr) };
+    fill_from_sock(&mut rec, sk);
+    match hook {
+        Hook::SecuritySocketConnect => rec.remote = s.addr,
+        Hook::SecuritySocketBind => rec.local = s.addr,
+        _ => {}
+    }
+    if s.family != 0 {
+        rec.family = s.family;
+    }
+    emit_sock(hit, kind, &rec);
+    0
+}
+
+fn emit_sock(hit: Hit<'_>, kind: RecordKind, rec: &SockRecord) {
+    hit.emit(kind, size_of::<SockRecord>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(rec);
+        Some(body.len())
+    });
+}
+
+/// Return of `struct sock *inet_csk_accept(struct sock *sk, struct
+/// proto_accept_arg *arg)`: the accepted connection, or NULL.
+unsafe extern "C" fn accept_return(_ri: Kptr, regs: Kptr) -> c_int {
+    let Some(hit) = Hit::begin_global(Hook::InetCskAccept, RecordKind::SockAccept) else { return 0 };
+    // CAST: the return value is a pointer.
+    let sk = retval(regs) as usize as Kptr;
+    if sk.is_null() {
+        // A failed or non-blocking accept: no connection to report.
+        hit.filtered();
+        return 0;
+    }
+    let mut rec = empty_sock_record(0, 0);
+    if !hit.task_passes(&rec.task) {
+        hit.filtered();
+        return 0;
+    }
+    fill_from_sock(&mut rec, sk);
+    emit_sock(hit, RecordKind::SockAccept, &rec);
+    0
+}
+
+const TCP_SYN_SENT: c_int = 2;
+const TCP_SYN_RECV: c_int = 3;
+const IPPROTO_TCP: u16 = 6;
+
+/// `inet_sock_set_state(const struct sock *sk, int oldstate, int newstate)`:
+/// records the transitions of a handshake (into or out of SYN_SENT and
+/// SYN_RECV), which give its latency and outcome. Runs in any context, often
+/// softirq, so it names no task and applies no task filter.
+unsafe extern "C" fn tcp_state_probe(data: *mut c_void, sk: Kptr, old: c_int, new: c_int) {
+    // SAFETY: attached with the State as data.
+    let state = unsafe { &*data.cast::<State>() };
+    let Some(hit) = Hit::begin(state, Hook::InetSockSetState, RecordKind::TcpState) else { return };
+    if ![old, new].iter().any(|s| *s == TCP_SYN_SENT || *s == TCP_SYN_RECV) {
+        return hit.filtered();
+    }
+    let mut tmp = empty_sock_record(0, 0);
+    fill_from_sock(&mut tmp, sk);
+    if tmp.protocol != IPPROTO_TCP {
+        return hit.filtered();
+    }
+    let rec = TcpStateRecord {
+        // SAFETY: `sk` is the live sock the tracepoint passed.
+        sock_id: unsafe { shim::witness_shim_sock_id(sk) },
+        // CAST: TCP states are small (1..=12).
+        old_state: old as u8,
+        new_state: new as u8,
+        family: tmp.family,
+        reserved: 0,
+        local: tmp.local,
+        remote: tmp.remote,
+    };
+    hit.emit(RecordKind::TcpState, size_of::<TcpStateRecord>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        Some(body.len())
+    });
+}
+
+/// Drop reasons counted individually; larger values share the last slot.
+const DROP_REASONS: usize = 128;
+/// Counter shards: CPU `n` uses shard `n % DROP_SHARDS`.
+const DROP_SHARDS: usize = 16;
+
+static DROPS: [[AtomicU32; DROP_REASONS]; DROP_SHARDS] =
+    [const { [const { AtomicU32::new(0) }; DROP_REASONS] }; DROP_SHARDS];
+/// When the last report was taken (boot ns).
+static LAST_REPORT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// `kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason
+/// reason, struct sock *rx_sk)`: counts the drop; nothing is written here.
+unsafe extern "C" fn drop_probe(data: *mut c_void, _skb: Kptr, _location: Kptr, reason: u32, _rx_sk: Kptr) {
+    // SAFETY: attached with the State as data.
+    let state = unsafe { &*data.cast::<State>() };
+    // SAFETY: preemption is disabled in tracepoint probes.
+    let cpu = unsafe { shim::witness_shim_this_cpu() };
+    if let Some(c) = state.stats.get(cpu, Hook::KfreeSkb) {
+        inc(&c.hits);
+    }
+    // CAST: u32 to usize is lossless.
+    let slot = (reason as usize).min(DROP_REASONS - 1);
+    // CAST: u32 to usize is lossless.
+    DROPS[cpu as usize % DROP_SHARDS][slot].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Timer tick: turns the counts since the last tick into one record.
+unsafe extern "C" fn drop_report() {
+    // SAFETY: no preconditions.
+    let now = unsafe { shim::witness_shim_boot_ns() };
+    let since = LAST_REPORT_NS.swap(now, Ordering::Relaxed);
+    let mut counts = [0u32; DROP_REASONS];
+    for shard in DROPS.iter() {
+        for (total, c) in counts.iter_mut().zip(shard.iter()) {
+            *total = total.saturating_add(c.swap(0, Ordering::Relaxed));
+        }
+    }
+    let total: u64 = counts.iter().map(|c| u64::from(*c)).sum();
+    if total == 0 {
+        return;
+    }
+    let Some(hit) = Hit::begin_report(Hook::KfreeSkb, RecordKind::PacketDrops) else { return };
+    let entries = counts.iter().filter(|c| **c != 0).count().min(PACKET_DROPS_MAX_ENTRIES);
+    let rec = PacketDropsRecord {
+        interval_ns: now.saturating_sub(since),
+        total,
+        // CAST: at most PACKET_DROPS_MAX_ENTRIES.
+        nr_entries: entries as u32,
+        reserved: 0,
+    };
+    hit.emit(RecordKind::PacketDrops, size_of::<PacketDropsRecord>() + entries * size_of::<DropCount>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        for (reason, count) in counts.iter().enumerate().filter(|(_, c)| **c != 0).take(entries) {
+            // CAST: reason < DROP_REASONS.
+            body.put(&DropCount { reason: reason as u32, count: *count });
+        }
+        Some(body.len())
+    });
+}
+
+/// Starts the once-a-second drop report.
+pub(super) fn start_drop_reports() {
+    // SAFETY: no preconditions.
+    LAST_REPORT_NS.store(unsafe { shim::witness_shim_boot_ns() }, Ordering::Relaxed);
+    // SAFETY: `drop_report` stays valid until `stop_drop_reports`, which
+    // module exit calls before the code goes away.
+    unsafe { shim::witness_shim_timer_start(1000, drop_report) };
+}
+
+/// Stops the report timer and waits for a running tick.
+pub(super) fn stop_drop_reports() {
+    // SAFETY: process context.
+    unsafe { shim::witness_shim_timer_stop() };
+}

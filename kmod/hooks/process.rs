@@ -1,0 +1,159 @@
+//! Process lifecycle: exec, fork and exit tracepoints, and the exec decision
+//! (`security_bprm_check` and its return value).
+
+use core::ffi::{c_int, c_void};
+use core::mem::size_of;
+
+use super::{current_context, kri_data, task_context, verdict, Body, Hit, HookPoint, Point};
+use crate::device::State;
+use crate::ioctl::Hook;
+use crate::record::{
+    BprmCheckRecord, ExecRecord, ExitRecord, ForkRecord, RecordKind, EXEC_ARGV_MAX, EXEC_PATH_MAX, EXIT_GROUP_DEAD,
+};
+use crate::shim::{self, Kptr};
+
+pub(super) static POINTS: &[HookPoint] = &[
+    HookPoint {
+        hook: Hook::SchedProcessExec,
+        point: Point::Tracepoint { name: c"sched_process_exec", probe: exec_probe as *const c_void },
+    },
+    HookPoint {
+        hook: Hook::SchedProcessFork,
+        point: Point::Tracepoint { name: c"sched_process_fork", probe: fork_probe as *const c_void },
+    },
+    HookPoint {
+        hook: Hook::SchedProcessExit,
+        point: Point::Tracepoint { name: c"sched_process_exit", probe: exit_probe as *const c_void },
+    },
+    HookPoint {
+        hook: Hook::SecurityBprmCheck,
+        point: Point::Kretprobe {
+            symbol: c"security_bprm_check",
+            entry: bprm_entry as *const c_void,
+            ret: bprm_return as *const c_void,
+            data_size: size_of::<usize>(),
+        },
+    },
+];
+
+/// # Safety
+/// `data` is the State the tracepoint was attached with.
+unsafe fn tp_state<'a>(data: *mut c_void) -> &'a State {
+    // SAFETY: the caller's contract; the State outlives the attachment.
+    unsafe { &*data.cast::<State>() }
+}
+
+/// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct
+/// linux_binprm *bprm)`: after a successful execve, in the task.
+unsafe extern "C" fn exec_probe(data: *mut c_void, task: Kptr, _old_pid: c_int, bprm: Kptr) {
+    // SAFETY: attached with the State as data.
+    let state = unsafe { tp_state(data) };
+    let Some(hit) = Hit::begin(state, Hook::SchedProcessExec, RecordKind::Exec) else { return };
+    let ctx = task_context(task);
+    if !hit.task_passes(&ctx) {
+        return hit.filtered();
+    }
+    let mut rec = ExecRecord { task: ctx, flags: 0, path_len: 0, argv_len: 0, argc: 0, dev: 0, ino: 0, mtime_sec: 0 };
+    // SAFETY: `bprm` is the live binprm of this exec.
+    unsafe { shim::witness_shim_exec_inode(bprm, &mut rec.dev, &mut rec.ino, &mut rec.mtime_sec) };
+    hit.emit(RecordKind::Exec, size_of::<ExecRecord>() + EXEC_PATH_MAX + EXEC_ARGV_MAX, |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        let mut path_flags = 0u32;
+        let path_len = body.tail(EXEC_PATH_MAX, |room| {
+            // SAFETY: `room` is writable for its length; `bprm` is live.
+            unsafe { shim::witness_shim_exec_path(bprm, room.as_mut_ptr(), room.len(), &mut path_flags) }
+        });
+        let mut argv_flags = 0u32;
+        let argv_len = body.tail(EXEC_ARGV_MAX, |room| {
+            // SAFETY: `room` is writable for its length; we are the task.
+            unsafe { shim::witness_shim_exec_argv(room.as_mut_ptr(), room.len(), &mut argv_flags) }
+        });
+        rec.flags = path_flags | argv_flags;
+        // CAST: bounded by EXEC_PATH_MAX and EXEC_ARGV_MAX (< 2^16).
+        rec.path_len = path_len as u16;
+        rec.argv_len = argv_len as u16;
+        // SAFETY: `bprm` is live.
+        rec.argc = unsafe { shim::witness_shim_exec_argc(bprm) };
+        body.put_at(0, &rec);
+        Some(body.len())
+    });
+}
+
+/// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
+unsafe extern "C" fn fork_probe(data: *mut c_void, parent: Kptr, child: Kptr) {
+    // SAFETY: attached with the State as data.
+    let state = unsafe { tp_state(data) };
+    let Some(hit) = Hit::begin(state, Hook::SchedProcessFork, RecordKind::Fork) else { return };
+    let ctx = task_context(parent);
+    if !hit.task_passes(&ctx) {
+        return hit.filtered();
+    }
+    let (mut child_tgid, mut child_uid) = (0u32, 0u32);
+    // SAFETY: `child` is the new, live task.
+    unsafe { shim::witness_shim_task_tgid_uid(child, &mut child_tgid, &mut child_uid) };
+    let child_ctx = task_context(child);
+    let rec = ForkRecord { task: ctx, child_pid: child_ctx.pid, child_tgid };
+    hit.emit(RecordKind::Fork, size_of::<ForkRecord>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        Some(body.len())
+    });
+}
+
+/// `sched_process_exit(struct task_struct *p)`: in the exiting task.
+unsafe extern "C" fn exit_probe(data: *mut c_void, task: Kptr) {
+    // SAFETY: attached with the State as data.
+    let state = unsafe { tp_state(data) };
+    let Some(hit) = Hit::begin(state, Hook::SchedProcessExit, RecordKind::Exit) else { return };
+    let ctx = task_context(task);
+    if !hit.task_passes(&ctx) {
+        return hit.filtered();
+    }
+    let (mut exit_code, mut group_dead) = (0i32, false);
+    // SAFETY: `task` is the exiting, live task.
+    unsafe { shim::witness_shim_exit_info(task, &mut exit_code, &mut group_dead) };
+    let rec = ExitRecord { task: ctx, exit_code, flags: if group_dead { EXIT_GROUP_DEAD } else { 0 } };
+    hit.emit(RecordKind::Exit, size_of::<ExitRecord>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        Some(body.len())
+    });
+}
+
+/// Entry of `int security_bprm_check(struct linux_binprm *bprm)`: keeps
+/// `bprm` for the return handler.
+unsafe extern "C" fn bprm_entry(ri: Kptr, regs: Kptr) -> c_int {
+    let bprm = super::arg(regs, 0);
+    // SAFETY: registered with data_size = size_of::<usize>().
+    unsafe { kri_data::<usize>(ri).write_unaligned(bprm) };
+    0
+}
+
+unsafe extern "C" fn bprm_return(ri: Kptr, regs: Kptr) -> c_int {
+    let Some(hit) = Hit::begin_global(Hook::SecurityBprmCheck, RecordKind::BprmCheck) else { return 0 };
+    let ctx = current_context();
+    if !hit.task_passes(&ctx) {
+        hit.filtered();
+        return 0;
+    }
+    // SAFETY: written by bprm_entry.
+    let bprm = unsafe { kri_data::<usize>(ri).read_unaligned() } as Kptr;
+    let mut rec = BprmCheckRecord { task: ctx, verdict: verdict(regs), path_len: 0, path_flags: 0 };
+    hit.emit(RecordKind::BprmCheck, size_of::<BprmCheckRecord>() + EXEC_PATH_MAX, |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        let mut flags = 0u32;
+        let n = body.tail(EXEC_PATH_MAX, |room| {
+            // SAFETY: `bprm` is live until security_bprm_check's caller
+            // returns, which is after this handler.
+            unsafe { shim::witness_shim_exec_path(bprm, room.as_mut_ptr(), room.len(), &mut flags) }
+        });
+        // CAST: n <= EXEC_PATH_MAX; the exec path flags fit the low bits.
+        rec.path_len = n as u16;
+        rec.path_flags = flags as u16;
+        body.put_at(0, &rec);
+        Some(body.len())
+    });
+    0
+}
