@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
-use rustix::ioctl::{ioctl, Getter};
+use rustix::ioctl::{ioctl, Getter, NoArg, Setter, Updater};
 use thiserror::Error;
-use witness_abi::ioctl::{DeviceInfo, ABI_VERSION, WITNESS_IOC_INFO};
+use witness_abi::ioctl::{
+    Config, CpuStats, DeviceInfo, FilterOp, Hook, HookStats, StatsRequest, ABI_VERSION, WITNESS_IOC_FILTER,
+    WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG, WITNESS_IOC_STATS,
+};
 use witness_abi::record::RECORD_MAX_LEN;
 
 /// The default device path.
@@ -68,6 +71,24 @@ pub enum DeviceError {
     Gone {
         /// Device path.
         path: PathBuf,
+    },
+    /// A control request was refused for lack of privilege.
+    #[error("{path}: {request} needs CAP_SYS_ADMIN (run as root)")]
+    NotPermitted {
+        /// Device path.
+        path: PathBuf,
+        /// What was asked.
+        request: &'static str,
+    },
+    /// The module rejected a request's argument.
+    #[error("{path}: the module rejected {request}: {source}")]
+    Rejected {
+        /// Device path.
+        path: PathBuf,
+        /// What was asked, with its argument.
+        request: String,
+        /// The OS error (EINVAL: bad value; ENOSPC: filter full; ENOENT: no such value).
+        source: io::Error,
     },
     /// A read failed.
     #[error("reading {path}: {source}")]
@@ -174,6 +195,70 @@ impl Device {
             return Err(self.gone());
         }
         Ok(true)
+    }
+
+    /// Ring and hook counters.
+    pub fn stats(&self) -> Result<(Vec<CpuStats>, Vec<HookStats>), DeviceError> {
+        let mut cpus = vec![CpuStats::default(); self.info.nr_rings as usize];
+        let mut hooks = vec![HookStats::default(); Hook::ALL.len()];
+        let mut req = StatsRequest {
+            cpus: cpus.as_mut_ptr() as u64,
+            hooks: hooks.as_mut_ptr() as u64,
+            // CAST: both lengths are small (nr_rings is a u32; 22 hooks).
+            cpus_cap: cpus.len() as u32,
+            hooks_cap: hooks.len() as u32,
+            cpus_len: 0,
+            hooks_len: 0,
+        };
+        // SAFETY: WITNESS_IOC_STATS reads and writes a StatsRequest; the
+        // kernel writes at most cpus_cap CpuStats and hooks_cap HookStats to
+        // the two buffers, which are that large and outlive the call.
+        unsafe { ioctl(&self.fd, Updater::<WITNESS_IOC_STATS, StatsRequest>::new(&mut req)) }
+            .map_err(|e| self.request_error("reading stats", e))?;
+        cpus.truncate(req.cpus_len as usize);
+        hooks.truncate(req.hooks_len as usize);
+        Ok((cpus, hooks))
+    }
+
+    /// The module's recording configuration.
+    pub fn config(&self) -> Result<Config, DeviceError> {
+        // SAFETY: WITNESS_IOC_GET_CONFIG writes a whole Config.
+        unsafe { ioctl(&self.fd, Getter::<WITNESS_IOC_GET_CONFIG, Config>::new()) }
+            .map_err(|e| self.request_error("reading the configuration", e))
+    }
+
+    /// Replaces the module's recording configuration.
+    pub fn set_config(&self, config: &Config) -> Result<(), DeviceError> {
+        // SAFETY: WITNESS_IOC_SET_CONFIG reads a Config.
+        unsafe { ioctl(&self.fd, Setter::<WITNESS_IOC_SET_CONFIG, Config>::new(*config)) }
+            .map_err(|e| self.request_error("setting the configuration", e))
+    }
+
+    /// Changes one filter.
+    pub fn filter(&self, op: &FilterOp) -> Result<(), DeviceError> {
+        // SAFETY: WITNESS_IOC_FILTER reads a FilterOp.
+        unsafe { ioctl(&self.fd, Setter::<WITNESS_IOC_FILTER, FilterOp>::new(*op)) }
+            .map_err(|e| self.request_error("changing a filter", e))
+    }
+
+    /// Zeroes the module's counters (not the sequence numbers).
+    pub fn reset_counters(&self) -> Result<(), DeviceError> {
+        // SAFETY: WITNESS_IOC_RESET_COUNTERS takes no argument.
+        unsafe { ioctl(&self.fd, NoArg::<WITNESS_IOC_RESET_COUNTERS>::new()) }
+            .map_err(|e| self.request_error("resetting counters", e))
+    }
+
+    fn request_error(&self, request: &'static str, e: Errno) -> DeviceError {
+        match e {
+            Errno::PERM | Errno::ACCESS => DeviceError::NotPermitted { path: self.path.clone(), request },
+            Errno::NODEV => self.gone(),
+            Errno::NOTTY => DeviceError::Rejected {
+                path: self.path.clone(),
+                request: format!("{request} (the loaded module does not know this request: older module?)"),
+                source: e.into(),
+            },
+            e => DeviceError::Rejected { path: self.path.clone(), request: request.to_string(), source: e.into() },
+        }
     }
 
     fn gone(&self) -> DeviceError {

@@ -12,7 +12,8 @@
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
 //!   malformed input with an error that names the offset,
 //! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
-//! - [`output`]: JSON lines and a readable table.
+//! - [`output`]: JSON lines and a readable table,
+//! - [`status`]: the kernel's counters and configuration.
 //!
 //! Identity attribution, Cedar policy and the metric and log exporters build
 //! on these stages.
@@ -21,3 +22,4 @@ pub mod decode;
 pub mod device;
 pub mod output;
 pub mod sequence;
+pub mod status;

@@ -1,8 +1,11 @@
 //! `witness`: the collector's command line.
 //!
-//! Exit codes: 0 success; 1 any other error; 2 bad command line; 3 the
-//! witness module is not loaded or went away; 4 the module speaks another ABI
-//! version.
+//! Commands: `events` (print records as they arrive), `status` (the kernel's
+//! counters), `config` (what the kernel records).
+//!
+//! Exit codes: 0 success; 1 any other error (including a control request
+//! refused for lack of CAP_SYS_ADMIN); 2 bad command line; 3 the witness
+//! module is not loaded or went away; 4 the module speaks another ABI version.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +18,11 @@ use witness::decode::{self, Event};
 use witness::device::{Device, DeviceError, DEFAULT_DEVICE};
 use witness::output::{Clock, Format, Printer};
 use witness::sequence::{Observation, SequenceTracker};
+use witness::status::{self, Status};
+use witness_abi::ioctl::{
+    FilterOp, FILTER_ADD, FILTER_CGROUP_EXCLUDE, FILTER_CGROUP_INCLUDE, FILTER_CLEAR, FILTER_PATH_MAX,
+    FILTER_PATH_PREFIX, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE, FILTER_UID_INCLUDE,
+};
 
 #[derive(Parser)]
 #[command(name = "witness", version, about = "Kernel telemetry for workload identity: the collector")]
@@ -27,6 +35,59 @@ struct Cli {
 enum Command {
     /// Print the records the kernel module captures, as they arrive.
     Events(EventsArgs),
+    /// Show the kernel's ring and hook counters and what it records.
+    Status(StatusArgs),
+    /// Change what the kernel records: kinds, filters, poll watermark
+    /// (needs CAP_SYS_ADMIN).
+    Config(ConfigArgs),
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    device: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    device: PathBuf,
+    /// Record only these kinds (comma-separated names, or "all").
+    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    kinds: Option<u64>,
+    /// Wake pollers once a ring holds this many unread bytes.
+    #[arg(long, value_name = "BYTES")]
+    watermark: Option<u32>,
+    /// Record only tasks in this cgroup (v2 id: the inode number of its directory); repeatable.
+    #[arg(long, value_name = "ID")]
+    cgroup_include: Vec<u64>,
+    /// Never record tasks in this cgroup; repeatable.
+    #[arg(long, value_name = "ID")]
+    cgroup_exclude: Vec<u64>,
+    /// Record only this uid; repeatable.
+    #[arg(long, value_name = "UID")]
+    uid_include: Vec<u32>,
+    /// Never record this uid; repeatable.
+    #[arg(long, value_name = "UID")]
+    uid_exclude: Vec<u32>,
+    /// Record file events only under this path; repeatable.
+    #[arg(long, value_name = "PATH")]
+    path_prefix: Vec<String>,
+    /// Flag opens of this path (or under it) as credential material, always recorded; repeatable.
+    #[arg(long, value_name = "PATH")]
+    secret_path: Vec<String>,
+    /// Empty a filter before adding: cgroup-include, cgroup-exclude, uid-include, uid-exclude,
+    /// path-prefix or secret-path; repeatable.
+    #[arg(long, value_name = "FILTER", value_parser = parse_filter_name)]
+    clear: Vec<u32>,
+    /// Zero the kernel's counters (sequence numbers stay).
+    #[arg(long)]
+    reset_counters: bool,
 }
 
 #[derive(clap::Args)]
@@ -43,6 +104,10 @@ struct EventsArgs {
     /// Exit after this many seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<Duration>,
+    /// Print only these kinds (comma-separated names, or "all"); the module
+    /// still records everything it is configured to.
+    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    kinds: Option<u64>,
     /// Keep going across module reloads: wait for the device to appear, and
     /// when it goes away say so and wait for it to return.
     #[arg(long)]
@@ -53,6 +118,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Events(args) => events(&args),
+        Command::Status(args) => show_status(&args),
+        Command::Config(args) => configure(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +178,9 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
             let batch = decode_batch(&buf[..n], &args.device);
             for event in &batch {
                 note_loss(&mut tracker, event);
+                if !wanted(args.kinds, event) {
+                    continue;
+                }
                 if !print(&mut printer, event)? {
                     return Ok(());
                 }
@@ -141,6 +211,91 @@ fn decode_batch(bytes: &[u8], device: &Path) -> Vec<Event> {
     }
     events.sort_by_key(|e| e.meta().ts_ns);
     events
+}
+
+fn wanted(kinds: Option<u64>, event: &Event) -> bool {
+    match (kinds, event.kind()) {
+        (Some(mask), Some(kind)) => mask & kind.mask_bit() != 0,
+        _ => true,
+    }
+}
+
+fn show_status(args: &StatusArgs) -> anyhow::Result<()> {
+    let device = Device::open(&args.device)?;
+    let (cpus, hooks) = device.stats()?;
+    let status = Status { cpus, hooks, config: device.config()? };
+    let mut out = io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", status.to_json())?,
+        Format::Table => status.write_table(&mut out)?,
+    }
+    Ok(())
+}
+
+fn parse_filter_name(name: &str) -> Result<u32, String> {
+    Ok(match name {
+        "cgroup-include" => FILTER_CGROUP_INCLUDE,
+        "cgroup-exclude" => FILTER_CGROUP_EXCLUDE,
+        "uid-include" => FILTER_UID_INCLUDE,
+        "uid-exclude" => FILTER_UID_EXCLUDE,
+        "path-prefix" => FILTER_PATH_PREFIX,
+        "secret-path" => FILTER_SECRET_PATH,
+        _ => {
+            return Err(format!(
+                "unknown filter '{name}' (cgroup-include, cgroup-exclude, uid-include, uid-exclude, path-prefix, secret-path)"
+            ))
+        }
+    })
+}
+
+fn id_filter(filter: u32, value: u64) -> FilterOp {
+    FilterOp { op: FILTER_ADD, filter, value, path_len: 0, reserved: 0, path: [0; FILTER_PATH_MAX] }
+}
+
+fn path_filter(filter: u32, path: &str) -> anyhow::Result<FilterOp> {
+    let bytes = path.as_bytes();
+    anyhow::ensure!(path.starts_with('/'), "filter path '{path}' must be absolute");
+    anyhow::ensure!(
+        bytes.len() <= FILTER_PATH_MAX,
+        "filter path '{path}' is {} bytes; the limit is {FILTER_PATH_MAX}",
+        bytes.len()
+    );
+    let mut op = id_filter(filter, 0);
+    op.path[..bytes.len()].copy_from_slice(bytes);
+    // CAST: at most FILTER_PATH_MAX.
+    op.path_len = bytes.len() as u32;
+    Ok(op)
+}
+
+fn configure(args: &ConfigArgs) -> anyhow::Result<()> {
+    let device = Device::open(&args.device)?;
+    if args.kinds.is_some() || args.watermark.is_some() {
+        let mut config = device.config()?;
+        config.kind_mask = args.kinds.unwrap_or(config.kind_mask);
+        config.watermark = args.watermark.unwrap_or(config.watermark);
+        device.set_config(&config)?;
+    }
+    for filter in &args.clear {
+        device.filter(&FilterOp { op: FILTER_CLEAR, ..id_filter(*filter, 0) })?;
+    }
+    let mut ops = Vec::new();
+    ops.extend(args.cgroup_include.iter().map(|v| id_filter(FILTER_CGROUP_INCLUDE, *v)));
+    ops.extend(args.cgroup_exclude.iter().map(|v| id_filter(FILTER_CGROUP_EXCLUDE, *v)));
+    ops.extend(args.uid_include.iter().map(|v| id_filter(FILTER_UID_INCLUDE, u64::from(*v))));
+    ops.extend(args.uid_exclude.iter().map(|v| id_filter(FILTER_UID_EXCLUDE, u64::from(*v))));
+    for p in &args.path_prefix {
+        ops.push(path_filter(FILTER_PATH_PREFIX, p)?);
+    }
+    for p in &args.secret_path {
+        ops.push(path_filter(FILTER_SECRET_PATH, p)?);
+    }
+    for op in &ops {
+        device.filter(op)?;
+    }
+    if args.reset_counters {
+        device.reset_counters()?;
+    }
+    Ok(())
 }
 
 fn note_loss(tracker: &mut SequenceTracker, event: &Event) {

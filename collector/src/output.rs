@@ -6,10 +6,16 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use serde::Serialize;
+use serde_json::{json, Map, Value};
+use witness_abi::record::{
+    NetAddr, RecordKind, TaskContext, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT,
+    EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, KEY_DESC_TRUNCATED,
+    KEY_OP_ADD, KEY_TYPE_TRUNCATED, NS_NAMES,
+};
 
-use crate::decode::{Event, Exec};
+use crate::decode::{nul_terminated, Body, Event};
 
 /// Output formats of `witness events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -67,36 +73,6 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct ExecJson<'a> {
-    kind: &'static str,
-    cpu: u32,
-    seq: u64,
-    ts_boot_ns: u64,
-    time_unix_ns: i128,
-    pid: u32,
-    tgid: u32,
-    ppid: u32,
-    uid: u32,
-    euid: u32,
-    gid: u32,
-    egid: u32,
-    cgroup_id: u64,
-    comm: &'a str,
-    path: &'a str,
-    path_truncated: bool,
-    path_from_argument: bool,
-}
-
-#[derive(Serialize)]
-struct UnknownJson {
-    kind: &'static str,
-    wire_kind: u16,
-    cpu: u32,
-    seq: u64,
-    ts_boot_ns: u64,
-}
-
 /// Writes events in one format.
 #[derive(Debug)]
 pub struct Printer<W: Write> {
@@ -115,7 +91,10 @@ impl<W: Write> Printer<W> {
     /// Prints one event.
     pub fn print(&mut self, event: &Event) -> io::Result<()> {
         match self.format {
-            Format::Json => self.print_json(event),
+            Format::Json => {
+                serde_json::to_writer(&mut self.out, &Value::Object(json(event, &self.clock)))?;
+                self.out.write_all(b"\n")
+            }
             Format::Table => self.print_row(event),
         }
     }
@@ -125,88 +104,301 @@ impl<W: Write> Printer<W> {
         self.out.flush()
     }
 
-    fn print_json(&mut self, event: &Event) -> io::Result<()> {
-        match event {
-            Event::Exec(e) => {
-                let comm = escape_bytes(e.comm());
-                let path = escape_bytes(&e.path);
-                let json = self.exec_json(e, &comm, &path);
-                serde_json::to_writer(&mut self.out, &json)?;
-            }
-            Event::Unknown { meta, kind } => {
-                let j = UnknownJson {
-                    kind: "unknown",
-                    wire_kind: *kind,
-                    cpu: meta.cpu,
-                    seq: meta.seq,
-                    ts_boot_ns: meta.ts_ns,
-                };
-                serde_json::to_writer(&mut self.out, &j)?;
-            }
-        }
-        self.out.write_all(b"\n")
-    }
-
-    fn exec_json<'a>(&self, e: &Exec, comm: &'a str, path: &'a str) -> ExecJson<'a> {
-        let t = &e.task;
-        ExecJson {
-            kind: "exec",
-            cpu: e.meta.cpu,
-            seq: e.meta.seq,
-            ts_boot_ns: e.meta.ts_ns,
-            time_unix_ns: self.clock.unix_ns(e.meta.ts_ns),
-            pid: t.pid,
-            tgid: t.tgid,
-            ppid: t.ppid,
-            uid: t.uid,
-            euid: t.euid,
-            gid: t.gid,
-            egid: t.egid,
-            cgroup_id: t.cgroup_id,
-            comm,
-            path,
-            path_truncated: e.path_truncated(),
-            path_from_argument: e.path_from_argument(),
-        }
-    }
-
     fn print_row(&mut self, event: &Event) -> io::Result<()> {
         if !self.header_done {
             writeln!(
                 self.out,
-                "{:>14} {:>3} {:>8} {:<6} {:>7} {:>7} {:>6} {:>8} {:<16} PATH",
+                "{:>14} {:>3} {:>8} {:<13} {:>7} {:>7} {:>6} {:>8} {:<16} DETAIL",
                 "BOOT_S", "CPU", "SEQ", "KIND", "PID", "PPID", "UID", "CGROUP", "COMM"
             )?;
             self.header_done = true;
         }
         let m = event.meta();
-        // CAST: display only; boot seconds fit an f64 exactly enough.
+        // CAST: display only.
         #[allow(clippy::cast_precision_loss)]
         let secs = m.ts_ns as f64 / 1e9;
-        write!(self.out, "{secs:>14.6} {:>3} {:>8} {:<6}", m.cpu, m.seq, event.kind_name())?;
-        match event {
-            Event::Exec(e) => {
-                let mut path = escape_bytes(&e.path);
-                if e.path_truncated() {
-                    path.push_str(" [truncated]");
-                }
-                if e.path_from_argument() {
-                    path.push_str(" [as passed to execve]");
-                }
-                let t = &e.task;
-                writeln!(
-                    self.out,
-                    " {:>7} {:>7} {:>6} {:>8} {:<16} {}",
-                    t.tgid,
-                    t.ppid,
-                    t.uid,
-                    t.cgroup_id,
-                    escape_bytes(e.comm()),
-                    path
-                )
-            }
-            Event::Unknown { kind, .. } => writeln!(self.out, " (kind {kind} is newer than this collector)"),
+        write!(self.out, "{secs:>14.6} {:>3} {:>8} {:<13}", m.cpu, m.seq, event.kind_name())?;
+        match event.task() {
+            Some(t) => write!(
+                self.out,
+                " {:>7} {:>7} {:>6} {:>8} {:<16}",
+                t.tgid,
+                t.ppid,
+                t.uid,
+                t.cgroup_id,
+                escape_bytes(nul_terminated(&t.comm))
+            )?,
+            None => write!(self.out, " {:>7} {:>7} {:>6} {:>8} {:<16}", "-", "-", "-", "-", "-")?,
         }
+        writeln!(self.out, " {}", summary(event))
+    }
+}
+
+/// A short, readable description of the kind-specific part.
+fn summary(event: &Event) -> String {
+    match &event.body {
+        Body::Exec { rec, path, argv } => {
+            let args: Vec<String> = argv.iter().skip(1).map(|a| escape_bytes(a)).collect();
+            let mut s = format!("{} {}", escape_bytes(path), args.join(" "));
+            if rec.flags & EXEC_PATH_TRUNCATED != 0 {
+                s.push_str(" [path truncated]");
+            }
+            if rec.flags & EXEC_PATH_FROM_ARGUMENT != 0 {
+                s.push_str(" [path as passed to execve]");
+            }
+            s
+        }
+        Body::Fork(r) => format!("child {}", r.child_tgid),
+        Body::Exit(r) => format!("status {}", r.exit_code),
+        Body::BprmCheck { rec, path } => format!("{} {}", escape_bytes(path), verdict(rec.verdict)),
+        Body::File { rec, path, path2 } => {
+            let mut s = format!("{} {}", escape_bytes(path), verdict(rec.verdict));
+            if !path2.is_empty() {
+                s = format!("{} -> {} {}", escape_bytes(path), escape_bytes(path2), verdict(rec.verdict));
+            }
+            if rec.path_flags & FILE_PATH_SECRET != 0 {
+                s.push_str(" [secret]");
+            }
+            s
+        }
+        Body::Sock(r) => {
+            format!("local {} remote {} {}", addr(r.family, &r.local), addr(r.family, &r.remote), verdict(r.verdict))
+        }
+        Body::TcpState(r) => format!(
+            "{} -> {}: {} {} -> {}",
+            addr(r.family, &r.local),
+            addr(r.family, &r.remote),
+            r.sock_id,
+            tcp_state(r.old_state),
+            tcp_state(r.new_state)
+        ),
+        Body::Cred(r) => format!("uid {} -> {}, euid {} -> {}", r.task.uid, r.new_uid, r.task.euid, r.new_euid),
+        Body::Cap(r) => format!("capability {} {}", r.cap, verdict(r.verdict)),
+        Body::Ns(r) => {
+            let names: Vec<&str> =
+                NS_NAMES.iter().enumerate().filter(|(i, _)| r.changed & (1 << i) != 0).map(|(_, n)| *n).collect();
+            format!("changed {}", names.join(","))
+        }
+        Body::Module(r) => format!("module {}", escape_bytes(nul_terminated(&r.name))),
+        Body::Bpf(r) => format!("prog type {} ({} insns) {}", r.prog_type, r.insn_cnt, verdict(r.verdict)),
+        Body::Ptrace(r) => format!("target {} {}", r.target_tgid, verdict(r.verdict)),
+        Body::Key { rec, key_type, description } => format!(
+            "{} {} {} {}",
+            if rec.op == KEY_OP_ADD { "add" } else { "request" },
+            escape_bytes(key_type),
+            escape_bytes(description),
+            verdict(rec.verdict)
+        ),
+        Body::PacketDrops { rec, entries } => {
+            let parts: Vec<String> = entries.iter().map(|e| format!("reason {}: {}", e.reason, e.count)).collect();
+            format!("{} dropped ({})", rec.total, parts.join(", "))
+        }
+        Body::Unknown => format!("(kind {} is newer than this collector)", event.wire_kind),
+    }
+}
+
+fn verdict(v: i32) -> String {
+    if v == 0 {
+        "allowed".to_string()
+    } else {
+        format!("DENIED ({v})")
+    }
+}
+
+/// TCP state names (`include/net/tcp_states.h`).
+fn tcp_state(s: u8) -> &'static str {
+    match s {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        12 => "NEW_SYN_RECV",
+        _ => "UNKNOWN",
+    }
+}
+
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// An address as `ip:port` (`[ip]:port` for IPv6), or "-" for families
+/// without one.
+fn addr(family: u16, a: &NetAddr) -> String {
+    match family {
+        AF_INET => SocketAddr::from((Ipv4Addr::new(a.addr[0], a.addr[1], a.addr[2], a.addr[3]), a.port)).to_string(),
+        AF_INET6 => SocketAddr::from((Ipv6Addr::from(a.addr), a.port)).to_string(),
+        _ => "-".to_string(),
+    }
+}
+
+/// The JSON object of one event: header fields, then the task, then the
+/// kind-specific fields.
+pub fn json(event: &Event, clock: &Clock) -> Map<String, Value> {
+    let m = event.meta();
+    let mut o = Map::new();
+    o.insert("kind".into(), event.kind_name().into());
+    o.insert("cpu".into(), m.cpu.into());
+    o.insert("seq".into(), m.seq.into());
+    o.insert("ts_boot_ns".into(), m.ts_ns.into());
+    o.insert("time_unix_ns".into(), json!(clock.unix_ns(m.ts_ns)));
+    if let Some(t) = event.task() {
+        task_json(&mut o, t);
+    }
+    body_json(&mut o, event);
+    o
+}
+
+fn task_json(o: &mut Map<String, Value>, t: &TaskContext) {
+    for (k, v) in [
+        ("pid", t.pid),
+        ("tgid", t.tgid),
+        ("ppid", t.ppid),
+        ("uid", t.uid),
+        ("euid", t.euid),
+        ("gid", t.gid),
+        ("egid", t.egid),
+    ] {
+        o.insert(k.into(), v.into());
+    }
+    o.insert("cgroup_id".into(), t.cgroup_id.into());
+    o.insert("comm".into(), escape_bytes(nul_terminated(&t.comm)).into());
+}
+
+fn body_json(o: &mut Map<String, Value>, event: &Event) {
+    let mut put = |k: &str, v: Value| {
+        o.insert(k.into(), v);
+    };
+    match &event.body {
+        Body::Exec { rec, path, argv } => {
+            put("path", escape_bytes(path).into());
+            put("argv", argv.iter().map(|a| Value::from(escape_bytes(a))).collect());
+            put("argc", rec.argc.into());
+            put("path_truncated", (rec.flags & EXEC_PATH_TRUNCATED != 0).into());
+            put("path_from_argument", (rec.flags & EXEC_PATH_FROM_ARGUMENT != 0).into());
+            put("argv_truncated", (rec.flags & EXEC_ARGV_TRUNCATED != 0).into());
+            put("argv_unreadable", (rec.flags & EXEC_ARGV_UNREADABLE != 0).into());
+            put("dev", rec.dev.into());
+            put("ino", rec.ino.into());
+            put("mtime_sec", rec.mtime_sec.into());
+        }
+        Body::Fork(r) => {
+            put("child_pid", r.child_pid.into());
+            put("child_tgid", r.child_tgid.into());
+        }
+        Body::Exit(r) => {
+            put("exit_code", r.exit_code.into());
+            put("group_dead", (r.flags & EXIT_GROUP_DEAD != 0).into());
+        }
+        Body::BprmCheck { rec, path } => {
+            put("verdict", rec.verdict.into());
+            put("path", escape_bytes(path).into());
+            put("path_truncated", (rec.path_flags & FILE_PATH_TRUNCATED != 0).into());
+        }
+        Body::File { rec, path, path2 } => {
+            put("verdict", rec.verdict.into());
+            put("path", escape_bytes(path).into());
+            put("path_truncated", (rec.path_flags & FILE_PATH_TRUNCATED != 0).into());
+            put("path_in_filesystem", (rec.path_flags & FILE_PATH_IN_FS != 0).into());
+            put("secret", (rec.path_flags & FILE_PATH_SECRET != 0).into());
+            if event.kind() == Some(RecordKind::FileRename) {
+                put("new_path", escape_bytes(path2).into());
+                put("new_path_truncated", (rec.path2_flags & FILE_PATH_TRUNCATED != 0).into());
+            }
+            put("flags", rec.flags.into());
+            put("mode", rec.mode.into());
+            put("dev", rec.dev.into());
+            put("ino", rec.ino.into());
+        }
+        Body::Sock(r) => {
+            put("verdict", r.verdict.into());
+            put("family", r.family.into());
+            put("sock_type", r.sock_type.into());
+            put("protocol", r.protocol.into());
+            put("local", addr(r.family, &r.local).into());
+            put("remote", addr(r.family, &r.remote).into());
+            if event.kind() == Some(RecordKind::SockListen) {
+                put("backlog", r.arg.into());
+            }
+        }
+        Body::TcpState(r) => {
+            put("sock_id", r.sock_id.into());
+            put("old_state", r.old_state.into());
+            put("new_state", r.new_state.into());
+            put("old_state_name", tcp_state(r.old_state).into());
+            put("new_state_name", tcp_state(r.new_state).into());
+            put("family", r.family.into());
+            put("local", addr(r.family, &r.local).into());
+            put("remote", addr(r.family, &r.remote).into());
+        }
+        Body::Cred(r) => {
+            put("new_uid", r.new_uid.into());
+            put("new_euid", r.new_euid.into());
+            put("new_gid", r.new_gid.into());
+            put("new_egid", r.new_egid.into());
+            put("old_cap_effective", r.old_cap_effective.into());
+            put("new_cap_effective", r.new_cap_effective.into());
+            put("old_cap_permitted", r.old_cap_permitted.into());
+            put("new_cap_permitted", r.new_cap_permitted.into());
+        }
+        Body::Cap(r) => {
+            put("cap", r.cap.into());
+            put("verdict", r.verdict.into());
+            put("opts", r.opts.into());
+        }
+        Body::Ns(r) => {
+            let names = |ns: &[u32; 8]| -> Value {
+                NS_NAMES
+                    .iter()
+                    .zip(ns.iter())
+                    .map(|(n, v)| ((*n).to_string(), Value::from(*v)))
+                    .collect::<Map<_, _>>()
+                    .into()
+            };
+            let changed: Vec<Value> = NS_NAMES
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| r.changed & (1 << i) != 0)
+                .map(|(_, n)| Value::from(*n))
+                .collect();
+            put("changed", changed.into());
+            put("old_ns", names(&r.old_ns));
+            put("new_ns", names(&r.new_ns));
+        }
+        Body::Module(r) => {
+            put("name", escape_bytes(nul_terminated(&r.name)).into());
+            put("taints", r.taints.into());
+        }
+        Body::Bpf(r) => {
+            put("verdict", r.verdict.into());
+            put("prog_type", r.prog_type.into());
+            put("insn_cnt", r.insn_cnt.into());
+            put("prog_name", escape_bytes(nul_terminated(&r.name)).into());
+        }
+        Body::Ptrace(r) => {
+            put("verdict", r.verdict.into());
+            put("mode", r.mode.into());
+            put("target_tgid", r.target_tgid.into());
+            put("target_uid", r.target_uid.into());
+        }
+        Body::Key { rec, key_type, description } => {
+            put("op", if rec.op == KEY_OP_ADD { "add" } else { "request" }.into());
+            put("verdict", rec.verdict.into());
+            put("key_type", escape_bytes(key_type).into());
+            put("description", escape_bytes(description).into());
+            put("truncated", (rec.flags & (KEY_TYPE_TRUNCATED | KEY_DESC_TRUNCATED) != 0).into());
+        }
+        Body::PacketDrops { rec, entries } => {
+            put("interval_ns", rec.interval_ns.into());
+            put("total", rec.total.into());
+            put("reasons", entries.iter().map(|e| json!({"reason": e.reason, "count": e.count})).collect());
+        }
+        Body::Unknown => put("wire_kind", event.wire_kind.into()),
     }
 }
 
@@ -214,7 +406,8 @@ impl<W: Write> Printer<W> {
 mod tests {
     use super::*;
     use crate::decode::Meta;
-    use witness_abi::record::ExecRecord;
+    use witness_abi::record::{ExecRecord, RecordKind, SockRecord, TaskContext};
+    use zerocopy::FromZeros;
 
     #[test]
     fn escaping_is_unambiguous() {
@@ -225,24 +418,21 @@ mod tests {
     }
 
     fn exec() -> Event {
-        let mut comm = [0u8; 16];
-        comm[..4].copy_from_slice(b"true");
-        Event::Exec(Exec {
+        let mut t = TaskContext::new_zeroed();
+        t.pid = 42;
+        t.tgid = 42;
+        t.ppid = 1;
+        t.uid = 1000;
+        t.cgroup_id = 7;
+        t.comm[..4].copy_from_slice(b"true");
+        let mut rec = ExecRecord::new_zeroed();
+        rec.task = t;
+        rec.argc = 1;
+        Event {
             meta: Meta { cpu: 1, seq: 9, ts_ns: 5_000_000_000 },
-            task: ExecRecord {
-                pid: 42,
-                tgid: 42,
-                ppid: 1,
-                uid: 1000,
-                euid: 1000,
-                gid: 100,
-                egid: 100,
-                cgroup_id: 7,
-                comm,
-                ..Default::default()
-            },
-            path: b"/bin/\x01true\xfe".to_vec(),
-        })
+            wire_kind: RecordKind::Exec as u16,
+            body: Body::Exec { rec, path: b"/bin/\x01true\xfe".to_vec(), argv: vec![b"true".to_vec()] },
+        }
     }
 
     #[test]
@@ -258,6 +448,26 @@ mod tests {
         assert_eq!(v["cgroup_id"], 7);
         assert_eq!(v["path"], "/bin/\u{1}true\\xfe");
         assert_eq!(v["time_unix_ns"], 5_000_000_000u64);
+        assert_eq!(v["argv"], serde_json::json!(["true"]));
+    }
+
+    #[test]
+    fn addresses_print_as_socket_addresses() {
+        let mut rec = SockRecord::new_zeroed();
+        rec.family = 10;
+        rec.remote.addr[15] = 1;
+        rec.remote.port = 443;
+        rec.local.addr[..4].copy_from_slice(&[10, 0, 0, 1]);
+        let e = Event {
+            meta: Meta { cpu: 0, seq: 0, ts_ns: 0 },
+            wire_kind: RecordKind::SockConnect as u16,
+            body: Body::Sock(rec),
+        };
+        let o = json(&e, &Clock::identity());
+        assert_eq!(o["remote"], "[::1]:443");
+        rec.family = 2;
+        let e = Event { body: Body::Sock(rec), ..e };
+        assert_eq!(json(&e, &Clock::identity())["local"], "10.0.0.1:0");
     }
 
     #[test]

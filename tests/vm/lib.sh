@@ -43,3 +43,32 @@ install_known_binary() {
     mkdir -p /opt/wtest
     cp /bin/busybox "$KNOWN_BINARY"
 }
+
+# start_collector FILE [ARGS...]: runs `witness events --format json` into
+# FILE (stderr into FILE.err) in the background, waits until it reads, and
+# sets $collector to its pid.
+start_collector() {
+    out="$1"; shift
+    witness events --format json "$@" > "$out" 2> "$out.err" &
+    collector=$!
+    wait_for 10 grep -q "witness: reading" "$out.err"
+}
+
+# stop_collector: gives the collector a moment to drain, then stops it.
+stop_collector() {
+    sleep 1
+    kill "$collector" 2>/dev/null || true
+    wait "$collector" 2>/dev/null || true
+}
+
+# records FILE KIND [PATTERN]: the JSON lines of KIND (containing PATTERN).
+records() {
+    grep "\"kind\":\"$2\"" "$1" | grep -e "${3:-}" || true
+}
+
+# expect_record FILE KIND PATTERN: the first matching line, or fail.
+expect_record() {
+    line=$(records "$1" "$2" "$3" | head -1)
+    [ -n "$line" ] || fail "no $2 record matching '$3' in $1"
+    echo "$line"
+}

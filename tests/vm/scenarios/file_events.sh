@@ -1,0 +1,43 @@
+# File hooks: opens with the kernel's verdict (a Landlock denial included),
+# create, unlink and rename, and the secret-path and path-prefix filters.
+. /tests/vm/lib.sh
+
+load_module
+mkdir -p /opt/watched
+echo data > /opt/watched/plain
+echo token > /opt/watched/token
+witness config --secret-path /opt/watched/token
+start_collector events.json
+
+cat /opt/watched/plain > /dev/null
+witness-vmtool landlock-open /opt/watched/plain --expect errno:EACCES
+su -s /bin/sh wtest -c 'cat /opt/watched/token > /dev/null'
+touch /tmp/created-file
+mv /tmp/created-file /tmp/renamed-file
+rm /tmp/renamed-file
+stop_collector
+
+allowed=$(expect_record events.json file_open '"path":"/opt/watched/plain"' | grep '"verdict":0' | head -1)
+[ -n "$allowed" ] || fail "no allowed open of /opt/watched/plain"
+denied=$(records events.json file_open '"path":"/opt/watched/plain"' | grep '"verdict":-13' | head -1)
+[ -n "$denied" ] || fail "no denied (-13) open of /opt/watched/plain: $(records events.json file_open /opt/watched/plain)"
+echo "denied: $denied"
+secret=$(expect_record events.json file_open '"path":"/opt/watched/token"')
+echo "secret: $secret"
+echo "$secret" | grep -q '"secret":true' || fail "secret open not flagged"
+assert_eq "secret opener uid" 1234 "$(json_field uid "$secret")"
+expect_record events.json file_create 'created-file"' > /dev/null
+rename=$(expect_record events.json file_rename 'created-file"')
+echo "rename: $rename"
+echo "$rename" | grep -q 'renamed-file"' || fail "rename target missing"
+expect_record events.json file_unlink 'renamed-file"' > /dev/null
+
+# With a path prefix, other paths are filtered (and counted as filtered).
+witness config --path-prefix /opt/watched
+start_collector filtered.json
+cat /etc/passwd /opt/watched/plain > /dev/null
+stop_collector
+[ -z "$(records filtered.json file_open '"path":"/etc/passwd"')" ] || fail "/etc/passwd passed the /opt/watched prefix filter"
+expect_record filtered.json file_open '"path":"/opt/watched/plain"' > /dev/null
+witness status --format json > status.json
+grep -q '"filtered":[1-9]' status.json || fail "no filtered events counted: $(cat status.json)"
