@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the collector statically linked (glibc, crt-static) for the VM's
-# initramfs, which has no shared libraries. Prints the binary's path.
+# Builds the collector (and the VM test tool, witness-vmtool) statically
+# linked (glibc, crt-static) for the VM's initramfs, which has no shared
+# libraries. Prints the collector's path; witness-vmtool sits beside it.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 target=x86_64-unknown-linux-gnu
@@ -9,7 +10,7 @@ step "building the collector (static, release)"
 # scripts and proc macros (which must stay dynamic).
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --manifest-path "$WITNESS_ROOT/Cargo.toml" --release --locked \
-    --target "$target" -p witness --bin witness >&2
+    --target "$target" -p witness --bin witness -p witness-vmtool >&2
 bin="$WITNESS_ROOT/target/$target/release/witness"
 file "$bin" 2>/dev/null | grep -q 'statically linked\|static-pie' \
     || ldd "$bin" 2>&1 | grep -q 'not a dynamic\|statically linked' \

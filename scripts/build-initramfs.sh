@@ -25,6 +25,8 @@ install -m 0644 "$module" "$stage/witness/witness.ko"
 testmod="$(dirname "$module")/witness_testmod.ko"
 [ -f "$testmod" ] && install -m 0644 "$testmod" "$stage/witness/witness_testmod.ko"
 install -m 0755 "$collector" "$stage/usr/bin/witness"
+vmtool="$(dirname "$collector")/witness-vmtool"
+[ -x "$vmtool" ] && install -m 0755 "$vmtool" "$stage/usr/bin/witness-vmtool"
 cp -r "$WITNESS_ROOT/tests/vm/lib.sh" "$WITNESS_ROOT/tests/vm/scenarios" "$stage/tests/vm/"
 cat > "$stage/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh

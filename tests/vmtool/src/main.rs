@@ -1,0 +1,215 @@
+//! `witness-vmtool`: what the VM scenarios run, inside the guest, to trigger
+//! kernel hooks that busybox cannot: Landlock-denied opens and connects,
+//! ptrace attaches, BPF program loads, keyring calls, plain TCP/UDP traffic,
+//! and a file-open storm on every CPU.
+//!
+//! Each command prints what it did and its outcome. `--expect ok` or
+//! `--expect errno:NAME` turns the outcome into the exit status (0 when it
+//! matches), so a scenario can assert that the kernel allowed or denied.
+
+use std::ffi::CString;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+mod errno;
+mod sys;
+
+#[derive(Parser)]
+#[command(name = "witness-vmtool", about = "Trigger kernel hooks for the witness VM tests")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// What the action must end in: "ok" or "errno:NAME" (e.g. errno:EACCES).
+    #[arg(long, global = true, value_parser = errno::parse_expectation)]
+    expect: Option<Expect>,
+}
+
+/// An expected outcome.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Success.
+    Ok,
+    /// Failure with this errno.
+    Errno(i32),
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open PATH for reading after a Landlock ruleset that denies all file reads.
+    LandlockOpen { path: String },
+    /// TCP-connect to ADDR:PORT after a Landlock ruleset that denies TCP connects (Landlock ABI >= 4).
+    LandlockConnect { addr: SocketAddr },
+    /// TCP-connect to ADDR:PORT.
+    Connect {
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+    /// Listen on ADDR:PORT and accept N connections.
+    Listen {
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        accept: u32,
+    },
+    /// Send COUNT UDP datagrams to ADDR:PORT.
+    UdpSend {
+        addr: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+    },
+    /// PTRACE_ATTACH to PID, wait for it to stop, detach.
+    PtraceAttach { pid: i32 },
+    /// Load a two-instruction socket-filter BPF program named "witness_test".
+    BpfLoad,
+    /// add_key(2) TYPE DESC PAYLOAD into the process keyring.
+    AddKey { key_type: String, description: String, payload: String },
+    /// request_key(2) TYPE DESC (without upcall).
+    RequestKey { key_type: String, description: String },
+    /// THREADS threads (pinned round-robin to CPUs) open and close PATH for SECONDS.
+    Storm {
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        #[arg(long, default_value = "/etc/passwd")]
+        path: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match run(&cli.command) {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("witness-vmtool: error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let (label, code) = match &outcome {
+        Ok(what) => (format!("ok ({what})"), None),
+        Err(e) => (format!("error {}", errno::describe(e)), e.raw_os_error()),
+    };
+    println!("{}: {label}", cli.command.name());
+    match (cli.expect, code) {
+        (None, _) | (Some(Expect::Ok), None) => ExitCode::SUCCESS,
+        (Some(Expect::Errno(want)), Some(got)) if want == got => ExitCode::SUCCESS,
+        (Some(want), _) => {
+            eprintln!("witness-vmtool: expected {want:?}, got {label}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::LandlockOpen { .. } => "landlock-open",
+            Command::LandlockConnect { .. } => "landlock-connect",
+            Command::Connect { .. } => "connect",
+            Command::Listen { .. } => "listen",
+            Command::UdpSend { .. } => "udp-send",
+            Command::PtraceAttach { .. } => "ptrace-attach",
+            Command::BpfLoad => "bpf-load",
+            Command::AddKey { .. } => "add-key",
+            Command::RequestKey { .. } => "request-key",
+            Command::Storm { .. } => "storm",
+        }
+    }
+}
+
+/// Runs a command: Err(setup problem), Ok(Err(the action's OS error)) or
+/// Ok(Ok(a description of what happened)).
+fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
+    Ok(match command {
+        Command::LandlockOpen { path } => {
+            sys::landlock_restrict(sys::LANDLOCK_ACCESS_FS_READ_FILE, 0)?;
+            std::fs::File::open(path).map(|_| format!("opened {path}"))
+        }
+        Command::LandlockConnect { addr } => {
+            if sys::landlock_abi()? < 4 {
+                bail!("this kernel's Landlock ABI is below 4: it cannot restrict TCP connects");
+            }
+            sys::landlock_restrict(0, sys::LANDLOCK_ACCESS_NET_CONNECT_TCP)?;
+            TcpStream::connect(addr).map(|_| format!("connected to {addr}"))
+        }
+        Command::Connect { addr, timeout_ms } => TcpStream::connect_timeout(addr, Duration::from_millis(*timeout_ms))
+            .map(|s| format!("connected to {addr} from {}", s.local_addr().map_or("?".into(), |a| a.to_string()))),
+        Command::Listen { addr, accept } => listen(*addr, *accept),
+        Command::UdpSend { addr, count } => udp_send(*addr, *count),
+        Command::PtraceAttach { pid } => {
+            sys::ptrace_attach(*pid).map(|()| format!("attached to and detached from {pid}"))
+        }
+        Command::BpfLoad => sys::bpf_load_socket_filter("witness_test").map(|fd| format!("program fd {fd}")),
+        Command::AddKey { key_type, description, payload } => {
+            sys::add_key(&cstr(key_type)?, &cstr(description)?, payload.as_bytes()).map(|id| format!("key {id}"))
+        }
+        Command::RequestKey { key_type, description } => {
+            sys::request_key(&cstr(key_type)?, &cstr(description)?).map(|id| format!("key {id}"))
+        }
+        Command::Storm { threads, seconds, path } => Ok(storm(*threads, *seconds, path)?),
+    })
+}
+
+fn cstr(s: &str) -> anyhow::Result<CString> {
+    CString::new(s).with_context(|| format!("'{s}' contains a NUL byte"))
+}
+
+fn listen(addr: SocketAddr, accept: u32) -> io::Result<String> {
+    let listener = TcpListener::bind(addr)?;
+    let mut peers = Vec::new();
+    for _ in 0..accept {
+        let (_, peer) = listener.accept()?;
+        peers.push(peer.to_string());
+    }
+    Ok(format!("accepted {}", peers.join(", ")))
+}
+
+fn udp_send(addr: SocketAddr, count: u32) -> io::Result<String> {
+    let bind: SocketAddr = if addr.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("literal address");
+    let socket = UdpSocket::bind(bind)?;
+    for _ in 0..count {
+        // To a closed port the kernel drops the datagram (and says so with
+        // ICMP, which surfaces as ECONNREFUSED on a later send: ignore it).
+        match socket.send_to(b"witness", addr) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("sent {count} datagrams to {addr}"))
+}
+
+fn storm(threads: usize, seconds: f64, path: &str) -> anyhow::Result<String> {
+    let duration = Duration::try_from_secs_f64(seconds).context("--seconds")?;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let start = Instant::now();
+    let opens: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|i| {
+                s.spawn(move || {
+                    sys::pin_to_cpu(i % cpus);
+                    let mut n = 0u64;
+                    while start.elapsed() < duration {
+                        for _ in 0..64 {
+                            if std::fs::File::open(path).is_ok() {
+                                n += 1;
+                            }
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    // CAST: display only.
+    #[allow(clippy::cast_precision_loss)]
+    let rate = opens as f64 / secs;
+    Ok(format!("{opens} opens in {secs:.2} s ({rate:.0}/s) on {threads} threads"))
+}
