@@ -10,7 +10,7 @@ step "building the collector (static, release)"
 # scripts and proc macros (which must stay dynamic).
 RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --manifest-path "$WITNESS_ROOT/Cargo.toml" --release --locked \
-    --target "$target" -p witness --bin witness -p witness-vmtool >&2
+    --target "$target" -p witness -p witness-vmtool >&2
 bin="$WITNESS_ROOT/target/$target/release/witness"
 file "$bin" 2>/dev/null | grep -q 'statically linked\|static-pie' \
     || ldd "$bin" 2>&1 | grep -q 'not a dynamic\|statically linked' \

@@ -22,9 +22,10 @@ wait_for 10 grep -q "\"path\":\"$KNOWN_BINARY\"" events.json
 sleep 1
 kill "$collector"
 
-matches=$(grep -c "\"path\":\"$KNOWN_BINARY\"" events.json)
+grep '"kind":"exec"' events.json > exec.json
+matches=$(grep -c "\"path\":\"$KNOWN_BINARY\"" exec.json)
 assert_eq "exec records for $KNOWN_BINARY" 1 "$matches"
-line=$(grep "\"path\":\"$KNOWN_BINARY\"" events.json)
+line=$(grep "\"path\":\"$KNOWN_BINARY\"" exec.json)
 echo "record: $line"
 assert_eq pid "$child" "$(json_field pid "$line")"
 assert_eq tgid "$child" "$(json_field tgid "$line")"
@@ -37,7 +38,7 @@ assert_eq path_truncated false "$(json_field path_truncated "$line")"
 # The same pid exec'd the shell and su as root before su dropped to 1234:
 # the records show the credential change in order.
 # (Records arrive in order per CPU; the task may have moved, so sort by time.)
-uids=$(grep "\"pid\":$child," events.json \
+uids=$(grep "\"pid\":$child," exec.json \
     | while read -r l; do echo "$(json_field ts_boot_ns "$l") $(json_field uid "$l")"; done \
     | sort -n | cut -d' ' -f2 | tr '\n' ' ')
 echo "uids of pid $child, in order: $uids"

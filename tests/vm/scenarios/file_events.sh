@@ -22,7 +22,7 @@ allowed=$(expect_record events.json file_open '"path":"/opt/watched/plain"' | gr
 denied=$(records events.json file_open '"path":"/opt/watched/plain"' | grep '"verdict":-13' | head -1)
 [ -n "$denied" ] || fail "no denied (-13) open of /opt/watched/plain: $(records events.json file_open /opt/watched/plain)"
 echo "denied: $denied"
-secret=$(expect_record events.json file_open '"path":"/opt/watched/token"')
+secret=$(expect_record events.json file_open '"uid":1234,.*"path":"/opt/watched/token"')
 echo "secret: $secret"
 echo "$secret" | grep -q '"secret":true' || fail "secret open not flagged"
 assert_eq "secret opener uid" 1234 "$(json_field uid "$secret")"

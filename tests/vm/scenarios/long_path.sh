@@ -18,7 +18,7 @@ wait_for 10 grep -q "witness: reading" collector.err
 wait_for 10 grep -q '"path_truncated":true' events.json
 kill "$collector"
 
-line=$(grep '"path_truncated":true' events.json)
+line=$(grep '"kind":"exec"' events.json | grep '"path_truncated":true')
 path=$(echo "$line" | sed -n 's/.*"path":"\([^"]*\)".*/\1/p')
 assert_eq "path length" 1024 "${#path}"
 case "$dir/busybox" in

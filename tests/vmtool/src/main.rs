@@ -62,8 +62,13 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: u32,
     },
-    /// PTRACE_ATTACH to PID, wait for it to stop, detach.
-    PtraceAttach { pid: i32 },
+    /// PTRACE_ATTACH to PID, wait for it to stop, detach. With --landlock,
+    /// first enter a Landlock domain, which may not trace processes outside it.
+    PtraceAttach {
+        pid: i32,
+        #[arg(long)]
+        landlock: bool,
+    },
     /// Load a two-instruction socket-filter BPF program named "witness_test".
     BpfLoad,
     /// add_key(2) TYPE DESC PAYLOAD into the process keyring.
@@ -141,7 +146,10 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
             .map(|s| format!("connected to {addr} from {}", s.local_addr().map_or("?".into(), |a| a.to_string()))),
         Command::Listen { addr, accept } => listen(*addr, *accept),
         Command::UdpSend { addr, count } => udp_send(*addr, *count),
-        Command::PtraceAttach { pid } => {
+        Command::PtraceAttach { pid, landlock } => {
+            if *landlock {
+                sys::landlock_restrict(sys::LANDLOCK_ACCESS_FS_READ_FILE, 0)?;
+            }
             sys::ptrace_attach(*pid).map(|()| format!("attached to and detached from {pid}"))
         }
         Command::BpfLoad => sys::bpf_load_socket_filter("witness_test").map(|fd| format!("program fd {fd}")),
