@@ -14,7 +14,7 @@ use crate::ioctl::{
     WITNESS_IOC_STATS,
 };
 use crate::record::{RecordKind, RECORD_MAX_LEN};
-use crate::ring::Ring;
+use crate::ring::{ring_area_len, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
 use crate::rings::RingSet;
 use crate::shim;
 use crate::stats::{Stats, NR_HOOKS};
@@ -248,6 +248,56 @@ impl State {
             self.missed_base[*hook as usize].store(crate::hooks::missed(*hook), Ordering::Relaxed);
         }
         self.corrupt_resets.store(0, Ordering::Relaxed);
+    }
+}
+
+impl State {
+    /// `mmap(2)`: the file offset selects a CPU's ring area (areas are
+    /// `ring_area_len` bytes, back to back by CPU id) and a range inside it.
+    /// Anything may be mapped read-only; only the consumer page may be mapped
+    /// writable, and only shared.
+    fn mmap(&self, vma: shim::Kptr, pgoff: usize, len: usize, write: bool, shared: bool) -> Result {
+        let area_len = ring_area_len(self.rings.data_size());
+        let offset = pgoff.checked_mul(RING_PAGE_SIZE).ok_or(EINVAL)?;
+        let cpu = u32::try_from(offset / area_len).map_err(|_| EINVAL)?;
+        let within = offset % area_len;
+        if len == 0 || len % RING_PAGE_SIZE != 0 || within.checked_add(len).is_none_or(|end| end > area_len) {
+            return Err(EINVAL);
+        }
+        if write && !(shared && within == RING_CONSUMER_OFFSET && len == RING_PAGE_SIZE) {
+            return Err(EACCES);
+        }
+        let area = self.rings.area(cpu).ok_or(EINVAL)?;
+        // CAST: page counts fit an unsigned long.
+        let first_page = (within / RING_PAGE_SIZE) as c_ulong;
+        // SAFETY: `area` is the vmalloc_user area of a live ring, which the
+        // module frees only after every file (and so every mapping, which
+        // holds its file) is gone; the range was checked to lie inside it.
+        let ret = unsafe { shim::witness_shim_mmap_area(vma, area, first_page, write) };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_errno(ret))
+        }
+    }
+}
+
+/// `mmap(2)`: 0 or a negative errno.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_mmap(
+    ctx: *mut c_void,
+    vma: shim::Kptr,
+    pgoff: c_ulong,
+    len: c_ulong,
+    write: bool,
+    shared: bool,
+) -> core::ffi::c_int {
+    // SAFETY: the shim passes the registered context.
+    let state = unsafe { state(ctx) };
+    // CAST: unsigned long and usize are the same width on Linux.
+    match state.mmap(vma, pgoff as usize, len as usize, write, shared) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 

@@ -82,6 +82,12 @@ impl RingSet {
         self.slots.get(cpu as usize)?.as_ref().map(|s| &s.ring)
     }
 
+    /// The memory area of `cpu`'s ring.
+    pub(crate) fn area(&self, cpu: u32) -> Option<*mut c_void> {
+        // CAST: u32 to usize is lossless on 64-bit.
+        self.slots.get(cpu as usize)?.as_ref().map(|s| s.area)
+    }
+
     /// Number of ring slots (`nr_cpu_ids`).
     pub(crate) fn len(&self) -> usize {
         self.slots.len()

@@ -145,6 +145,27 @@ static __poll_t witness_poll(struct file *file, struct poll_table_struct *wait)
 	return witness_rs_readable(dev_ctx) ? (EPOLLIN | EPOLLRDNORM) : 0;
 }
 
+static int witness_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (device_dead())
+		return -ENODEV;
+	return witness_rs_mmap(dev_ctx, vma, vma->vm_pgoff, vma->vm_end - vma->vm_start,
+			       !!(vma->vm_flags & VM_WRITE), !!(vma->vm_flags & VM_SHARED));
+}
+
+/*
+ * Maps `pgoff` pages into the vmalloc'd ring area `area` at the VMA. A
+ * read-only mapping loses VM_MAYWRITE, so mprotect cannot make it writable
+ * later. No vm_ops: nothing of this module runs when the mapping goes away.
+ */
+int witness_shim_mmap_area(struct vm_area_struct *vma, void *area, unsigned long pgoff, bool writable)
+{
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+	if (!writable)
+		vm_flags_clear(vma, VM_MAYWRITE);
+	return remap_vmalloc_range(vma, area, pgoff);
+}
+
 static long witness_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	if (device_dead())
@@ -158,6 +179,7 @@ static const struct file_operations witness_fops = {
 	.release = witness_release,
 	.read = witness_read,
 	.poll = witness_poll,
+	.mmap = witness_mmap,
 	.unlocked_ioctl = witness_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 };

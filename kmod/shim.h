@@ -23,6 +23,7 @@ struct sock;
 struct sockaddr;
 struct socket;
 struct task_struct;
+struct vm_area_struct;
 struct witness_cred_change;
 struct witness_net_addr;
 
@@ -44,6 +45,8 @@ struct witness_task_context {
 long witness_rs_read(void *ctx, char __user *buf, size_t len);
 bool witness_rs_readable(void *ctx);
 long witness_rs_ioctl(void *ctx, unsigned int cmd, unsigned long arg);
+int witness_rs_mmap(void *ctx, struct vm_area_struct *vma, unsigned long pgoff, unsigned long len,
+		    bool write, bool shared);
 
 unsigned int witness_shim_ring_size_kib(void);
 
@@ -58,6 +61,7 @@ bool witness_shim_capable_admin(void);
 
 void *witness_shim_ring_alloc(size_t size);
 void witness_shim_ring_free(void *area);
+int witness_shim_mmap_area(struct vm_area_struct *vma, void *area, unsigned long pgoff, bool writable);
 
 unsigned int witness_shim_nr_cpu_ids(void);
 bool witness_shim_cpu_possible(unsigned int cpu);

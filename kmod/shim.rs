@@ -41,6 +41,7 @@ extern "C" {
 
     pub(crate) fn witness_shim_ring_alloc(size: usize) -> *mut c_void;
     pub(crate) fn witness_shim_ring_free(area: *mut c_void);
+    pub(crate) fn witness_shim_mmap_area(vma: Kptr, area: *mut c_void, pgoff: c_ulong, writable: bool) -> c_int;
 
     pub(crate) fn witness_shim_nr_cpu_ids() -> c_uint;
     pub(crate) fn witness_shim_cpu_possible(cpu: c_uint) -> bool;

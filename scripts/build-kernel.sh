@@ -14,6 +14,13 @@ case "$flavour" in plain|debug) ;; *) die "unknown kernel flavour '$flavour' (pl
 [ -f "$KERNEL_TARBALL" ] || die "$KERNEL_TARBALL missing: run scripts/provision.sh"
 
 kdir="$(kernel_dir "$flavour")"
+mkdir -p "$WITNESS_CACHE/kernel"
+# One build per key at a time: a second caller waits for the first.
+exec 9> "$kdir.lock"
+if ! flock -n 9; then
+    note "another build of this kernel is running; waiting for it"
+    flock 9
+fi
 if [ -f "$kdir/.witness-built" ]; then
     note "kernel ($flavour): cached in $kdir"
     printf '%s\n' "$kdir"
@@ -21,7 +28,6 @@ if [ -f "$kdir/.witness-built" ]; then
 fi
 
 step "building the $flavour test kernel into $kdir (cached afterwards)"
-mkdir -p "$WITNESS_CACHE/kernel"
 work="$kdir.partial"
 rm -rf "$work"
 mkdir -p "$work"

@@ -5,8 +5,8 @@ insmod /witness/witness.ko
 dmesg | grep 'witness: loaded' | sed 's/^\[[^]]*\] /   kernel: /'
 
 echo
-echo "== starting the collector: witness events --format table"
-witness events --format table > /tmp/demo.table 2> /tmp/demo.err &
+echo "== starting the collector: witness events --format table --kinds exec,cred_change,cap_denied,sock_connect"
+witness events --format table --kinds exec,cred_change,cap_denied,sock_connect > /tmp/demo.table 2> /tmp/demo.err &
 collector=$!
 sleep 1
 
@@ -16,7 +16,8 @@ mkdir -p /opt/demo /sys/fs/cgroup/demo
 cp /bin/busybox /opt/demo/busybox
 uname -a > /dev/null
 /opt/demo/busybox ls / > /dev/null
-sh -c 'echo $$ > /sys/fs/cgroup/demo/cgroup.procs && exec su -s /bin/sh wtest -c "exec /opt/demo/busybox true"'
+sh -c 'echo $$ > /sys/fs/cgroup/demo/cgroup.procs && exec su -s /bin/sh wtest -c "/opt/demo/busybox hostname evil 2>/dev/null; exec /opt/demo/busybox true"'
+echo hi | nc 127.0.0.1 9 2>/dev/null
 echo "   (cgroup /demo has id $(stat -c %i /sys/fs/cgroup/demo))"
 sleep 1
 kill "$collector"
@@ -32,7 +33,11 @@ witness events --format json --duration 2 > /tmp/demo.json 2>/dev/null &
 sleep 0.5
 /opt/demo/busybox true
 wait
-grep -m1 '"path":"/opt/demo/busybox"' /tmp/demo.json
+grep -m1 "\"kind\":\"exec\".*\"path\":\"/opt/demo/busybox\"" /tmp/demo.json
+
+echo
+echo "== the kernel's own accounting: witness status"
+witness status
 
 echo
 echo "== unloading the module while a collector is blocked reading"

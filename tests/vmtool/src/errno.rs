@@ -28,6 +28,7 @@ const NAMES: &[(&str, i32)] = &[
     ("ETIMEDOUT", libc::ETIMEDOUT),
     ("ENOKEY", libc::ENOKEY),
     ("ESRCH", libc::ESRCH),
+    ("ESPIPE", libc::ESPIPE),
 ];
 
 /// Parses "ok" or "errno:NAME".

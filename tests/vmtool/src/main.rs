@@ -17,6 +17,8 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod errno;
+mod hostile;
+mod mmap;
 mod sys;
 
 #[derive(Parser)]
@@ -75,6 +77,22 @@ enum Command {
     AddKey { key_type: String, description: String, payload: String },
     /// request_key(2) TYPE DESC (without upcall).
     RequestKey { key_type: String, description: String },
+    /// Hammer the device with bad ioctl, read, poll, write and seek arguments.
+    HostileDevice {
+        #[arg(long, default_value = "/dev/witness")]
+        device: String,
+        #[arg(long, default_value_t = 50)]
+        rounds: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Consume one CPU's ring through mmap and check the mapping protections.
+    MmapCheck {
+        #[arg(long, default_value = "/dev/witness")]
+        device: String,
+        #[arg(long, default_value_t = 0)]
+        cpu: usize,
+    },
     /// THREADS threads (pinned round-robin to CPUs) open and close PATH for SECONDS.
     Storm {
         #[arg(long, default_value_t = 2)]
@@ -122,6 +140,8 @@ impl Command {
             Command::BpfLoad => "bpf-load",
             Command::AddKey { .. } => "add-key",
             Command::RequestKey { .. } => "request-key",
+            Command::HostileDevice { .. } => "hostile-device",
+            Command::MmapCheck { .. } => "mmap-check",
             Command::Storm { .. } => "storm",
         }
     }
@@ -159,6 +179,8 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
         Command::RequestKey { key_type, description } => {
             sys::request_key(&cstr(key_type)?, &cstr(description)?).map(|id| format!("key {id}"))
         }
+        Command::HostileDevice { device, rounds, seed } => hostile::run(device, *rounds, *seed),
+        Command::MmapCheck { device, cpu } => return mmap::run(device, *cpu),
         Command::Storm { threads, seconds, path } => Ok(storm(*threads, *seconds, path)?),
     })
 }
