@@ -40,7 +40,7 @@ collector:
 	cargo build --release --locked -p witness
 
 vm-shell: build
-	qemu-system-x86_64 -accel $${WITNESS_ACCEL:-tcg} -cpu max -smp 2 -m 1G \
+	qemu-system-x86_64 -accel $${WITNESS_ACCEL:-tcg,thread=single} -cpu max -smp 2 -m 1G \
 	    -kernel target/witness/plain/bzImage -initrd target/witness/plain/initramfs.cpio.gz \
 	    -append "console=ttyS0 panic=-1 witness.mode=shell" -nographic -no-reboot
 

@@ -41,3 +41,13 @@ stop_collector
 expect_record filtered.json file_open '"path":"/opt/watched/plain"' > /dev/null
 witness status --format json > status.json
 grep -q '"filtered":[1-9]' status.json || fail "no filtered events counted: $(cat status.json)"
+
+# A uid filter drops a user's events in the kernel.
+witness config --clear path-prefix --uid-exclude 1234
+start_collector uid.json
+su -s /bin/sh wtest -c 'cat /opt/watched/plain > /dev/null'
+cat /opt/watched/plain > /dev/null
+stop_collector
+[ -z "$(records uid.json file_open '"uid":1234,')" ] || fail "uid 1234 passed --uid-exclude 1234"
+expect_record uid.json file_open '"uid":0,.*"path":"/opt/watched/plain"' > /dev/null
+witness config --clear uid-exclude
