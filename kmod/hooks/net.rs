@@ -116,23 +116,43 @@ fn empty_sock_record(verdict: i32, arg: u32) -> SockRecord {
     }
 }
 
+/// Family, type, protocol and addresses of a `struct sock`.
+struct SockInfo {
+    family: u16,
+    sock_type: u16,
+    protocol: u16,
+    local: NetAddr,
+    remote: NetAddr,
+}
+
+fn sock_info(sk: Kptr) -> SockInfo {
+    let none = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
+    let mut i = SockInfo { family: 0, sock_type: 0, protocol: 0, local: none, remote: none };
+    if !sk.is_null() {
+        // SAFETY: `sk` belongs to a socket the hooked function is operating
+        // on (or the tracepoint passed), alive until it returns.
+        unsafe {
+            shim::witness_shim_sock_info(
+                sk,
+                &mut i.family,
+                &mut i.sock_type,
+                &mut i.protocol,
+                &mut i.local,
+                &mut i.remote,
+            )
+        };
+    }
+    i
+}
+
 /// Fills family, type, protocol and addresses from a `struct sock`.
 fn fill_from_sock(rec: &mut SockRecord, sk: Kptr) {
-    if sk.is_null() {
-        return;
-    }
-    // SAFETY: `sk` belongs to a socket the hooked function is operating on,
-    // alive until it returns.
-    unsafe {
-        shim::witness_shim_sock_info(
-            sk,
-            &mut rec.family,
-            &mut rec.sock_type,
-            &mut rec.protocol,
-            &mut rec.local,
-            &mut rec.remote,
-        )
-    };
+    let i = sock_info(sk);
+    rec.family = i.family;
+    rec.sock_type = i.sock_type;
+    rec.protocol = i.protocol;
+    rec.local = i.local;
+    rec.remote = i.remote;
 }
 
 unsafe extern "C" fn sock_return(ri: Kptr, regs: Kptr) -> c_int {
@@ -210,8 +230,7 @@ unsafe extern "C" fn tcp_state_probe(data: *mut c_void, sk: Kptr, old: c_int, ne
     if ![old, new].iter().any(|s| *s == TCP_SYN_SENT || *s == TCP_SYN_RECV) {
         return hit.filtered();
     }
-    let mut tmp = empty_sock_record(0, 0);
-    fill_from_sock(&mut tmp, sk);
+    let tmp = sock_info(sk);
     if tmp.protocol != IPPROTO_TCP {
         return hit.filtered();
     }
