@@ -10,8 +10,7 @@ use kernel::uaccess::{UserSlice, UserSliceWriter};
 use crate::filters::{Filters, FILTERS};
 use crate::ioctl::{
     Config, CpuStats, DeviceInfo, FilterOp, Hook, StatsRequest, ABI_VERSION, WITNESS_IOC_FILTER,
-    WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG,
-    WITNESS_IOC_STATS,
+    WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG, WITNESS_IOC_STATS,
 };
 use crate::record::{RecordKind, RECORD_MAX_LEN};
 use crate::ring::{ring_area_len, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
@@ -215,10 +214,11 @@ impl State {
             cpus.write_slice(as_bytes(&stats))?;
             written += 1;
         }
-        let mut hooks = UserSlice::new(req.hooks as usize, req.hooks_cap as usize * size_of::<crate::ioctl::HookStats>())
-            .writer();
+        let mut hooks =
+            UserSlice::new(req.hooks as usize, req.hooks_cap as usize * size_of::<crate::ioctl::HookStats>()).writer();
         for hook in Hook::ALL.iter().take(req.hooks_cap as usize) {
-            let missed = crate::hooks::missed(*hook).saturating_sub(self.missed_base[*hook as usize].load(Ordering::Relaxed));
+            let missed =
+                crate::hooks::missed(*hook).saturating_sub(self.missed_base[*hook as usize].load(Ordering::Relaxed));
             hooks.write_slice(as_bytes(&self.stats.sum(*hook, self.is_attached(*hook), missed)))?;
         }
         // CAST: counts far below 2^32.

@@ -27,6 +27,42 @@ use crate::ring::Produced;
 use crate::shim;
 use crate::stats::{inc, HookCounters};
 
+/// A [`HookPoint`] on a tracepoint whose probe gets the State as data.
+macro_rules! tracepoint {
+    ($hook:ident, $name:literal, $probe:expr) => {
+        $crate::hooks::HookPoint {
+            hook: $crate::ioctl::Hook::$hook,
+            point: $crate::hooks::Point::Tracepoint { name: $name, probe: $probe as *const core::ffi::c_void },
+        }
+    };
+}
+
+/// A [`HookPoint`] on a kprobe with a pre-handler.
+macro_rules! kprobe {
+    ($hook:ident, $symbol:literal, $pre:expr) => {
+        $crate::hooks::HookPoint {
+            hook: $crate::ioctl::Hook::$hook,
+            point: $crate::hooks::Point::Kprobe { symbol: $symbol, pre: $pre as *const core::ffi::c_void },
+        }
+    };
+}
+
+/// A [`HookPoint`] on a kretprobe whose entry handler passes a `$data` to
+/// the return handler.
+macro_rules! kretprobe {
+    ($hook:ident, $symbol:literal, $entry:expr, $ret:expr, $data:ty) => {
+        $crate::hooks::HookPoint {
+            hook: $crate::ioctl::Hook::$hook,
+            point: $crate::hooks::Point::Kretprobe {
+                symbol: $symbol,
+                entry: $entry as *const core::ffi::c_void,
+                ret: $ret as *const core::ffi::c_void,
+                data_size: core::mem::size_of::<$data>(),
+            },
+        }
+    };
+}
+
 mod creds;
 mod file;
 mod integrity;
@@ -393,18 +429,7 @@ pub(crate) fn task_context(task: shim::Kptr) -> TaskContext {
 
 impl TaskContext {
     pub(crate) const fn zeroed() -> Self {
-        Self {
-            pid: 0,
-            tgid: 0,
-            ppid: 0,
-            uid: 0,
-            euid: 0,
-            gid: 0,
-            egid: 0,
-            reserved: 0,
-            cgroup_id: 0,
-            comm: [0; 16],
-        }
+        Self { pid: 0, tgid: 0, ppid: 0, uid: 0, euid: 0, gid: 0, egid: 0, reserved: 0, cgroup_id: 0, comm: [0; 16] }
     }
 }
 

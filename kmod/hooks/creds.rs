@@ -1,25 +1,17 @@
 //! Credentials: changes of uid, gid and capabilities (`commit_creds`), and
 //! failed capability checks (`security_capable`).
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint, Point};
+use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{CapRecord, CredRecord, RecordKind};
 use crate::shim::{self, CredChange, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    HookPoint { hook: Hook::CommitCreds, point: Point::Kprobe { symbol: c"commit_creds", pre: creds_pre as *const c_void } },
-    HookPoint {
-        hook: Hook::SecurityCapable,
-        point: Point::Kretprobe {
-            symbol: c"security_capable",
-            entry: capable_entry as *const c_void,
-            ret: capable_return as *const c_void,
-            data_size: size_of::<[u32; 2]>(),
-        },
-    },
+    kprobe!(CommitCreds, c"commit_creds", creds_pre),
+    kretprobe!(SecurityCapable, c"security_capable", capable_entry, capable_return, [u32; 2]),
 ];
 
 /// `int commit_creds(struct cred *new)`: runs before the switch, so the

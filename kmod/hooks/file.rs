@@ -5,10 +5,10 @@
 //! need the path, then either keep the record or cancel it. Opens of secret
 //! paths are flagged and always kept.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint, Point};
+use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
 use crate::filters::Filters;
 use crate::ioctl::Hook;
 use crate::record::{FileRecord, RecordKind, FILE_PATH_MAX, FILE_PATH_SECRET};
@@ -26,25 +26,11 @@ struct Stash {
     arg: u32,
 }
 
-macro_rules! file_point {
-    ($hook:ident, $symbol:literal, $entry:ident) => {
-        HookPoint {
-            hook: Hook::$hook,
-            point: Point::Kretprobe {
-                symbol: $symbol,
-                entry: $entry as *const c_void,
-                ret: file_return as *const c_void,
-                data_size: size_of::<Tagged>(),
-            },
-        }
-    };
-}
-
 pub(super) static POINTS: &[HookPoint] = &[
-    file_point!(SecurityFileOpen, c"security_file_open", open_entry),
-    file_point!(SecurityInodeCreate, c"security_inode_create", create_entry),
-    file_point!(SecurityInodeUnlink, c"security_inode_unlink", unlink_entry),
-    file_point!(SecurityInodeRename, c"security_inode_rename", rename_entry),
+    kretprobe!(SecurityFileOpen, c"security_file_open", open_entry, file_return, Tagged),
+    kretprobe!(SecurityInodeCreate, c"security_inode_create", create_entry, file_return, Tagged),
+    kretprobe!(SecurityInodeUnlink, c"security_inode_unlink", unlink_entry, file_return, Tagged),
+    kretprobe!(SecurityInodeRename, c"security_inode_rename", rename_entry, file_return, Tagged),
 ];
 
 /// The four hooks share one return handler; the stash says which it is.

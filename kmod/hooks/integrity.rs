@@ -6,35 +6,16 @@
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint, Point};
+use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{BpfRecord, ModuleRecord, PtraceRecord, RecordKind};
 use crate::shim::{self, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    HookPoint {
-        hook: Hook::ModuleLoad,
-        point: Point::Tracepoint { name: c"module_load", probe: module_probe as *const c_void },
-    },
-    HookPoint {
-        hook: Hook::SecurityBpfProgLoad,
-        point: Point::Kretprobe {
-            symbol: c"security_bpf_prog_load",
-            entry: bpf_entry as *const c_void,
-            ret: bpf_return as *const c_void,
-            data_size: size_of::<BpfStash>(),
-        },
-    },
-    HookPoint {
-        hook: Hook::SecurityPtraceAccessCheck,
-        point: Point::Kretprobe {
-            symbol: c"security_ptrace_access_check",
-            entry: ptrace_entry as *const c_void,
-            ret: ptrace_return as *const c_void,
-            data_size: size_of::<[u32; 3]>(),
-        },
-    },
+    tracepoint!(ModuleLoad, c"module_load", module_probe),
+    kretprobe!(SecurityBpfProgLoad, c"security_bpf_prog_load", bpf_entry, bpf_return, BpfStash),
+    kretprobe!(SecurityPtraceAccessCheck, c"security_ptrace_access_check", ptrace_entry, ptrace_return, [u32; 3]),
 ];
 
 /// `module_load(struct module *mod)`: after a module is loaded, in the
@@ -70,7 +51,12 @@ unsafe extern "C" fn bpf_entry(ri: Kptr, regs: Kptr) -> c_int {
     let mut s = BpfStash { prog_type: 0, insn_cnt: 0, name: [0; 16] };
     // SAFETY: `prog` is the program being loaded; `name` has 16 bytes.
     unsafe {
-        shim::witness_shim_bpf_prog_info(super::arg(regs, 0) as Kptr, &mut s.prog_type, &mut s.insn_cnt, s.name.as_mut_ptr())
+        shim::witness_shim_bpf_prog_info(
+            super::arg(regs, 0) as Kptr,
+            &mut s.prog_type,
+            &mut s.insn_cnt,
+            s.name.as_mut_ptr(),
+        )
     };
     // SAFETY: registered with data_size = size_of::<BpfStash>().
     unsafe { kri_data::<BpfStash>(ri).write_unaligned(s) };

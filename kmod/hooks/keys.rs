@@ -3,10 +3,10 @@
 //! request_key(2) path), with the type and description (kernel copies,
 //! bounded) and the result.
 
-use core::ffi::{c_char, c_int, c_void};
+use core::ffi::{c_char, c_int};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, retval, Body, Hit, HookPoint, Point};
+use super::{current_context, kri_data, retval, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{
     KeyRecord, RecordKind, KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_STRING_MAX, KEY_TYPE_TRUNCATED,
@@ -25,24 +25,8 @@ struct Stash {
 }
 
 pub(super) static POINTS: &[HookPoint] = &[
-    HookPoint {
-        hook: Hook::AddKey,
-        point: Point::Kretprobe {
-            symbol: c"key_create_or_update",
-            entry: add_entry as *const c_void,
-            ret: key_return as *const c_void,
-            data_size: size_of::<Stash>(),
-        },
-    },
-    HookPoint {
-        hook: Hook::RequestKey,
-        point: Point::Kretprobe {
-            symbol: c"request_key_and_link",
-            entry: request_entry as *const c_void,
-            ret: key_return as *const c_void,
-            data_size: size_of::<Stash>(),
-        },
-    },
+    kretprobe!(AddKey, c"key_create_or_update", add_entry, key_return, Stash),
+    kretprobe!(RequestKey, c"request_key_and_link", request_entry, key_return, Stash),
 ];
 
 /// Copies a NUL-terminated kernel string, bounded; returns (length, cut).
@@ -67,7 +51,8 @@ unsafe fn copy_cstr(s: *const c_char, out: &mut [u8; KEY_STRING_MAX]) -> (u16, b
 }
 
 fn stash(ri: Kptr, op: u32, key_type: *const c_char, desc: *const c_char) -> c_int {
-    let mut s = Stash { op, flags: 0, type_len: 0, desc_len: 0, key_type: [0; KEY_STRING_MAX], desc: [0; KEY_STRING_MAX] };
+    let mut s =
+        Stash { op, flags: 0, type_len: 0, desc_len: 0, key_type: [0; KEY_STRING_MAX], desc: [0; KEY_STRING_MAX] };
     // SAFETY: both are NULL or kernel strings handed to the hooked function.
     let ((tl, tcut), (dl, dcut)) = unsafe { (copy_cstr(key_type, &mut s.key_type), copy_cstr(desc, &mut s.desc)) };
     s.type_len = tl;

@@ -33,24 +33,10 @@ struct Stash {
     reserved: u16,
 }
 
-macro_rules! sock_point {
-    ($hook:ident, $symbol:literal, $entry:ident) => {
-        HookPoint {
-            hook: Hook::$hook,
-            point: Point::Kretprobe {
-                symbol: $symbol,
-                entry: $entry as *const c_void,
-                ret: sock_return as *const c_void,
-                data_size: size_of::<Stash>(),
-            },
-        }
-    };
-}
-
 pub(super) static POINTS: &[HookPoint] = &[
-    sock_point!(SecuritySocketConnect, c"security_socket_connect", connect_entry),
-    sock_point!(SecuritySocketBind, c"security_socket_bind", bind_entry),
-    sock_point!(SecuritySocketListen, c"security_socket_listen", listen_entry),
+    kretprobe!(SecuritySocketConnect, c"security_socket_connect", connect_entry, sock_return, Stash),
+    kretprobe!(SecuritySocketBind, c"security_socket_bind", bind_entry, sock_return, Stash),
+    kretprobe!(SecuritySocketListen, c"security_socket_listen", listen_entry, sock_return, Stash),
     HookPoint {
         hook: Hook::InetCskAccept,
         point: Point::Kretprobe {
@@ -60,11 +46,8 @@ pub(super) static POINTS: &[HookPoint] = &[
             data_size: 0,
         },
     },
-    HookPoint {
-        hook: Hook::InetSockSetState,
-        point: Point::Tracepoint { name: c"inet_sock_set_state", probe: tcp_state_probe as *const c_void },
-    },
-    HookPoint { hook: Hook::KfreeSkb, point: Point::Tracepoint { name: c"kfree_skb", probe: drop_probe as *const c_void } },
+    tracepoint!(InetSockSetState, c"inet_sock_set_state", tcp_state_probe),
+    tracepoint!(KfreeSkb, c"kfree_skb", drop_probe),
 ];
 
 fn stash_addr(ri: Kptr, regs: Kptr, hook: Hook) -> c_int {
@@ -95,7 +78,14 @@ unsafe extern "C" fn listen_entry(ri: Kptr, regs: Kptr) -> c_int {
     let addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
     // CAST: backlog is an int.
     let backlog = super::arg(regs, 1) as u32;
-    let s = Stash { hook: Hook::SecuritySocketListen as u32, arg: backlog, sock: super::arg(regs, 0), addr, family: 0, reserved: 0 };
+    let s = Stash {
+        hook: Hook::SecuritySocketListen as u32,
+        arg: backlog,
+        sock: super::arg(regs, 0),
+        addr,
+        family: 0,
+        reserved: 0,
+    };
     // SAFETY: registered with data_size = size_of::<Stash>().
     unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
     0

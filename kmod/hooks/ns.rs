@@ -1,18 +1,15 @@
 //! Namespaces: `switch_task_namespaces`, which both setns(2) and unshare(2)
 //! go through, compared namespace by namespace.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::c_int;
 use core::mem::size_of;
 
-use super::{task_context, Body, Hit, HookPoint, Point};
+use super::{task_context, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{NsRecord, RecordKind};
 use crate::shim::{self, Kptr};
 
-pub(super) static POINTS: &[HookPoint] = &[HookPoint {
-    hook: Hook::SwitchTaskNamespaces,
-    point: Point::Kprobe { symbol: c"switch_task_namespaces", pre: ns_pre as *const c_void },
-}];
+pub(super) static POINTS: &[HookPoint] = &[kprobe!(SwitchTaskNamespaces, c"switch_task_namespaces", ns_pre)];
 
 /// `void switch_task_namespaces(struct task_struct *p, struct nsproxy *new)`.
 /// `new` is NULL when the task exits: not a change worth a record.

@@ -4,7 +4,7 @@
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, task_context, verdict, Body, Hit, HookPoint, Point};
+use super::{current_context, kri_data, task_context, verdict, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{
@@ -13,27 +13,10 @@ use crate::record::{
 use crate::shim::{self, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    HookPoint {
-        hook: Hook::SchedProcessExec,
-        point: Point::Tracepoint { name: c"sched_process_exec", probe: exec_probe as *const c_void },
-    },
-    HookPoint {
-        hook: Hook::SchedProcessFork,
-        point: Point::Tracepoint { name: c"sched_process_fork", probe: fork_probe as *const c_void },
-    },
-    HookPoint {
-        hook: Hook::SchedProcessExit,
-        point: Point::Tracepoint { name: c"sched_process_exit", probe: exit_probe as *const c_void },
-    },
-    HookPoint {
-        hook: Hook::SecurityBprmCheck,
-        point: Point::Kretprobe {
-            symbol: c"security_bprm_check",
-            entry: bprm_entry as *const c_void,
-            ret: bprm_return as *const c_void,
-            data_size: size_of::<usize>(),
-        },
-    },
+    tracepoint!(SchedProcessExec, c"sched_process_exec", exec_probe),
+    tracepoint!(SchedProcessFork, c"sched_process_fork", fork_probe),
+    tracepoint!(SchedProcessExit, c"sched_process_exit", exit_probe),
+    kretprobe!(SecurityBprmCheck, c"security_bprm_check", bprm_entry, bprm_return, usize),
 ];
 
 /// # Safety
