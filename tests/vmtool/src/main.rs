@@ -92,6 +92,10 @@ enum Command {
         device: String,
         #[arg(long, default_value_t = 0)]
         cpu: usize,
+        /// Keep the mapping this many seconds before unmapping (to unload
+        /// the module under a live mapping).
+        #[arg(long, default_value_t = 0.0)]
+        hold: f64,
     },
     /// THREADS threads (pinned round-robin to CPUs) open and close PATH for SECONDS.
     Storm {
@@ -180,7 +184,7 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
             sys::request_key(&cstr(key_type)?, &cstr(description)?).map(|id| format!("key {id}"))
         }
         Command::HostileDevice { device, rounds, seed } => hostile::run(device, *rounds, *seed),
-        Command::MmapCheck { device, cpu } => return mmap::run(device, *cpu),
+        Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
         Command::Storm { threads, seconds, path } => Ok(storm(*threads, *seconds, path)?),
     })
 }

@@ -29,7 +29,7 @@ fn refused(what: &str, result: io::Result<usize>, failures: &mut Vec<String>) {
     }
 }
 
-pub(crate) fn run(path: &str, cpu: usize) -> anyhow::Result<io::Result<String>> {
+pub(crate) fn run(path: &str, cpu: usize, hold: f64) -> anyhow::Result<io::Result<String>> {
     let file = OpenOptions::new().read(true).write(true).open(path)?;
     let fd = file.as_raw_fd();
     let mut info = DeviceInfo::default();
@@ -91,6 +91,13 @@ pub(crate) fn run(path: &str, cpu: usize) -> anyhow::Result<io::Result<String>> 
     }
     if !failures.is_empty() {
         anyhow::bail!("mmap protections broken: {}", failures.join("; "));
+    }
+    if hold > 0.0 {
+        std::thread::sleep(std::time::Duration::try_from_secs_f64(hold)?);
+        // The module may have been unloaded meanwhile: the pages stay valid
+        // until we unmap them.
+        let c = ring.counters();
+        println!("after holding: head {} tail {}", c.head, c.tail);
     }
     Ok(Ok(format!(
         "cpu {cpu}: consumed {records} records ({bytes} bytes) through mmap; every forbidden mapping refused"
