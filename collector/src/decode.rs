@@ -383,6 +383,7 @@ fn split_argv(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #![allow(unreachable_pub)]
     use super::*;
     use witness_abi::record::{record_len, NetAddr, EXEC_PATH_TRUNCATED};
     use zerocopy::{FromZeros, IntoBytes};

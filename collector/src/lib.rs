@@ -7,6 +7,7 @@
 //!
 //! Pipeline stages, one module each:
 //!
+//! - [`capture`]: capture files (`witness record` / `witness replay`),
 //! - [`device`]: opens `/dev/witness`, checks the ABI version, reads batches
 //!   of whole records,
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
@@ -18,6 +19,7 @@
 //! Identity attribution, Cedar policy and the metric and log exporters build
 //! on these stages.
 
+pub mod capture;
 pub mod decode;
 pub mod device;
 pub mod output;

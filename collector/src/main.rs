@@ -1,7 +1,8 @@
 //! `witness`: the collector's command line.
 //!
 //! Commands: `events` (print records as they arrive), `status` (the kernel's
-//! counters), `config` (what the kernel records).
+//! counters), `config` (what the kernel records), `record` and `replay`
+//! (capture files).
 //!
 //! Exit codes: 0 success; 1 any other error (including a control request
 //! refused for lack of CAP_SYS_ADMIN); 2 bad command line; 3 the witness
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use witness::capture::{CaptureInfo, CaptureReader, CaptureWriter};
 use witness::decode::{self, Event};
 use witness::device::{Device, DeviceError, DEFAULT_DEVICE};
 use witness::output::{Clock, Format, Printer};
@@ -40,6 +42,39 @@ enum Command {
     /// Change what the kernel records: kinds, filters, poll watermark
     /// (needs CAP_SYS_ADMIN).
     Config(ConfigArgs),
+    /// Save the device's records to a capture file.
+    Record(RecordArgs),
+    /// Read a capture file and print its events.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("stop").required(true).multiple(true).args(["count", "duration"])))]
+struct RecordArgs {
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    device: PathBuf,
+    /// The capture file to write.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Stop after at least this many records.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The capture file.
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Print only these kinds (comma-separated names, or "all").
+    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    kinds: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +155,8 @@ fn main() -> ExitCode {
         Command::Events(args) => events(&args),
         Command::Status(args) => show_status(&args),
         Command::Config(args) => configure(&args),
+        Command::Record(args) => record(&args),
+        Command::Replay(args) => replay(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -211,6 +248,53 @@ fn decode_batch(bytes: &[u8], device: &Path) -> Vec<Event> {
     }
     events.sort_by_key(|e| e.meta().ts_ns);
     events
+}
+
+fn record(args: &RecordArgs) -> anyhow::Result<()> {
+    let device = Device::open(&args.device)?;
+    let uname = rustix::system::uname();
+    let info = CaptureInfo {
+        abi_version: device.info().abi_version,
+        boot_to_unix_ns: i64::try_from(Clock::now().unix_ns(0)).unwrap_or(0),
+        kernel: uname.release().to_string_lossy().into_owned(),
+        host: uname.nodename().to_string_lossy().into_owned(),
+    };
+    let mut writer = CaptureWriter::create(&args.output, &info)?;
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut buf = vec![0u8; Device::batch_size()];
+    let mut records = 0u64;
+    while args.count.is_none_or(|c| records < c) {
+        let n = device.read_batch(&mut buf, deadline)?;
+        if n == 0 {
+            break;
+        }
+        writer.write_batch(&buf[..n])?;
+        records += decode::records(&buf[..n]).count() as u64;
+    }
+    writer.finish()?;
+    eprintln!("witness: recorded {records} records to {}", args.output.display());
+    Ok(())
+}
+
+fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    let mut reader = CaptureReader::open(&args.file)?;
+    let info = reader.info().clone();
+    eprintln!("witness: replaying {} (kernel {}, host {})", args.file.display(), info.kernel, info.host);
+    let stdout = io::stdout().lock();
+    let mut printer = Printer::new(BufWriter::new(stdout), args.format, Clock::with_offset(info.boot_to_unix_ns));
+    let mut tracker = SequenceTracker::default();
+    loop {
+        let batch = reader.next_batch()?;
+        if batch.is_empty() && reader.is_done() {
+            return finish(&mut printer, &tracker);
+        }
+        for event in &batch {
+            note_loss(&mut tracker, event);
+            if wanted(args.kinds, event) && !print(&mut printer, event)? {
+                return Ok(());
+            }
+        }
+    }
 }
 
 fn wanted(kinds: Option<u64>, event: &Event) -> bool {

@@ -43,9 +43,14 @@ impl Clock {
         Self { boot_to_unix_ns: real - boot }
     }
 
-    /// A clock whose Unix time equals boot time (for tests and replays).
+    /// A clock whose Unix time equals boot time (for tests).
     pub fn identity() -> Self {
         Self { boot_to_unix_ns: 0 }
+    }
+
+    /// A clock with a known offset (a capture's).
+    pub fn with_offset(boot_to_unix_ns: i64) -> Self {
+        Self { boot_to_unix_ns: i128::from(boot_to_unix_ns) }
     }
 
     /// Unix nanoseconds for a boot-time stamp.

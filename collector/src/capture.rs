@@ -1,0 +1,329 @@
+//! Capture files: what `witness record` writes and `witness replay` reads.
+//!
+//! A capture is a fixed header followed by records exactly as `read(2)` on
+//! the device returns them (whole records back to back, framed by their own
+//! lengths), so tests and benchmarks can run the collector on what the real
+//! module produced.
+//!
+//! ```text
+//! offset 0   magic "WITNESS-CAPTURE\0" (16 bytes)
+//!        16  format version (u32, little-endian)
+//!        20  ABI version of the records (u32, little-endian)
+//!        24  byte-order mark 0x01020304 in the records' (native) order
+//!        28  reserved, zero (u32)
+//!        32  CLOCK_REALTIME - CLOCK_BOOTTIME at capture time, ns (i64, little-endian)
+//!        40  kernel release, NUL-padded (64 bytes)
+//!        104 host name, NUL-padded (64 bytes)
+//!        168 records...
+//! ```
+//!
+//! Reading is hostile-input safe: a wrong magic, version, byte order or a
+//! truncated header is an error naming the file and what is wrong; records
+//! are decoded by [`crate::decode`], whose errors name their offset, and a
+//! record cut by the end of the file is reported, not silently dropped.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use witness_abi::ioctl::ABI_VERSION;
+use witness_abi::record::{RecordPrefix, RECORD_MAX_LEN};
+use zerocopy::FromBytes;
+
+use crate::decode::{self, DecodeError, Event};
+
+/// The first 16 bytes of every capture.
+pub const MAGIC: &[u8; 16] = b"WITNESS-CAPTURE\0";
+/// The capture format this collector writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const BYTE_ORDER_MARK: u32 = 0x0102_0304;
+/// Bytes in the header.
+pub const HEADER_LEN: usize = 168;
+
+/// Why a capture cannot be read or written.
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    /// An I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The capture file.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The file is not a capture, or a damaged one.
+    #[error("{path}: not a witness capture: {what}")]
+    BadHeader {
+        /// The capture file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// A record is malformed.
+    #[error("{path}: {source} (file offset {file_offset})")]
+    Record {
+        /// The capture file.
+        path: PathBuf,
+        /// Offset of the chunk in the file the error is relative to.
+        file_offset: u64,
+        /// The decoding error.
+        source: DecodeError,
+    },
+}
+
+/// What the header says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureInfo {
+    /// ABI version of the records.
+    pub abi_version: u32,
+    /// `CLOCK_REALTIME - CLOCK_BOOTTIME` when the capture was made, in ns.
+    pub boot_to_unix_ns: i64,
+    /// Kernel release of the captured host.
+    pub kernel: String,
+    /// Host name of the captured host.
+    pub host: String,
+}
+
+fn padded(s: &str) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    let n = s.len().min(63);
+    out[..n].copy_from_slice(&s.as_bytes()[..n]);
+    out
+}
+
+fn unpadded(b: &[u8]) -> String {
+    String::from_utf8_lossy(decode::nul_terminated(b)).into_owned()
+}
+
+/// Writes a capture.
+#[derive(Debug)]
+pub struct CaptureWriter {
+    out: BufWriter<File>,
+    path: PathBuf,
+}
+
+impl CaptureWriter {
+    /// Creates `path` and writes the header.
+    pub fn create(path: &Path, info: &CaptureInfo) -> Result<Self, CaptureError> {
+        let io_err = |source| CaptureError::Io { path: path.into(), source };
+        let mut out = BufWriter::new(File::create(path).map_err(io_err)?);
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header.extend_from_slice(&info.abi_version.to_le_bytes());
+        header.extend_from_slice(&BYTE_ORDER_MARK.to_ne_bytes());
+        header.extend_from_slice(&0u32.to_le_bytes());
+        header.extend_from_slice(&info.boot_to_unix_ns.to_le_bytes());
+        header.extend_from_slice(&padded(&info.kernel));
+        header.extend_from_slice(&padded(&info.host));
+        debug_assert_eq!(header.len(), HEADER_LEN);
+        out.write_all(&header).map_err(io_err)?;
+        Ok(Self { out, path: path.into() })
+    }
+
+    /// Appends a batch of whole records (as read from the device) and
+    /// flushes it, so that a killed recorder loses nothing it had read.
+    pub fn write_batch(&mut self, records: &[u8]) -> Result<(), CaptureError> {
+        let io_err = |source| CaptureError::Io { path: self.path.clone(), source };
+        self.out.write_all(records).map_err(io_err)?;
+        self.out.flush().map_err(io_err)
+    }
+
+    /// Flushes and syncs the file.
+    pub fn finish(mut self) -> Result<(), CaptureError> {
+        let path = self.path.clone();
+        let io_err = |source| CaptureError::Io { path: path.clone(), source };
+        self.out.flush().map_err(io_err)?;
+        self.out.get_ref().sync_all().map_err(io_err)
+    }
+}
+
+/// Reads a capture: the header, then events in file order.
+#[derive(Debug)]
+pub struct CaptureReader {
+    input: BufReader<File>,
+    path: PathBuf,
+    info: CaptureInfo,
+    /// Bytes read but not yet decoded (at most one partial record).
+    pending: Vec<u8>,
+    /// File offset of `pending[0]`.
+    offset: u64,
+}
+
+impl CaptureReader {
+    /// Opens `path` and checks its header.
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        let io_err = |source| CaptureError::Io { path: path.into(), source };
+        let mut input = BufReader::new(File::open(path).map_err(io_err)?);
+        let mut header = [0u8; HEADER_LEN];
+        let mut got = 0;
+        while got < HEADER_LEN {
+            match input.read(&mut header[got..]).map_err(io_err)? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let info = parse_header(&header[..got]).map_err(|what| CaptureError::BadHeader { path: path.into(), what })?;
+        Ok(Self { input, path: path.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64 })
+    }
+
+    /// What the header says.
+    pub fn info(&self) -> &CaptureInfo {
+        &self.info
+    }
+
+    /// The next batch of events; an empty batch at the end of the file.
+    pub fn next_batch(&mut self) -> Result<Vec<Event>, CaptureError> {
+        let path = self.path.clone();
+        let mut chunk = vec![0u8; 1 << 16];
+        let n = self.input.read(&mut chunk).map_err(|source| CaptureError::Io { path: path.clone(), source })?;
+        self.pending.extend_from_slice(&chunk[..n]);
+        let complete = complete_prefix(&self.pending);
+        if n == 0 && complete < self.pending.len() {
+            // The file ends inside a record: say so (decode reports it).
+            let err =
+                decode::records(&self.pending[complete..]).find_map(Result::err).unwrap_or(DecodeError::Truncated {
+                    offset: 0,
+                    need: RECORD_MAX_LEN,
+                    have: self.pending.len() - complete,
+                });
+            return Err(CaptureError::Record { path, file_offset: self.offset + complete as u64, source: err });
+        }
+        let events = decode::records(&self.pending[..complete])
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| CaptureError::Record { path, file_offset: self.offset, source })?;
+        self.pending.drain(..complete);
+        self.offset += complete as u64;
+        Ok(events)
+    }
+
+    /// Whether the whole file has been consumed.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.input.buffer().is_empty()
+    }
+}
+
+/// Bytes at the start of `buf` that form whole records (by their length
+/// fields; bad lengths are left for the decoder to report).
+fn complete_prefix(buf: &[u8]) -> usize {
+    let mut at = 0;
+    while let Ok((prefix, _)) = RecordPrefix::read_from_prefix(&buf[at..]) {
+        let len = usize::try_from(prefix.len).unwrap_or(usize::MAX);
+        if len == 0 || len > RECORD_MAX_LEN {
+            // Malformed: hand it to the decoder, which names it.
+            return buf.len();
+        }
+        if at + len > buf.len() {
+            break;
+        }
+        at += len;
+    }
+    at
+}
+
+fn parse_header(h: &[u8]) -> Result<CaptureInfo, String> {
+    if h.len() < HEADER_LEN {
+        return Err(format!("header is {} bytes, a capture header is {HEADER_LEN}", h.len()));
+    }
+    if &h[..16] != MAGIC {
+        return Err("wrong magic (expected \"WITNESS-CAPTURE\")".into());
+    }
+    let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().expect("4 bytes"));
+    let version = u32_at(16);
+    if version != FORMAT_VERSION {
+        return Err(format!("format version {version}; this collector reads version {FORMAT_VERSION}"));
+    }
+    let abi_version = u32_at(20);
+    if abi_version != ABI_VERSION {
+        return Err(format!("records use ABI version {abi_version}; this collector decodes ABI {ABI_VERSION}"));
+    }
+    let bom = u32::from_ne_bytes(h[24..28].try_into().expect("4 bytes"));
+    if bom != BYTE_ORDER_MARK {
+        return Err("recorded on a host of the other byte order".into());
+    }
+    Ok(CaptureInfo {
+        abi_version,
+        boot_to_unix_ns: i64::from_le_bytes(h[32..40].try_into().expect("8 bytes")),
+        kernel: unpadded(&h[40..104]),
+        host: unpadded(&h[104..168]),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::tests::exec_bytes;
+
+    fn info() -> CaptureInfo {
+        CaptureInfo { abi_version: ABI_VERSION, boot_to_unix_ns: 123, kernel: "6.12.117".into(), host: "vm".into() }
+    }
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("witness-capture-test-{}-{name}", std::process::id()))
+    }
+
+    fn read_all(path: &Path) -> Result<Vec<Event>, CaptureError> {
+        let mut r = CaptureReader::open(path)?;
+        let mut all = Vec::new();
+        loop {
+            let batch = r.next_batch()?;
+            if batch.is_empty() && r.is_done() {
+                return Ok(all);
+            }
+            all.extend(batch);
+        }
+    }
+
+    #[test]
+    fn round_trip_across_chunk_boundaries() {
+        let path = temp("round-trip");
+        let mut w = CaptureWriter::create(&path, &info()).unwrap();
+        let mut expected = Vec::new();
+        // Enough records that 64 KiB reads split some of them.
+        for seq in 0..2000 {
+            let rec = exec_bytes(seq, b"/usr/bin/some-program", b"some-program\0--flag\0");
+            w.write_batch(&rec).unwrap();
+            expected.push(decode::decode_one(&rec, 0).unwrap());
+        }
+        w.finish().unwrap();
+        let r = CaptureReader::open(&path).unwrap();
+        assert_eq!(r.info(), &info());
+        assert_eq!(read_all(&path).unwrap(), expected);
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn bad_headers_are_named() {
+        let path = temp("bad-header");
+        for (bytes, want) in [(b"short".to_vec(), "header is 5 bytes"), ([b'X'; HEADER_LEN].to_vec(), "wrong magic")] {
+            std::fs::write(&path, &bytes).unwrap();
+            let err = CaptureReader::open(&path).unwrap_err().to_string();
+            assert!(err.contains(want) && err.contains("not a witness capture"), "{err}");
+        }
+        let mut w = CaptureWriter::create(&path, &info()).unwrap();
+        w.write_batch(&[]).unwrap();
+        w.finish().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[16] = 9;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = CaptureReader::open(&path).unwrap_err().to_string();
+        assert!(err.contains("format version 9"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_cut_record_is_reported_with_its_file_offset() {
+        let path = temp("cut");
+        let mut w = CaptureWriter::create(&path, &info()).unwrap();
+        let rec = exec_bytes(1, b"/bin/true", b"");
+        w.write_batch(&rec).unwrap();
+        w.write_batch(&rec[..rec.len() - 8]).unwrap();
+        w.finish().unwrap();
+        let err = read_all(&path).unwrap_err();
+        let CaptureError::Record { file_offset, .. } = &err else { panic!("{err}") };
+        assert_eq!(*file_offset, (HEADER_LEN + rec.len()) as u64);
+        assert!(err.to_string().contains("truncated"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
