@@ -8,6 +8,7 @@
 //! Pipeline stages, one module each:
 //!
 //! - [`capture`]: capture files (`witness record` / `witness replay`),
+//! - [`cgroup`]: container id, runtime, pod UID and unit from a cgroup path,
 //! - [`device`]: opens `/dev/witness`, checks the ABI version, reads batches
 //!   of whole records,
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
@@ -20,6 +21,7 @@
 //! on these stages.
 
 pub mod capture;
+pub mod cgroup;
 pub mod decode;
 pub mod device;
 pub mod output;
