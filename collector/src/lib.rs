@@ -11,6 +11,7 @@
 //! - [`cgroup`]: container id, runtime, pod UID and unit from a cgroup path,
 //! - [`device`]: opens `/dev/witness`, checks the ABI version, reads batches
 //!   of whole records,
+//! - [`identity`]: SPIFFE IDs, selectors and the workload inventory,
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
 //!   malformed input with an error that names the offset,
 //! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
@@ -24,6 +25,7 @@ pub mod capture;
 pub mod cgroup;
 pub mod decode;
 pub mod device;
+pub mod identity;
 pub mod output;
 pub mod sequence;
 pub mod status;
