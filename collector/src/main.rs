@@ -2,7 +2,7 @@
 //!
 //! Commands: `events` (print records as they arrive), `status` (the kernel's
 //! counters), `config` (what the kernel records), `record` and `replay`
-//! (capture files).
+//! (capture files), `identity explain` (which workload a process is).
 //!
 //! Exit codes: 0 success; 1 any other error (including a control request
 //! refused for lack of CAP_SYS_ADMIN); 2 bad command line; 3 the witness
@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 use witness::capture::{CaptureInfo, CaptureReader, CaptureWriter};
 use witness::decode::{self, Event};
 use witness::device::{Device, DeviceError, DEFAULT_DEVICE};
+use witness::identity::{explain, Inventory, ProcessFacts};
 use witness::output::{Clock, Format, Printer};
 use witness::sequence::{Observation, SequenceTracker};
 use witness::status::{self, Status};
@@ -46,6 +47,21 @@ enum Command {
     Record(RecordArgs),
     /// Read a capture file and print its events.
     Replay(ReplayArgs),
+    /// Workload identity tools.
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Subcommand)]
+enum IdentityCommand {
+    /// Show which inventory entry a running process is, and why.
+    Explain {
+        /// The process id.
+        pid: u32,
+        /// The identity inventory (TOML).
+        #[arg(long)]
+        inventory: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -157,14 +173,31 @@ fn main() -> ExitCode {
         Command::Config(args) => configure(&args),
         Command::Record(args) => record(&args),
         Command::Replay(args) => replay(&args),
+        Command::Identity(IdentityCommand::Explain { pid, inventory }) => explain_identity(pid, &inventory),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("witness: error: {e:#}");
+            eprintln!("witness: error: {}", describe(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes, each said once (library errors already name
+/// their cause in their own message).
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !out.contains(&msg) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&msg);
+        }
+    }
+    out
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -295,6 +328,13 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+fn explain_identity(pid: u32, inventory: &Path) -> anyhow::Result<()> {
+    let inventory = Inventory::load(inventory)?;
+    let facts = ProcessFacts::read(Path::new("/proc"), pid)?;
+    print!("{}", explain::explain(&inventory, &facts));
+    Ok(())
 }
 
 fn wanted(kinds: Option<u64>, event: &Event) -> bool {

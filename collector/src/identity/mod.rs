@@ -7,10 +7,13 @@
 //! with the most selectors wins; a tie goes to the entry that comes first in
 //! the file. A process that matches no entry is `unattested`.
 
+pub mod explain;
 pub mod inventory;
+pub mod process;
 pub mod selector;
 pub mod spiffe;
 
 pub use inventory::{Inventory, InventoryError, Workload};
+pub use process::{ProcessError, ProcessFacts};
 pub use selector::{Selector, Subject};
 pub use spiffe::{SpiffeId, SpiffeIdError};
