@@ -16,7 +16,8 @@
 //!   malformed input with an error that names the offset,
 //! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
 //! - [`output`]: JSON lines and a readable table,
-//! - [`status`]: the kernel's counters and configuration.
+//! - [`status`]: the kernel's counters and configuration,
+//! - [`sink`]: outputs for judged events (the JSONL evidence log).
 //!
 //! Identity attribution, Cedar policy and the metric and log exporters build
 //! on these stages.
@@ -28,4 +29,5 @@ pub mod device;
 pub mod identity;
 pub mod output;
 pub mod sequence;
+pub mod sink;
 pub mod status;

@@ -1,0 +1,231 @@
+//! The JSONL evidence log: one JSON object per line, appended, rotated by
+//! size, with a documented durability policy.
+//!
+//! - **Whole lines only.** Each line goes to the file in one `write` on an
+//!   `O_APPEND` descriptor. A crash can still cut the last line (the kernel
+//!   does not make a write atomic against power loss), so opening a log
+//!   first trims anything after its last newline: readers never see a
+//!   partial line, and the trim is reported.
+//! - **Rotation** when the file would exceed `max_bytes`: `log` becomes
+//!   `log.1`, `log.1` becomes `log.2`, ... and the oldest beyond `keep` is
+//!   deleted; the full file is synced before it is renamed.
+//! - **fsync policy**: the file is synced every `sync_every` lines and on
+//!   rotation and close; `sync_every = 1` makes every line durable before
+//!   `append` returns.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Why the evidence log failed.
+#[derive(Debug, Error)]
+#[error("evidence log {path}: {what}: {error}")]
+pub struct EvidenceError {
+    /// The file.
+    pub path: PathBuf,
+    /// What was being done.
+    pub what: &'static str,
+    /// The OS error.
+    pub error: io::Error,
+}
+
+/// Settings of an evidence log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// Rotate before the file would grow past this many bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept (`log.1` .. `log.keep`).
+    pub keep: u32,
+    /// Sync after this many lines (1: every line).
+    pub sync_every: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { max_bytes: 64 << 20, keep: 5, sync_every: 64 }
+    }
+}
+
+/// An open evidence log.
+#[derive(Debug)]
+pub struct EvidenceLog {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    unsynced: u32,
+    policy: Policy,
+    /// Bytes trimmed from a cut last line when the log was opened.
+    pub trimmed: u64,
+}
+
+impl EvidenceLog {
+    /// Opens (or creates) the log at `path`, trimming a cut last line.
+    pub fn open(path: &Path, policy: Policy) -> Result<Self, EvidenceError> {
+        let err = |what| move |error| EvidenceError { path: path.into(), what, error };
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err("opening"))?;
+        let trimmed = trim_partial_line(&mut file).map_err(err("repairing a cut last line"))?;
+        let size = file.metadata().map_err(err("reading its size"))?.len();
+        Ok(Self { path: path.into(), file, size, unsynced: 0, policy, trimmed })
+    }
+
+    /// Appends one JSON object as a line.
+    pub fn append(&mut self, value: &serde_json::Value) -> Result<(), EvidenceError> {
+        let mut line = serde_json::to_vec(value).map_err(|e| self.err("encoding a line", io::Error::other(e)))?;
+        line.push(b'\n');
+        if self.size > 0 && self.size + line.len() as u64 > self.policy.max_bytes {
+            self.rotate()?;
+        }
+        self.file.write_all(&line).map_err(|e| self.err("writing", e))?;
+        self.size += line.len() as u64;
+        self.unsynced += 1;
+        if self.unsynced >= self.policy.sync_every.max(1) {
+            self.sync()?;
+        }
+        Ok(())
+    }
+
+    /// Makes every appended line durable.
+    pub fn sync(&mut self) -> Result<(), EvidenceError> {
+        self.file.sync_data().map_err(|e| self.err("syncing", e))?;
+        self.unsynced = 0;
+        Ok(())
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&mut self) -> Result<(), EvidenceError> {
+        self.sync()?;
+        if self.policy.keep == 0 {
+            fs::remove_file(&self.path).map_err(|e| self.err("removing the full log", e))?;
+        } else {
+            let _ = fs::remove_file(self.rotated(self.policy.keep));
+            for n in (1..self.policy.keep).rev() {
+                let from = self.rotated(n);
+                if from.exists() {
+                    fs::rename(&from, self.rotated(n + 1)).map_err(|e| self.err("rotating", e))?;
+                }
+            }
+            fs::rename(&self.path, self.rotated(1)).map_err(|e| self.err("rotating", e))?;
+        }
+        self.file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| self.err("reopening after rotation", e))?;
+        self.size = 0;
+        Ok(())
+    }
+
+    fn err(&self, what: &'static str, error: io::Error) -> EvidenceError {
+        EvidenceError { path: self.path.clone(), what, error }
+    }
+}
+
+impl Drop for EvidenceLog {
+    fn drop(&mut self) {
+        let _ = self.file.sync_data();
+    }
+}
+
+/// Truncates the file after its last newline; returns the bytes removed.
+fn trim_partial_line(file: &mut File) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    // Scan backwards in blocks for the last newline.
+    let mut end = len;
+    let mut buf = vec![0u8; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        // CAST: at most the buffer length.
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut buf[..n])?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    file.set_len(0)?;
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("witness-evidence-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir.join("evidence.jsonl")
+    }
+
+    #[test]
+    fn appends_whole_lines_and_repairs_a_cut_one() {
+        let path = temp("repair");
+        let mut log = EvidenceLog::open(&path, Policy { sync_every: 1, ..Policy::default() }).unwrap();
+        log.append(&json!({"n": 1})).unwrap();
+        log.append(&json!({"n": 2})).unwrap();
+        drop(log);
+        // A crash cut the next line half-way.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"n\": 3, \"cut").unwrap();
+        drop(f);
+        let mut log = EvidenceLog::open(&path, Policy::default()).unwrap();
+        assert_eq!(log.trimmed, 13);
+        log.append(&json!({"n": 4})).unwrap();
+        drop(log);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":4}\n");
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_file_without_any_newline_is_emptied() {
+        let path = temp("no-newline");
+        fs::write(&path, b"garbage without newline").unwrap();
+        let log = EvidenceLog::open(&path, Policy::default()).unwrap();
+        assert_eq!(log.trimmed, 23);
+        assert_eq!(fs::metadata(&path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn rotates_by_size_and_keeps_n() {
+        let path = temp("rotate");
+        let policy = Policy { max_bytes: 100, keep: 2, sync_every: 1000 };
+        let mut log = EvidenceLog::open(&path, policy).unwrap();
+        for n in 0..40 {
+            log.append(&json!({"n": n, "pad": "xxxxxxxxxxxxxxxx"})).unwrap();
+        }
+        drop(log);
+        let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(size(&path) <= 100);
+        let r1 = PathBuf::from(format!("{}.1", path.display()));
+        let r2 = PathBuf::from(format!("{}.2", path.display()));
+        let r3 = PathBuf::from(format!("{}.3", path.display()));
+        assert!(size(&r1) > 0 && size(&r2) > 0 && !r3.exists());
+        // The newest lines are in the live file, in order.
+        let last: Vec<u64> = fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(*last.last().unwrap(), 39);
+    }
+}

@@ -1,0 +1,3 @@
+//! Sinks: where judged events go. So far the JSONL evidence log.
+
+pub mod evidence;
