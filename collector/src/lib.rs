@@ -14,6 +14,7 @@
 //! - [`identity`]: SPIFFE IDs, selectors and the workload inventory,
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
 //!   malformed input with an error that names the offset,
+//! - [`process_table`]: live processes from /proc and from the records,
 //! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
 //! - [`output`]: JSON lines and a readable table,
 //! - [`status`]: the kernel's counters and configuration,
@@ -28,6 +29,7 @@ pub mod decode;
 pub mod device;
 pub mod identity;
 pub mod output;
+pub mod process_table;
 pub mod sequence;
 pub mod sink;
 pub mod status;
