@@ -53,18 +53,46 @@ pub enum DecodeError {
         /// The minimum length for this kind.
         need: usize,
     },
-    /// A variable-length field claims more bytes than the record holds or the
-    /// ABI allows.
-    #[error("record at byte {offset}: {field} length {len} exceeds the {room} bytes available")]
-    BadFieldLength {
+    /// A variable-length field claims more bytes than remain in the record.
+    #[error("record at byte {offset}: {kind} {field} needs {len} bytes but only {room} remain in the record")]
+    FieldBeyondRecord {
         /// Offset of the record in the buffer.
         offset: usize,
-        /// Field name.
+        /// Kind name.
+        kind: &'static str,
+        /// The body field that states the length (`path_len`, `nr_entries`, ...).
         field: &'static str,
-        /// The claimed length.
-        len: u32,
-        /// The bytes the record (or the ABI) allows.
+        /// The bytes the field claims.
+        len: usize,
+        /// The bytes left in the record.
         room: usize,
+    },
+    /// A variable-length field is larger than the ABI allows.
+    #[error("record at byte {offset}: {kind} {field} is {value}, above the ABI maximum of {max}")]
+    FieldAboveMax {
+        /// Offset of the record in the buffer.
+        offset: usize,
+        /// Kind name.
+        kind: &'static str,
+        /// The body field.
+        field: &'static str,
+        /// Its value (bytes, or entries for `nr_entries`).
+        value: usize,
+        /// The ABI maximum, in the same unit.
+        max: usize,
+    },
+    /// A field that must be zero for this kind is not (a second path outside
+    /// a rename).
+    #[error("record at byte {offset}: {kind} {field} must be 0 for this kind but is {value}")]
+    FieldNotZero {
+        /// Offset of the record in the buffer.
+        offset: usize,
+        /// Kind name.
+        kind: &'static str,
+        /// The body field.
+        field: &'static str,
+        /// Its value.
+        value: usize,
     },
 }
 
@@ -166,7 +194,7 @@ impl Event {
 
     /// The kind, if this collector knows it.
     pub fn kind(&self) -> Option<RecordKind> {
-        RecordKind::from_wire(self.wire_kind).filter(|_| self.body != Body::Unknown)
+        RecordKind::from_wire(self.wire_kind).filter(|_| !matches!(self.body, Body::Unknown))
     }
 
     /// A stable kind name ("unknown" for kinds from a newer module).
@@ -285,20 +313,38 @@ impl<'a> Reader<'a> {
         Ok(value)
     }
 
-    /// A tail of `len` bytes, at most `max`.
+    /// The next `len` bytes of tail, stated by the body's `field`, which
+    /// the ABI bounds by `max`.
     fn tail(&mut self, field: &'static str, len: usize, max: usize) -> Result<&'a [u8], DecodeError> {
-        let room = self.rest.len().min(max);
-        if len > room {
-            return Err(DecodeError::BadFieldLength {
+        self.at_most(field, len, max)?;
+        if len > self.rest.len() {
+            return Err(DecodeError::FieldBeyondRecord {
                 offset: self.offset,
+                kind: self.kind,
                 field,
-                len: u32::try_from(len).unwrap_or(u32::MAX),
-                room,
+                len,
+                room: self.rest.len(),
             });
         }
         let (bytes, rest) = self.rest.split_at(len);
         self.rest = rest;
         Ok(bytes)
+    }
+
+    /// Checks a field against its ABI maximum.
+    fn at_most(&self, field: &'static str, value: usize, max: usize) -> Result<(), DecodeError> {
+        if value > max {
+            return Err(DecodeError::FieldAboveMax { offset: self.offset, kind: self.kind, field, value, max });
+        }
+        Ok(())
+    }
+
+    /// Checks that a field this kind does not use is zero.
+    fn zero(&self, field: &'static str, value: usize) -> Result<(), DecodeError> {
+        if value != 0 {
+            return Err(DecodeError::FieldNotZero { offset: self.offset, kind: self.kind, field, value });
+        }
+        Ok(())
     }
 }
 
@@ -322,25 +368,15 @@ pub fn decode_one(record: &[u8], offset: usize) -> Result<Event, DecodeError> {
 fn decode_body(kind: RecordKind, r: &mut Reader<'_>) -> Result<Body, DecodeError> {
     use RecordKind as K;
     Ok(match kind {
-        K::Exec => {
-            let rec: ExecRecord = r.fixed()?;
-            let path = r.tail("exec path", usize::from(rec.path_len), EXEC_PATH_MAX)?.to_vec();
-            let argv = r.tail("exec argv", usize::from(rec.argv_len), EXEC_ARGV_MAX)?;
-            Body::Exec { rec, path, argv: split_argv(argv) }
-        }
+        K::Exec => decode_exec(r)?,
         K::Fork => Body::Fork(r.fixed()?),
         K::Exit => Body::Exit(r.fixed()?),
         K::BprmCheck => {
             let rec: BprmCheckRecord = r.fixed()?;
-            let path = r.tail("bprm_check path", usize::from(rec.path_len), EXEC_PATH_MAX)?.to_vec();
+            let path = r.tail("path_len", usize::from(rec.path_len), EXEC_PATH_MAX)?.to_vec();
             Body::BprmCheck { rec, path }
         }
-        K::FileOpen | K::FileCreate | K::FileUnlink | K::FileRename => {
-            let rec: FileRecord = r.fixed()?;
-            let path = r.tail("file path", usize::from(rec.path_len), FILE_PATH_MAX)?.to_vec();
-            let path2 = r.tail("file path2", usize::from(rec.path2_len), FILE_PATH_MAX)?.to_vec();
-            Body::File { rec, path, path2 }
-        }
+        K::FileOpen | K::FileCreate | K::FileUnlink | K::FileRename => decode_file(kind, r)?,
         K::SockConnect | K::SockBind | K::SockListen | K::SockAccept => Body::Sock(r.fixed()?),
         K::TcpState => Body::TcpState(r.fixed()?),
         K::CredChange => Body::Cred(r.fixed()?),
@@ -351,33 +387,52 @@ fn decode_body(kind: RecordKind, r: &mut Reader<'_>) -> Result<Body, DecodeError
         K::PtraceAttach => Body::Ptrace(r.fixed()?),
         K::KeyAccess => {
             let rec: KeyRecord = r.fixed()?;
-            let key_type = r.tail("key type", usize::from(rec.type_len), KEY_STRING_MAX)?.to_vec();
-            let description = r.tail("key description", usize::from(rec.desc_len), KEY_STRING_MAX)?.to_vec();
+            let key_type = r.tail("type_len", usize::from(rec.type_len), KEY_STRING_MAX)?.to_vec();
+            let description = r.tail("desc_len", usize::from(rec.desc_len), KEY_STRING_MAX)?.to_vec();
             Body::Key { rec, key_type, description }
         }
-        K::PacketDrops => {
-            let rec: PacketDropsRecord = r.fixed()?;
-            let n = usize::try_from(rec.nr_entries).unwrap_or(usize::MAX);
-            let bytes = r.tail(
-                "packet drop entries",
-                n.saturating_mul(size_of::<DropCount>()),
-                PACKET_DROPS_MAX_ENTRIES * size_of::<DropCount>(),
-            )?;
-            let entries =
-                bytes.chunks_exact(size_of::<DropCount>()).filter_map(|c| DropCount::read_from_bytes(c).ok()).collect();
-            Body::PacketDrops { rec, entries }
-        }
+        K::PacketDrops => decode_packet_drops(r)?,
+        // `frame` skips pad records; one passed to `decode_one` has no body.
         K::Pad => Body::Unknown,
     })
 }
 
-/// Splits NUL-terminated arguments; a last argument without its NUL (cut)
-/// is kept.
+fn decode_exec(r: &mut Reader<'_>) -> Result<Body, DecodeError> {
+    let rec: ExecRecord = r.fixed()?;
+    let path = r.tail("path_len", usize::from(rec.path_len), EXEC_PATH_MAX)?.to_vec();
+    let argv = r.tail("argv_len", usize::from(rec.argv_len), EXEC_ARGV_MAX)?;
+    Ok(Body::Exec { rec, path, argv: split_argv(argv) })
+}
+
+fn decode_file(kind: RecordKind, r: &mut Reader<'_>) -> Result<Body, DecodeError> {
+    let rec: FileRecord = r.fixed()?;
+    let path = r.tail("path_len", usize::from(rec.path_len), FILE_PATH_MAX)?.to_vec();
+    // Only a rename has a second path; elsewhere a nonzero length is damage.
+    if kind != RecordKind::FileRename {
+        r.zero("path2_len", usize::from(rec.path2_len))?;
+    }
+    let path2 = r.tail("path2_len", usize::from(rec.path2_len), FILE_PATH_MAX)?.to_vec();
+    Ok(Body::File { rec, path, path2 })
+}
+
+fn decode_packet_drops(r: &mut Reader<'_>) -> Result<Body, DecodeError> {
+    const ENTRY: usize = size_of::<DropCount>();
+    let rec: PacketDropsRecord = r.fixed()?;
+    let n = usize::try_from(rec.nr_entries).unwrap_or(usize::MAX);
+    // Checked in entries first, so the byte count below cannot overflow.
+    r.at_most("nr_entries", n, PACKET_DROPS_MAX_ENTRIES)?;
+    let bytes = r.tail("nr_entries", n * ENTRY, PACKET_DROPS_MAX_ENTRIES * ENTRY)?;
+    let entries = bytes.chunks_exact(ENTRY).filter_map(|c| DropCount::read_from_bytes(c).ok()).collect();
+    Ok(Body::PacketDrops { rec, entries })
+}
+
+/// Splits arguments, each followed by a NUL; a last argument without its NUL
+/// (cut) is kept, and so is an empty argument.
 fn split_argv(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     if bytes.is_empty() {
         return Vec::new();
     }
+    let bytes = bytes.strip_suffix(&[0]).unwrap_or(bytes);
     bytes.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
@@ -385,7 +440,11 @@ fn split_argv(bytes: &[u8]) -> Vec<Vec<u8>> {
 pub(crate) mod tests {
     #![allow(unreachable_pub)]
     use super::*;
-    use witness_abi::record::{record_len, NetAddr, EXEC_PATH_TRUNCATED};
+    use core::mem::offset_of;
+    use witness_abi::record::{
+        record_len, NetAddr, EXEC_ARGV_TRUNCATED, EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_SECRET,
+        FILE_PATH_TRUNCATED, KEY_OP_ADD,
+    };
     use zerocopy::{FromZeros, IntoBytes};
 
     /// Frames `body` bytes as a record of `kind`.
@@ -404,6 +463,9 @@ pub(crate) mod tests {
         t.tgid = 10;
         t.ppid = 1;
         t.uid = 1000;
+        t.euid = 1001;
+        t.gid = 100;
+        t.egid = 101;
         t.cgroup_id = 77;
         t.comm[..4].copy_from_slice(b"true");
         t
@@ -422,86 +484,327 @@ pub(crate) mod tests {
         record(RecordKind::Exec, seq, &body)
     }
 
+    /// An address: IPv4 in the first four bytes.
+    pub(crate) fn net_addr(addr: &[u8], port: u16) -> NetAddr {
+        let mut a = NetAddr::new_zeroed();
+        a.addr[..addr.len()].copy_from_slice(addr);
+        a.port = port;
+        a
+    }
+
+    /// The fixed body as bytes, followed by `tail`.
+    fn body_with_tail(fixed: &(impl IntoBytes + zerocopy::Immutable), tail: &[&[u8]]) -> Vec<u8> {
+        let mut body = fixed.as_bytes().to_vec();
+        for t in tail {
+            body.extend_from_slice(t);
+        }
+        body
+    }
+
+    /// One record of every kind, with non-zero fields: the record's bytes
+    /// (kind, body bytes) and the body it must decode to.
+    pub(crate) fn samples() -> Vec<(RecordKind, Vec<u8>, Body)> {
+        use RecordKind as K;
+        let mut out = Vec::new();
+
+        let mut exec = ExecRecord::new_zeroed();
+        exec.task = task();
+        exec.flags = EXEC_ARGV_TRUNCATED;
+        exec.path_len = 12;
+        exec.argv_len = 10;
+        exec.argc = 3;
+        exec.dev = 0x801;
+        exec.ino = 4242;
+        exec.mtime_sec = 1_700_000_000;
+        let argv = vec![b"env".to_vec(), b"-i".to_vec(), b"cu".to_vec()];
+        out.push((
+            K::Exec,
+            body_with_tail(&exec, &[b"/usr/bin/env", b"env\0-i\0cu"]),
+            Body::Exec { rec: exec, path: b"/usr/bin/env".to_vec(), argv },
+        ));
+
+        let mut fork = ForkRecord::new_zeroed();
+        fork.task = task();
+        fork.child_pid = 11;
+        fork.child_tgid = 11;
+        out.push((K::Fork, fork.as_bytes().to_vec(), Body::Fork(fork)));
+
+        let mut exit = ExitRecord::new_zeroed();
+        exit.task = task();
+        exit.exit_code = 7 << 8;
+        exit.flags = EXIT_GROUP_DEAD;
+        out.push((K::Exit, exit.as_bytes().to_vec(), Body::Exit(exit)));
+
+        let mut bprm = BprmCheckRecord::new_zeroed();
+        bprm.task = task();
+        bprm.verdict = -13;
+        bprm.path_len = 7;
+        out.push((
+            K::BprmCheck,
+            body_with_tail(&bprm, &[b"/bin/sh"]),
+            Body::BprmCheck { rec: bprm, path: b"/bin/sh".to_vec() },
+        ));
+
+        for kind in [K::FileOpen, K::FileCreate, K::FileUnlink, K::FileRename] {
+            let mut file = FileRecord::new_zeroed();
+            file.task = task();
+            file.verdict = -1;
+            file.flags = 0o2;
+            file.mode = 0o100_600;
+            file.path_len = 4;
+            file.ino = 99;
+            file.path_flags = FILE_PATH_SECRET;
+            file.dev = 0x802;
+            let path2: &[u8] = if kind == K::FileRename { b"/new" } else { b"" };
+            file.path2_len = path2.len() as u16;
+            file.path2_flags = if kind == K::FileRename { FILE_PATH_TRUNCATED } else { 0 };
+            let body = body_with_tail(&file, &[b"/old", path2]);
+            out.push((kind, body, Body::File { rec: file, path: b"/old".to_vec(), path2: path2.to_vec() }));
+        }
+
+        for kind in [K::SockConnect, K::SockBind, K::SockListen, K::SockAccept] {
+            let mut sock = SockRecord::new_zeroed();
+            sock.task = task();
+            sock.verdict = if kind == K::SockConnect { -13 } else { 0 };
+            sock.arg = if kind == K::SockListen { 128 } else { 0 };
+            sock.family = 2;
+            sock.sock_type = 1;
+            sock.protocol = 6;
+            sock.local = net_addr(&[10, 0, 0, 1], 8080);
+            sock.remote = net_addr(&[10, 0, 0, 2], 80);
+            out.push((kind, sock.as_bytes().to_vec(), Body::Sock(sock)));
+        }
+
+        let mut tcp = TcpStateRecord::new_zeroed();
+        tcp.sock_id = 0xdead_beef_0000_0001;
+        tcp.old_state = 2;
+        tcp.new_state = 1;
+        tcp.family = 10;
+        tcp.local = net_addr(&[0; 16], 5000);
+        tcp.remote = net_addr(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 443);
+        out.push((K::TcpState, tcp.as_bytes().to_vec(), Body::TcpState(tcp)));
+
+        let mut cred = CredRecord::new_zeroed();
+        cred.task = task();
+        cred.new_uid = 0;
+        cred.new_euid = 0;
+        cred.new_gid = 5;
+        cred.new_egid = 6;
+        cred.old_cap_effective = 0;
+        cred.new_cap_effective = 1 << 21;
+        cred.old_cap_permitted = 1;
+        cred.new_cap_permitted = (1 << 21) | 1;
+        out.push((K::CredChange, cred.as_bytes().to_vec(), Body::Cred(cred)));
+
+        let mut cap = CapRecord::new_zeroed();
+        cap.task = task();
+        cap.cap = 21;
+        cap.verdict = -1;
+        cap.opts = 2;
+        out.push((K::CapDenied, cap.as_bytes().to_vec(), Body::Cap(cap)));
+
+        let mut ns = NsRecord::new_zeroed();
+        ns.task = task();
+        ns.changed = 0b101;
+        ns.old_ns = [1, 2, 3, 4, 5, 6, 7, 0];
+        ns.new_ns = [11, 2, 13, 4, 5, 6, 7, 0];
+        out.push((K::NsChange, ns.as_bytes().to_vec(), Body::Ns(ns)));
+
+        let mut module = ModuleRecord::new_zeroed();
+        module.task = task();
+        module.taints = 1 << 12;
+        module.name[..7].copy_from_slice(b"testmod");
+        out.push((K::ModuleLoad, module.as_bytes().to_vec(), Body::Module(module)));
+
+        let mut bpf = BpfRecord::new_zeroed();
+        bpf.task = task();
+        bpf.prog_type = 1;
+        bpf.insn_cnt = 2;
+        bpf.name[..5].copy_from_slice(b"probe");
+        out.push((K::BpfProgLoad, bpf.as_bytes().to_vec(), Body::Bpf(bpf)));
+
+        let mut ptrace = PtraceRecord::new_zeroed();
+        ptrace.task = task();
+        ptrace.verdict = -1;
+        ptrace.mode = 0x12;
+        ptrace.target_tgid = 555;
+        ptrace.target_uid = 1000;
+        out.push((K::PtraceAttach, ptrace.as_bytes().to_vec(), Body::Ptrace(ptrace)));
+
+        let mut drops = PacketDropsRecord::new_zeroed();
+        drops.interval_ns = 1_000_000_000;
+        drops.total = 5;
+        drops.nr_entries = 2;
+        let entries = vec![DropCount { reason: 2, count: 4 }, DropCount { reason: 7, count: 1 }];
+        let body = body_with_tail(&drops, &[entries[0].as_bytes(), entries[1].as_bytes()]);
+        out.push((K::PacketDrops, body, Body::PacketDrops { rec: drops, entries }));
+
+        let mut key = KeyRecord::new_zeroed();
+        key.task = task();
+        key.op = KEY_OP_ADD;
+        key.type_len = 4;
+        key.desc_len = 8;
+        let body = body_with_tail(&key, &[b"user", b"api-key1"]);
+        out.push((
+            K::KeyAccess,
+            body,
+            Body::Key { rec: key, key_type: b"user".to_vec(), description: b"api-key1".to_vec() },
+        ));
+        out
+    }
+
+    #[test]
+    fn samples_cover_every_kind() {
+        let kinds: Vec<RecordKind> = samples().iter().map(|(k, _, _)| *k).collect();
+        let expected: Vec<RecordKind> = RecordKind::ALL.iter().copied().filter(|k| *k != RecordKind::Pad).collect();
+        assert_eq!(kinds, expected);
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for (i, (kind, body, expected)) in samples().into_iter().enumerate() {
+            let bytes = record(kind, i as u64, &body);
+            let event = decode_one(&bytes, 0).unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            assert_eq!(event.body, expected, "{kind:?}");
+            assert_eq!(event.kind(), Some(kind));
+            assert_eq!(event.kind_name(), kind.name());
+            assert_eq!(event.meta, Meta { cpu: 1, seq: i as u64, ts_ns: 42 });
+            let has_task = !matches!(kind, RecordKind::TcpState | RecordKind::PacketDrops);
+            assert_eq!(event.task() == Some(&task()), has_task, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_kind_rejects_a_short_body() {
+        for (kind, body, _) in samples() {
+            let fixed = fixed_len(kind);
+            // Eight bytes short of the fixed body, framed validly.
+            let err = decode_one(&record(kind, 1, &body[..fixed - 8]), 0).unwrap_err();
+            assert_eq!(
+                err,
+                DecodeError::ShortBody {
+                    offset: 0,
+                    kind: kind.name(),
+                    len: record_len(fixed - 8) as u32,
+                    need: RECORD_HEADER_LEN + fixed
+                },
+                "{kind:?}"
+            );
+        }
+    }
+
+    fn fixed_len(kind: RecordKind) -> usize {
+        use RecordKind as K;
+        match kind {
+            K::Exec => size_of::<ExecRecord>(),
+            K::Fork => size_of::<ForkRecord>(),
+            K::Exit => size_of::<ExitRecord>(),
+            K::BprmCheck => size_of::<BprmCheckRecord>(),
+            K::FileOpen | K::FileCreate | K::FileUnlink | K::FileRename => size_of::<FileRecord>(),
+            K::SockConnect | K::SockBind | K::SockListen | K::SockAccept => size_of::<SockRecord>(),
+            K::TcpState => size_of::<TcpStateRecord>(),
+            K::CredChange => size_of::<CredRecord>(),
+            K::CapDenied => size_of::<CapRecord>(),
+            K::NsChange => size_of::<NsRecord>(),
+            K::ModuleLoad => size_of::<ModuleRecord>(),
+            K::BpfProgLoad => size_of::<BpfRecord>(),
+            K::PtraceAttach => size_of::<PtraceRecord>(),
+            K::KeyAccess => size_of::<KeyRecord>(),
+            K::PacketDrops => size_of::<PacketDropsRecord>(),
+            K::Pad => 0,
+        }
+    }
+
+    /// A variable-length field: its kind, name, byte offset in the body,
+    /// and ABI maximum.
+    const LENGTH_FIELDS: &[(RecordKind, &str, usize, usize)] = &[
+        (RecordKind::Exec, "path_len", offset_of!(ExecRecord, path_len), EXEC_PATH_MAX),
+        (RecordKind::Exec, "argv_len", offset_of!(ExecRecord, argv_len), EXEC_ARGV_MAX),
+        (RecordKind::BprmCheck, "path_len", offset_of!(BprmCheckRecord, path_len), EXEC_PATH_MAX),
+        (RecordKind::FileOpen, "path_len", offset_of!(FileRecord, path_len), FILE_PATH_MAX),
+        (RecordKind::FileRename, "path_len", offset_of!(FileRecord, path_len), FILE_PATH_MAX),
+        (RecordKind::FileRename, "path2_len", offset_of!(FileRecord, path2_len), FILE_PATH_MAX),
+        (RecordKind::KeyAccess, "type_len", offset_of!(KeyRecord, type_len), KEY_STRING_MAX),
+        (RecordKind::KeyAccess, "desc_len", offset_of!(KeyRecord, desc_len), KEY_STRING_MAX),
+        (RecordKind::PacketDrops, "nr_entries", offset_of!(PacketDropsRecord, nr_entries), PACKET_DROPS_MAX_ENTRIES),
+    ];
+
+    /// The sample of `kind`, preceded by a good record, with the field at
+    /// `at` set to `value` (as wide as the field: u32 for nr_entries).
+    fn sample_with(kind: RecordKind, field: &str, at: usize, value: usize) -> (usize, Vec<u8>) {
+        let (_, mut body, _) = samples().into_iter().find(|(k, _, _)| *k == kind).unwrap();
+        if field == "nr_entries" {
+            body[at..at + 4].copy_from_slice(&(value as u32).to_ne_bytes());
+        } else {
+            body[at..at + 2].copy_from_slice(&(value as u16).to_ne_bytes());
+        }
+        let mut buf = exec_bytes(1, b"/bin/sh", b"sh\0");
+        let offset = buf.len();
+        buf.extend(record(kind, 2, &body));
+        (offset, buf)
+    }
+
+    #[test]
+    fn lengths_above_the_abi_maximum_are_rejected() {
+        for &(kind, field, at, max) in LENGTH_FIELDS {
+            let (offset, buf) = sample_with(kind, field, at, max + 1);
+            let results: Vec<_> = records(&buf).collect();
+            assert!(results[0].is_ok());
+            let err = results.into_iter().nth(1).unwrap().unwrap_err();
+            assert_eq!(
+                err,
+                DecodeError::FieldAboveMax { offset, kind: kind.name(), field, value: max + 1, max },
+                "{kind:?} {field}"
+            );
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("record at byte {offset}: {} {field}", kind.name())), "{text}");
+        }
+    }
+
+    #[test]
+    fn lengths_beyond_the_record_are_rejected() {
+        for &(kind, field, at, max) in LENGTH_FIELDS {
+            // Within the ABI maximum, but more than the sample's record holds.
+            let (offset, buf) = sample_with(kind, field, at, max);
+            let err = records(&buf).nth(1).unwrap().unwrap_err();
+            assert!(
+                matches!(err, DecodeError::FieldBeyondRecord { offset: o, kind: k, field: f, .. }
+                    if o == offset && k == kind.name() && f == field),
+                "{kind:?} {field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_second_path_outside_a_rename_is_rejected() {
+        let at = offset_of!(FileRecord, path2_len);
+        for kind in [RecordKind::FileOpen, RecordKind::FileCreate, RecordKind::FileUnlink] {
+            let (offset, buf) = sample_with(kind, "path2_len", at, 4);
+            let err = records(&buf).nth(1).unwrap().unwrap_err();
+            assert_eq!(err, DecodeError::FieldNotZero { offset, kind: kind.name(), field: "path2_len", value: 4 });
+        }
+    }
+
     #[test]
     fn decodes_exec_with_path_and_argv() {
         let mut buf = exec_bytes(5, b"/bin/true", b"true\0--version\0");
         buf.extend_from_slice(RecordPrefix { len: 16, kind: 0, flags: 0 }.as_bytes());
         buf.extend_from_slice(&[0; 8]);
         buf.extend(exec_bytes(6, b"/opt/x", b"x\0cut"));
+        buf.extend(exec_bytes(7, b"/opt/y", b"\0"));
+        buf.extend(exec_bytes(8, b"/opt/z", b""));
         let events: Vec<_> = records(&buf).collect::<Result<_, _>>().unwrap();
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 4);
         let Body::Exec { rec, path, argv } = &events[0].body else { panic!() };
         assert_eq!((rec.task.pid, rec.task.ppid, rec.task.uid, rec.task.cgroup_id), (10, 1, 1000, 77));
         assert_eq!(path, b"/bin/true");
         assert_eq!(argv, &[b"true".to_vec(), b"--version".to_vec()]);
         assert_eq!(events[0].meta, Meta { cpu: 1, seq: 5, ts_ns: 42 });
         assert_eq!(events[0].kind_name(), "exec");
-        let Body::Exec { argv, .. } = &events[1].body else { panic!() };
-        assert_eq!(argv, &[b"x".to_vec(), b"cut".to_vec()]);
-    }
-
-    #[test]
-    fn decodes_every_fixed_kind() {
-        let mut sock = SockRecord::new_zeroed();
-        sock.task = task();
-        sock.family = 2;
-        sock.remote = NetAddr { addr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], port: 80, reserved: 0 };
-        let cases: Vec<(RecordKind, Vec<u8>)> = vec![
-            (RecordKind::Fork, ForkRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::Exit, ExitRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::SockConnect, sock.as_bytes().to_vec()),
-            (RecordKind::TcpState, TcpStateRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::CredChange, CredRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::CapDenied, CapRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::NsChange, NsRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::ModuleLoad, ModuleRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::BpfProgLoad, BpfRecord::new_zeroed().as_bytes().to_vec()),
-            (RecordKind::PtraceAttach, PtraceRecord::new_zeroed().as_bytes().to_vec()),
-        ];
-        for (kind, body) in cases {
-            let bytes = record(kind, 1, &body);
-            let event = decode_one(&bytes, 0).unwrap();
-            assert_eq!(event.kind(), Some(kind));
-            // One byte short of the fixed body is an error naming the kind.
-            let short = record(kind, 1, &body[..body.len() - 8]);
-            let err = decode_one(&short, 0).unwrap_err();
-            assert!(matches!(err, DecodeError::ShortBody { kind: k, .. } if k == kind.name()), "{kind:?}: {err}");
-        }
-    }
-
-    #[test]
-    fn decodes_tails_of_file_key_and_drop_records() {
-        let mut file = FileRecord::new_zeroed();
-        file.path_len = 4;
-        file.path2_len = 4;
-        let mut body = file.as_bytes().to_vec();
-        body.extend_from_slice(b"/old/new");
-        let e = decode_one(&record(RecordKind::FileRename, 1, &body), 0).unwrap();
-        assert_eq!(e.body, Body::File { rec: file, path: b"/old".to_vec(), path2: b"/new".to_vec() });
-
-        let mut key = KeyRecord::new_zeroed();
-        key.type_len = 4;
-        key.desc_len = 2;
-        let mut body = key.as_bytes().to_vec();
-        body.extend_from_slice(b"userab");
-        let e = decode_one(&record(RecordKind::KeyAccess, 1, &body), 0).unwrap();
-        assert_eq!(e.body, Body::Key { rec: key, key_type: b"user".to_vec(), description: b"ab".to_vec() });
-
-        let mut drops = PacketDropsRecord::new_zeroed();
-        drops.nr_entries = 2;
-        drops.total = 5;
-        let mut body = drops.as_bytes().to_vec();
-        body.extend_from_slice(DropCount { reason: 2, count: 4 }.as_bytes());
-        body.extend_from_slice(DropCount { reason: 7, count: 1 }.as_bytes());
-        let e = decode_one(&record(RecordKind::PacketDrops, 1, &body), 0).unwrap();
-        let Body::PacketDrops { entries, .. } = e.body else { panic!() };
-        assert_eq!(entries, [DropCount { reason: 2, count: 4 }, DropCount { reason: 7, count: 1 }]);
-
-        // A count beyond the ABI maximum is rejected, not allocated.
-        let mut drops = PacketDropsRecord::new_zeroed();
-        drops.nr_entries = u32::MAX;
-        let err = decode_one(&record(RecordKind::PacketDrops, 1, drops.as_bytes()), 0).unwrap_err();
-        assert!(matches!(err, DecodeError::BadFieldLength { field: "packet drop entries", .. }));
+        let argvs: Vec<&Vec<Vec<u8>>> =
+            events[1..].iter().map(|e| if let Body::Exec { argv, .. } = &e.body { argv } else { panic!() }).collect();
+        // A cut last argument, one empty argument, no arguments.
+        assert_eq!(argvs, [&vec![b"x".to_vec(), b"cut".to_vec()], &vec![Vec::new()], &Vec::new()]);
     }
 
     #[test]
@@ -511,11 +814,13 @@ pub(crate) mod tests {
         let events: Vec<_> = records(&buf).collect::<Result<_, _>>().unwrap();
         assert_eq!(events[0].body, Body::Unknown);
         assert_eq!(events[0].wire_kind, 0xee);
+        assert_eq!(events[0].kind(), None);
         assert_eq!(events[0].kind_name(), "unknown");
+        assert_eq!(events[0].task(), None);
     }
 
     #[test]
-    fn malformed_input_names_the_offset() {
+    fn malformed_framing_names_the_offset() {
         let good = exec_bytes(1, b"/bin/sh", b"sh\0");
         let at = good.len();
 
@@ -524,6 +829,7 @@ pub(crate) mod tests {
         let results: Vec<_> = records(&buf).collect();
         assert!(results[0].is_ok());
         assert!(matches!(results[1], Err(DecodeError::Truncated { offset, .. }) if offset == at));
+        assert_eq!(results.len(), 2, "the iterator ends after an error");
 
         for bad_len in [0u32, 12, 13, 4104, u32::MAX] {
             let mut buf = good.clone();
@@ -533,22 +839,24 @@ pub(crate) mod tests {
             assert!(matches!(err, DecodeError::BadLength { offset, .. } if offset == at), "{bad_len}: {err}");
         }
 
-        // A path length beyond the record.
-        let mut buf = exec_bytes(1, b"/bin/sh", b"");
-        let path_len_at = RECORD_HEADER_LEN + 60;
-        buf[path_len_at..path_len_at + 2].copy_from_slice(&500u16.to_ne_bytes());
-        let err = records(&buf).next().unwrap().unwrap_err();
-        assert!(matches!(err, DecodeError::BadFieldLength { field: "exec path", .. }), "{err}");
-        assert!(err.to_string().contains("record at byte 0"));
+        // A non-pad record shorter than a header.
+        let mut buf = good.clone();
+        buf.extend_from_slice(RecordPrefix { len: 16, kind: RecordKind::Fork as u16, flags: 0 }.as_bytes());
+        buf.extend_from_slice(&[0; 8]);
+        let err = records(&buf).nth(1).unwrap().unwrap_err();
+        assert_eq!(err, DecodeError::BadLength { offset: at, len: 16 });
     }
 
     #[test]
     fn arbitrary_bytes_never_panic() {
         // A cheap deterministic sweep over every kind; fuzzing does it properly.
         let mut state = 0x1234_5678_u64;
+        let bodies: Vec<Vec<u8>> = samples().into_iter().map(|(kind, body, _)| record(kind, 1, &body)).collect();
         for round in 0..40_000u32 {
-            let mut buf = exec_bytes(1, b"/usr/bin/env", b"env\0");
-            buf[4] = (round % 24) as u8;
+            let mut buf = bodies[round as usize % bodies.len()].clone();
+            if round % 3 == 0 {
+                buf[4] = (round % 24) as u8;
+            }
             for _ in 0..4 {
                 state ^= state << 13;
                 state ^= state >> 7;

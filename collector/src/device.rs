@@ -17,13 +17,21 @@ use rustix::io::Errno;
 use rustix::ioctl::{ioctl, Getter, NoArg, Setter, Updater};
 use thiserror::Error;
 use witness_abi::ioctl::{
-    Config, CpuStats, DeviceInfo, FilterOp, Hook, HookStats, StatsRequest, ABI_VERSION, WITNESS_IOC_FILTER,
-    WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG, WITNESS_IOC_STATS,
+    Config, CpuStats, DeviceInfo, FilterOp, Hook, HookStats, StatsRequest, ABI_VERSION, FILTER_MAX_ENTRIES,
+    WITNESS_IOC_FILTER, WITNESS_IOC_GET_CONFIG, WITNESS_IOC_INFO, WITNESS_IOC_RESET_COUNTERS, WITNESS_IOC_SET_CONFIG,
+    WITNESS_IOC_STATS,
 };
 use witness_abi::record::RECORD_MAX_LEN;
 
+use crate::control::{describe_config, describe_filter_op};
+
 /// The default device path.
 pub const DEFAULT_DEVICE: &str = "/dev/witness";
+
+/// Most entries of either kind one stats call asks for. Bounds what a
+/// confused module's counts can make the collector allocate; Linux's
+/// `NR_CPUS` is at most 8192.
+const STATS_MAX_ENTRIES: usize = 1 << 14;
 
 /// Why the device cannot be used.
 #[derive(Debug, Error)]
@@ -80,14 +88,42 @@ pub enum DeviceError {
         /// What was asked.
         request: &'static str,
     },
-    /// The module rejected a request's argument.
-    #[error("{path}: the module rejected {request}: {source}")]
+    /// The module does not know the request (`ENOTTY`).
+    #[error("{path}: the loaded module does not support this request ({request}); older module?")]
+    Unsupported {
+        /// Device path.
+        path: PathBuf,
+        /// What was asked.
+        request: &'static str,
+    },
+    /// The module found the request's argument invalid (`EINVAL`).
+    #[error("{path}: the module rejected {request}: invalid argument ({argument})")]
+    InvalidArgument {
+        /// Device path.
+        path: PathBuf,
+        /// What was asked.
+        request: &'static str,
+        /// The argument, as people read it.
+        argument: String,
+    },
+    /// A filter already holds as many values as the module allows (`ENOSPC`).
+    #[error("{path}: cannot {argument}: the filter is full (at most {FILTER_MAX_ENTRIES} values); clear it or remove values first")]
+    FilterFull {
+        /// Device path.
+        path: PathBuf,
+        /// The filter operation.
+        argument: String,
+    },
+    /// The module refused a request for another reason.
+    #[error("{path}: the module refused {request} ({argument}): {source}")]
     Rejected {
         /// Device path.
         path: PathBuf,
-        /// What was asked, with its argument.
-        request: String,
-        /// The OS error (EINVAL: bad value; ENOSPC: filter full; ENOENT: no such value).
+        /// What was asked.
+        request: &'static str,
+        /// The argument, as people read it.
+        argument: String,
+        /// The OS error.
         source: io::Error,
     },
     /// A read failed.
@@ -105,6 +141,14 @@ impl DeviceError {
     pub fn is_absent(&self) -> bool {
         matches!(self, DeviceError::NotLoaded { .. } | DeviceError::Gone { .. })
     }
+}
+
+/// What one stats call returned: the entries that fit, and how many exist.
+struct StatsReply {
+    cpus: Vec<CpuStats>,
+    hooks: Vec<HookStats>,
+    cpus_len: usize,
+    hooks_len: usize,
 }
 
 /// An open, version-checked `/dev/witness`.
@@ -197,71 +241,165 @@ impl Device {
         Ok(true)
     }
 
-    /// Ring and hook counters.
+    /// Ring and hook counters. Capacities come from the ring count the
+    /// module reported and the hooks this collector knows; if the module
+    /// has more of either, one more call sized by its counts gets them all.
     pub fn stats(&self) -> Result<(Vec<CpuStats>, Vec<HookStats>), DeviceError> {
-        let mut cpus = vec![CpuStats::default(); self.info.nr_rings as usize];
-        let mut hooks = vec![HookStats::default(); Hook::ALL.len()];
+        // CAST: u32 to usize is lossless on the 32- and 64-bit targets Linux runs on.
+        let mut reply = self.stats_with(self.info.nr_rings as usize, Hook::ALL.len())?;
+        if reply.cpus_len > reply.cpus.len() || reply.hooks_len > reply.hooks.len() {
+            reply = self.stats_with(reply.cpus_len, reply.hooks_len)?;
+        }
+        Ok((reply.cpus, reply.hooks))
+    }
+
+    /// One stats call with room for `cpus_cap` rings and `hooks_cap` hooks
+    /// (each bounded by [`STATS_MAX_ENTRIES`]).
+    fn stats_with(&self, cpus_cap: usize, hooks_cap: usize) -> Result<StatsReply, DeviceError> {
+        let cpus_cap = cpus_cap.min(STATS_MAX_ENTRIES);
+        let hooks_cap = hooks_cap.min(STATS_MAX_ENTRIES);
+        let mut cpus = vec![CpuStats::default(); cpus_cap];
+        let mut hooks = vec![HookStats::default(); hooks_cap];
         let mut req = StatsRequest {
+            // CAST: a user address fits in u64, the ABI's pointer width.
             cpus: cpus.as_mut_ptr() as u64,
+            // CAST: as above.
             hooks: hooks.as_mut_ptr() as u64,
-            // CAST: both lengths are small (nr_rings is a u32; 22 hooks).
-            cpus_cap: cpus.len() as u32,
-            hooks_cap: hooks.len() as u32,
+            // CAST: both capacities are at most STATS_MAX_ENTRIES.
+            cpus_cap: cpus_cap as u32,
+            // CAST: as above.
+            hooks_cap: hooks_cap as u32,
             cpus_len: 0,
             hooks_len: 0,
         };
-        // SAFETY: WITNESS_IOC_STATS reads and writes a StatsRequest; the
-        // kernel writes at most cpus_cap CpuStats and hooks_cap HookStats to
-        // the two buffers, which are that large and outlive the call.
-        unsafe { ioctl(&self.fd, Updater::<WITNESS_IOC_STATS, StatsRequest>::new(&mut req)) }
-            .map_err(|e| self.request_error("reading stats", e))?;
-        cpus.truncate(req.cpus_len as usize);
-        hooks.truncate(req.hooks_len as usize);
-        Ok((cpus, hooks))
+        // SAFETY: WITNESS_IOC_STATS is an _IOWR whose argument is a
+        // StatsRequest, which `req` is. The module writes at most `cpus_cap`
+        // CpuStats to `req.cpus` and `hooks_cap` HookStats to `req.hooks`;
+        // those point to vectors of exactly that many elements, which live
+        // until after the call and are not otherwise touched during it. Both
+        // element types are plain integers (FromBytes), so whatever bytes the
+        // kernel writes are valid values.
+        unsafe { ioctl(&self.fd, Updater::<WITNESS_IOC_STATS, StatsRequest>::new(&mut req)) }.map_err(|e| {
+            self.request_error("reading counters", e, || format!("room for {cpus_cap} rings and {hooks_cap} hooks"))
+        })?;
+        let cpus_len = usize::try_from(req.cpus_len).unwrap_or(usize::MAX);
+        let hooks_len = usize::try_from(req.hooks_len).unwrap_or(usize::MAX);
+        cpus.truncate(cpus_len);
+        hooks.truncate(hooks_len);
+        Ok(StatsReply { cpus, hooks, cpus_len, hooks_len })
     }
 
     /// The module's recording configuration.
     pub fn config(&self) -> Result<Config, DeviceError> {
-        // SAFETY: WITNESS_IOC_GET_CONFIG writes a whole Config.
+        // SAFETY: WITNESS_IOC_GET_CONFIG is an _IOR whose argument is a
+        // Config, which the module writes completely.
         unsafe { ioctl(&self.fd, Getter::<WITNESS_IOC_GET_CONFIG, Config>::new()) }
-            .map_err(|e| self.request_error("reading the configuration", e))
+            .map_err(|e| self.request_error("reading the configuration", e, String::new))
     }
 
     /// Replaces the module's recording configuration.
     pub fn set_config(&self, config: &Config) -> Result<(), DeviceError> {
-        // SAFETY: WITNESS_IOC_SET_CONFIG reads a Config.
+        // SAFETY: WITNESS_IOC_SET_CONFIG is an _IOW whose argument is a
+        // Config; the module only reads it.
         unsafe { ioctl(&self.fd, Setter::<WITNESS_IOC_SET_CONFIG, Config>::new(*config)) }
-            .map_err(|e| self.request_error("setting the configuration", e))
+            .map_err(|e| self.request_error("setting the configuration", e, || describe_config(config)))
     }
 
     /// Changes one filter.
     pub fn filter(&self, op: &FilterOp) -> Result<(), DeviceError> {
-        // SAFETY: WITNESS_IOC_FILTER reads a FilterOp.
-        unsafe { ioctl(&self.fd, Setter::<WITNESS_IOC_FILTER, FilterOp>::new(*op)) }
-            .map_err(|e| self.request_error("changing a filter", e))
+        // SAFETY: WITNESS_IOC_FILTER is an _IOW whose argument is a
+        // FilterOp; the module only reads it.
+        unsafe { ioctl(&self.fd, Setter::<WITNESS_IOC_FILTER, FilterOp>::new(*op)) }.map_err(|e| match e {
+            Errno::NOSPC => DeviceError::FilterFull { path: self.path.clone(), argument: describe_filter_op(op) },
+            e => self.request_error("changing a filter", e, || describe_filter_op(op)),
+        })
     }
 
     /// Zeroes the module's counters (not the sequence numbers).
     pub fn reset_counters(&self) -> Result<(), DeviceError> {
-        // SAFETY: WITNESS_IOC_RESET_COUNTERS takes no argument.
+        // SAFETY: WITNESS_IOC_RESET_COUNTERS is an _IO request: no argument.
         unsafe { ioctl(&self.fd, NoArg::<WITNESS_IOC_RESET_COUNTERS>::new()) }
-            .map_err(|e| self.request_error("resetting counters", e))
+            .map_err(|e| self.request_error("resetting counters", e, String::new))
     }
 
-    fn request_error(&self, request: &'static str, e: Errno) -> DeviceError {
+    /// The error for a refused control request; `argument` describes what
+    /// was sent (called only when the message needs it).
+    fn request_error(&self, request: &'static str, e: Errno, argument: impl FnOnce() -> String) -> DeviceError {
+        let path = self.path.clone();
         match e {
-            Errno::PERM | Errno::ACCESS => DeviceError::NotPermitted { path: self.path.clone(), request },
+            Errno::PERM | Errno::ACCESS => DeviceError::NotPermitted { path, request },
             Errno::NODEV => self.gone(),
-            Errno::NOTTY => DeviceError::Rejected {
-                path: self.path.clone(),
-                request: format!("{request} (the loaded module does not know this request: older module?)"),
-                source: e.into(),
-            },
-            e => DeviceError::Rejected { path: self.path.clone(), request: request.to_string(), source: e.into() },
+            Errno::NOTTY => DeviceError::Unsupported { path, request },
+            Errno::INVAL => DeviceError::InvalidArgument { path, request, argument: argument() },
+            e => DeviceError::Rejected { path, request, argument: argument(), source: e.into() },
         }
     }
 
     fn gone(&self) -> DeviceError {
         DeviceError::Gone { path: self.path.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Filter;
+    use witness_abi::record::RecordKind;
+
+    /// A "device" that answers every ioctl with ENOTTY, as a module without
+    /// the request would.
+    fn dev_null() -> Device {
+        let fd = rustix::fs::open("/dev/null", OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let info = DeviceInfo { abi_version: ABI_VERSION, nr_rings: 2, ring_data_size: 65536, record_max_len: 4096 };
+        Device { fd, path: "/dev/null".into(), info }
+    }
+
+    #[test]
+    fn opening_names_the_problem() {
+        let err = Device::open(Path::new("/nonexistent/witness")).unwrap_err();
+        assert!(matches!(err, DeviceError::NotLoaded { .. }) && err.is_absent(), "{err}");
+        let err = Device::open(Path::new("/dev/null")).unwrap_err();
+        assert!(matches!(err, DeviceError::Info { .. }), "{err}");
+        assert!(err.to_string().contains("is it really the witness device?"), "{err}");
+    }
+
+    #[test]
+    fn requests_an_older_module_lacks_say_so() {
+        let dev = dev_null();
+        let errors = [
+            dev.stats().unwrap_err(),
+            dev.config().unwrap_err(),
+            dev.set_config(&Config::default()).unwrap_err(),
+            dev.reset_counters().unwrap_err(),
+            dev.filter(&Filter::UidExclude.add_value(7)).unwrap_err(),
+        ];
+        for err in errors {
+            assert!(matches!(err, DeviceError::Unsupported { .. }), "{err}");
+            let text = err.to_string();
+            assert!(text.contains("the loaded module does not support this request"), "{text}");
+            assert!(text.ends_with("older module?"), "{text}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_privilege_argument_or_cause() {
+        let dev = dev_null();
+        let config = Config { kind_mask: RecordKind::Exec.mask_bit(), watermark: 1 << 20, reserved: 0 };
+        let describe = || describe_config(&config);
+        let err = dev.request_error("setting the configuration", Errno::PERM, describe);
+        assert_eq!(err.to_string(), "/dev/null: setting the configuration needs CAP_SYS_ADMIN (run as root)");
+        assert!(matches!(dev.request_error("x", Errno::ACCESS, String::new), DeviceError::NotPermitted { .. }));
+        let err = dev.request_error("setting the configuration", Errno::INVAL, describe);
+        assert_eq!(
+            err.to_string(),
+            "/dev/null: the module rejected setting the configuration: invalid argument (kinds exec, watermark 1048576 bytes)"
+        );
+        assert!(matches!(dev.request_error("x", Errno::NODEV, String::new), DeviceError::Gone { .. }));
+        let op = Filter::UidExclude.add_value(7);
+        let err = dev.request_error("changing a filter", Errno::NOENT, || describe_filter_op(&op));
+        assert!(
+            err.to_string().starts_with("/dev/null: the module refused changing a filter (add uid-exclude 7): "),
+            "{err}"
+        );
     }
 }

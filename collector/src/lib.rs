@@ -18,6 +18,8 @@
 //! - [`sequence`]: per-CPU sequence tracking (gaps are lost records),
 //! - [`output`]: JSON lines and a readable table,
 //! - [`status`]: the kernel's counters and configuration,
+//! - [`control`]: kind masks, filters and the watermark, checked before they
+//!   are sent to the module,
 //! - [`sink`]: outputs for judged events (the JSONL evidence log).
 //!
 //! Identity attribution, Cedar policy and the metric and log exporters build
@@ -25,6 +27,7 @@
 
 pub mod capture;
 pub mod cgroup;
+pub mod control;
 pub mod decode;
 pub mod device;
 pub mod identity;

@@ -16,16 +16,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use witness::capture::{CaptureInfo, CaptureReader, CaptureWriter};
+use witness::control::{self, Filter, FilterPath};
 use witness::decode::{self, Event};
 use witness::device::{Device, DeviceError, DEFAULT_DEVICE};
 use witness::identity::{explain, Inventory, ProcessFacts};
 use witness::output::{Clock, Format, Printer};
 use witness::sequence::{Observation, SequenceTracker};
-use witness::status::{self, Status};
-use witness_abi::ioctl::{
-    FilterOp, FILTER_ADD, FILTER_CGROUP_EXCLUDE, FILTER_CGROUP_INCLUDE, FILTER_CLEAR, FILTER_PATH_MAX,
-    FILTER_PATH_PREFIX, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE, FILTER_UID_INCLUDE,
-};
+use witness::status::Status;
+use witness_abi::ioctl::FilterOp;
 
 #[derive(Parser)]
 #[command(name = "witness", version, about = "Kernel telemetry for workload identity: the collector")]
@@ -88,8 +86,9 @@ struct ReplayArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Print only these kinds (comma-separated names, or "all").
-    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    /// Print only these kinds (comma-separated names, or "all"); records of
+    /// kinds newer than this collector are always printed.
+    #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
     kinds: Option<u64>,
 }
 
@@ -104,15 +103,26 @@ struct StatusArgs {
 }
 
 #[derive(clap::Args)]
+#[command(
+    group(clap::ArgGroup::new("change").required(true).multiple(true).args([
+        "kinds", "watermark", "cgroup_include", "cgroup_exclude", "uid_include", "uid_exclude",
+        "path_prefix", "secret_path", "clear", "reset_counters",
+    ])),
+    after_help = "Changes apply in this order: kinds and watermark, --clear, additions, --reset-counters.\n\
+                  Examples:\n  \
+                  witness config --kinds exec,fork,file_open --watermark 4096\n  \
+                  witness config --clear path-prefix --path-prefix /srv --secret-path /etc/shadow\n\
+                  `witness status` shows the result."
+)]
 struct ConfigArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
     device: PathBuf,
-    /// Record only these kinds (comma-separated names, or "all").
-    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    /// Record only these kinds (comma-separated names, or "all"); replaces the current set.
+    #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
     kinds: Option<u64>,
-    /// Wake pollers once a ring holds this many unread bytes.
-    #[arg(long, value_name = "BYTES")]
+    /// Wake pollers once a ring holds this many unread bytes (1 to half a ring).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
     watermark: Option<u32>,
     /// Record only tasks in this cgroup (v2 id: the inode number of its directory); repeatable.
     #[arg(long, value_name = "ID")]
@@ -120,22 +130,21 @@ struct ConfigArgs {
     /// Never record tasks in this cgroup; repeatable.
     #[arg(long, value_name = "ID")]
     cgroup_exclude: Vec<u64>,
-    /// Record only this uid; repeatable.
+    /// Record only this (real) uid; repeatable.
     #[arg(long, value_name = "UID")]
     uid_include: Vec<u32>,
     /// Never record this uid; repeatable.
     #[arg(long, value_name = "UID")]
     uid_exclude: Vec<u32>,
-    /// Record file events only under this path; repeatable.
+    /// Record file events only under this absolute path; repeatable.
     #[arg(long, value_name = "PATH")]
-    path_prefix: Vec<String>,
-    /// Flag opens of this path (or under it) as credential material, always recorded; repeatable.
+    path_prefix: Vec<FilterPath>,
+    /// Flag opens of this absolute path (or under it) as credential material, always recorded; repeatable.
     #[arg(long, value_name = "PATH")]
-    secret_path: Vec<String>,
-    /// Empty a filter before adding: cgroup-include, cgroup-exclude, uid-include, uid-exclude,
-    /// path-prefix or secret-path; repeatable.
-    #[arg(long, value_name = "FILTER", value_parser = parse_filter_name)]
-    clear: Vec<u32>,
+    secret_path: Vec<FilterPath>,
+    /// Empty a filter (before any additions); repeatable.
+    #[arg(long, value_name = "FILTER", value_enum)]
+    clear: Vec<Filter>,
     /// Zero the kernel's counters (sequence numbers stay).
     #[arg(long)]
     reset_counters: bool,
@@ -156,8 +165,9 @@ struct EventsArgs {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<Duration>,
     /// Print only these kinds (comma-separated names, or "all"); the module
-    /// still records everything it is configured to.
-    #[arg(long, value_name = "KINDS", value_parser = status::parse_kinds)]
+    /// still records everything it is configured to, and records of kinds
+    /// newer than this collector are always printed.
+    #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
     kinds: Option<u64>,
     /// Keep going across module reloads: wait for the device to appear, and
     /// when it goes away say so and wait for it to return.
@@ -356,70 +366,40 @@ fn show_status(args: &StatusArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_filter_name(name: &str) -> Result<u32, String> {
-    Ok(match name {
-        "cgroup-include" => FILTER_CGROUP_INCLUDE,
-        "cgroup-exclude" => FILTER_CGROUP_EXCLUDE,
-        "uid-include" => FILTER_UID_INCLUDE,
-        "uid-exclude" => FILTER_UID_EXCLUDE,
-        "path-prefix" => FILTER_PATH_PREFIX,
-        "secret-path" => FILTER_SECRET_PATH,
-        _ => {
-            return Err(format!(
-                "unknown filter '{name}' (cgroup-include, cgroup-exclude, uid-include, uid-exclude, path-prefix, secret-path)"
-            ))
-        }
-    })
-}
-
-fn id_filter(filter: u32, value: u64) -> FilterOp {
-    FilterOp { op: FILTER_ADD, filter, value, path_len: 0, reserved: 0, path: [0; FILTER_PATH_MAX] }
-}
-
-fn path_filter(filter: u32, path: &str) -> anyhow::Result<FilterOp> {
-    let bytes = path.as_bytes();
-    anyhow::ensure!(path.starts_with('/'), "filter path '{path}' must be absolute");
-    anyhow::ensure!(
-        bytes.len() <= FILTER_PATH_MAX,
-        "filter path '{path}' is {} bytes; the limit is {FILTER_PATH_MAX}",
-        bytes.len()
-    );
-    let mut op = id_filter(filter, 0);
-    op.path[..bytes.len()].copy_from_slice(bytes);
-    // CAST: at most FILTER_PATH_MAX.
-    op.path_len = bytes.len() as u32;
-    Ok(op)
-}
-
 fn configure(args: &ConfigArgs) -> anyhow::Result<()> {
     let device = Device::open(&args.device)?;
     if args.kinds.is_some() || args.watermark.is_some() {
         let mut config = device.config()?;
+        if let Some(watermark) = args.watermark {
+            control::check_watermark(watermark, device.info().ring_data_size)?;
+            config.watermark = watermark;
+        }
         config.kind_mask = args.kinds.unwrap_or(config.kind_mask);
-        config.watermark = args.watermark.unwrap_or(config.watermark);
         device.set_config(&config)?;
+        eprintln!("witness: now recording {}", control::describe_config(&config));
     }
     for filter in &args.clear {
-        device.filter(&FilterOp { op: FILTER_CLEAR, ..id_filter(*filter, 0) })?;
+        device.filter(&filter.clear())?;
     }
-    let mut ops = Vec::new();
-    ops.extend(args.cgroup_include.iter().map(|v| id_filter(FILTER_CGROUP_INCLUDE, *v)));
-    ops.extend(args.cgroup_exclude.iter().map(|v| id_filter(FILTER_CGROUP_EXCLUDE, *v)));
-    ops.extend(args.uid_include.iter().map(|v| id_filter(FILTER_UID_INCLUDE, u64::from(*v))));
-    ops.extend(args.uid_exclude.iter().map(|v| id_filter(FILTER_UID_EXCLUDE, u64::from(*v))));
-    for p in &args.path_prefix {
-        ops.push(path_filter(FILTER_PATH_PREFIX, p)?);
-    }
-    for p in &args.secret_path {
-        ops.push(path_filter(FILTER_SECRET_PATH, p)?);
-    }
-    for op in &ops {
-        device.filter(op)?;
+    for op in filter_additions(args) {
+        device.filter(&op)?;
     }
     if args.reset_counters {
         device.reset_counters()?;
     }
     Ok(())
+}
+
+/// The filter values `witness config` adds.
+fn filter_additions(args: &ConfigArgs) -> Vec<FilterOp> {
+    let mut ops = Vec::new();
+    ops.extend(args.cgroup_include.iter().map(|id| Filter::CgroupInclude.add_value(*id)));
+    ops.extend(args.cgroup_exclude.iter().map(|id| Filter::CgroupExclude.add_value(*id)));
+    ops.extend(args.uid_include.iter().map(|uid| Filter::UidInclude.add_value(u64::from(*uid))));
+    ops.extend(args.uid_exclude.iter().map(|uid| Filter::UidExclude.add_value(u64::from(*uid))));
+    ops.extend(args.path_prefix.iter().map(|path| Filter::PathPrefix.add_path(path)));
+    ops.extend(args.secret_path.iter().map(|path| Filter::SecretPath.add_path(path)));
+    ops
 }
 
 fn note_loss(tracker: &mut SequenceTracker, event: &Event) {
@@ -469,4 +449,82 @@ fn wait_for_device(path: &Path, deadline: Option<Instant>) -> bool {
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a usable number of seconds"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use witness::decode::{Body, Meta};
+    use witness_abi::ioctl::{FILTER_ADD, FILTER_PATH_PREFIX, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE};
+    use witness_abi::record::{ForkRecord, RecordKind};
+    use zerocopy::FromZeros;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("witness").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_needs_a_change_and_valid_values() {
+        assert!(parse(&["config"]).is_err());
+        assert!(parse(&["config", "--device", "/dev/witness"]).is_err());
+        for bad in [
+            &["config", "--kinds", "exec,nope"][..],
+            &["config", "--watermark", "0"],
+            &["config", "--path-prefix", "relative"],
+            &["config", "--clear", "everything"],
+            &["config", "--uid-exclude", "-1"],
+        ] {
+            let err = parse(bad).err().unwrap_or_else(|| panic!("{bad:?} was accepted"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn config_turns_flags_into_filter_ops() {
+        let cli = parse(&[
+            "config",
+            "--uid-exclude",
+            "1234",
+            "--path-prefix",
+            "/opt/watched",
+            "--secret-path",
+            "/etc/shadow",
+            "--clear",
+            "path-prefix",
+            "--kinds",
+            "all",
+        ])
+        .unwrap();
+        let Command::Config(args) = cli.command else { panic!() };
+        assert_eq!(args.kinds, Some(control::all_kinds()));
+        assert_eq!(args.clear, [Filter::PathPrefix]);
+        let ops: Vec<(u32, u32, u64, u32)> =
+            filter_additions(&args).iter().map(|op| (op.op, op.filter, op.value, op.path_len)).collect();
+        assert_eq!(
+            ops,
+            [
+                (FILTER_ADD, FILTER_UID_EXCLUDE, 1234, 0),
+                (FILTER_ADD, FILTER_PATH_PREFIX, 0, 12),
+                (FILTER_ADD, FILTER_SECRET_PATH, 0, 11)
+            ]
+        );
+    }
+
+    #[test]
+    fn events_filter_kinds_on_the_client() {
+        let cli = parse(&["events", "--kinds", "exec,file_open"]).unwrap();
+        let Command::Events(args) = cli.command else { panic!() };
+        let event = |wire_kind: u16, body: Body| Event { meta: Meta { cpu: 0, seq: 0, ts_ns: 0 }, wire_kind, body };
+        let fork = ForkRecord::new_zeroed();
+        assert!(!wanted(args.kinds, &event(RecordKind::Fork as u16, Body::Fork(fork))));
+        assert!(wanted(None, &event(RecordKind::Fork as u16, Body::Fork(fork))));
+        // Kinds newer than this collector are never hidden.
+        assert!(wanted(args.kinds, &event(0xee, Body::Unknown)));
+    }
 }

@@ -10,9 +10,10 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde_json::{json, Map, Value};
 use witness_abi::record::{
-    NetAddr, RecordKind, TaskContext, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT,
-    EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, KEY_DESC_TRUNCATED,
-    KEY_OP_ADD, KEY_TYPE_TRUNCATED, NS_NAMES,
+    CredRecord, ExecRecord, FileRecord, KeyRecord, NetAddr, NsRecord, RecordKind, SockRecord, TaskContext,
+    TcpStateRecord, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_TRUNCATED,
+    EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, FILE_PATH_UNRESOLVED, KEY_DESC_TRUNCATED,
+    KEY_OP_ADD, KEY_OP_REQUEST, KEY_TYPE_TRUNCATED, KEY_UNREADABLE, NS_NAMES,
 };
 
 use crate::decode::{nul_terminated, Body, Event};
@@ -59,16 +60,23 @@ impl Clock {
     }
 }
 
-/// Shows bytes as text: valid UTF-8 as is, other bytes as `\xNN`, and a
+/// Shows bytes as text: valid UTF-8 as is, except that control characters
+/// are escaped (`\x1b` for ESC, `\u{0085}` for C1 controls) so that a
+/// hostile path cannot drive the terminal; other bytes as `\xNN`; and a
 /// backslash as `\\` so that the escaping is unambiguous.
 pub fn escape_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c == '\\' {
-                out.push_str("\\\\");
-            } else {
-                out.push(c);
+            match c {
+                '\\' => out.push_str("\\\\"),
+                c if c.is_ascii_control() => {
+                    let _ = write!(out, "\\x{:02x}", u32::from(c));
+                }
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+                }
+                c => out.push(c),
             }
         }
         for b in chunk.invalid() {
@@ -142,54 +150,51 @@ impl<W: Write> Printer<W> {
 /// A short, readable description of the kind-specific part.
 fn summary(event: &Event) -> String {
     match &event.body {
-        Body::Exec { rec, path, argv } => {
-            let args: Vec<String> = argv.iter().skip(1).map(|a| escape_bytes(a)).collect();
-            let mut s = format!("{} {}", escape_bytes(path), args.join(" "));
-            if rec.flags & EXEC_PATH_TRUNCATED != 0 {
-                s.push_str(" [path truncated]");
-            }
-            if rec.flags & EXEC_PATH_FROM_ARGUMENT != 0 {
-                s.push_str(" [path as passed to execve]");
-            }
-            s
-        }
-        Body::Fork(r) => format!("child {}", r.child_tgid),
-        Body::Exit(r) => format!("status {}", r.exit_code),
+        Body::Exec { rec, path, argv } => exec_summary(rec, path, argv),
+        Body::Fork(r) => format!("child {} (thread {})", r.child_tgid, r.child_pid),
+        Body::Exit(r) => format!("status {}{}", r.exit_code, flag(r.flags & EXIT_GROUP_DEAD != 0, "process gone")),
         Body::BprmCheck { rec, path } => format!("{} {}", escape_bytes(path), verdict(rec.verdict)),
-        Body::File { rec, path, path2 } => {
-            let mut s = format!("{} {}", escape_bytes(path), verdict(rec.verdict));
-            if !path2.is_empty() {
-                s = format!("{} -> {} {}", escape_bytes(path), escape_bytes(path2), verdict(rec.verdict));
-            }
-            if rec.path_flags & FILE_PATH_SECRET != 0 {
-                s.push_str(" [secret]");
-            }
-            s
-        }
-        Body::Sock(r) => {
-            format!("local {} remote {} {}", addr(r.family, &r.local), addr(r.family, &r.remote), verdict(r.verdict))
-        }
-        Body::TcpState(r) => format!(
-            "{} -> {}: {} {} -> {}",
-            addr(r.family, &r.local),
-            addr(r.family, &r.remote),
-            r.sock_id,
-            tcp_state(r.old_state),
-            tcp_state(r.new_state)
+        Body::File { rec, path, path2 } => file_summary(event, rec, path, path2),
+        Body::Sock(r) => format!(
+            "{} local {} remote {} {}",
+            family_name(r.family),
+            addr_or_dash(r.family, &r.local),
+            addr_or_dash(r.family, &r.remote),
+            verdict(r.verdict)
         ),
-        Body::Cred(r) => format!("uid {} -> {}, euid {} -> {}", r.task.uid, r.new_uid, r.task.euid, r.new_euid),
+        Body::TcpState(r) => format!(
+            "{} -> {} {} -> {} (socket {})",
+            addr_or_dash(r.family, &r.local),
+            addr_or_dash(r.family, &r.remote),
+            tcp_state(r.old_state),
+            tcp_state(r.new_state),
+            sock_id(r.sock_id)
+        ),
+        Body::Cred(r) => format!(
+            "uid {} -> {}, euid {} -> {}, gid {} -> {}, caps {:#x} -> {:#x}",
+            r.task.uid,
+            r.new_uid,
+            r.task.euid,
+            r.new_euid,
+            r.task.gid,
+            r.new_gid,
+            r.old_cap_effective,
+            r.new_cap_effective
+        ),
         Body::Cap(r) => format!("capability {} {}", r.cap, verdict(r.verdict)),
-        Body::Ns(r) => {
-            let names: Vec<&str> =
-                NS_NAMES.iter().enumerate().filter(|(i, _)| r.changed & (1 << i) != 0).map(|(_, n)| *n).collect();
-            format!("changed {}", names.join(","))
-        }
-        Body::Module(r) => format!("module {}", escape_bytes(nul_terminated(&r.name))),
-        Body::Bpf(r) => format!("prog type {} ({} insns) {}", r.prog_type, r.insn_cnt, verdict(r.verdict)),
-        Body::Ptrace(r) => format!("target {} {}", r.target_tgid, verdict(r.verdict)),
+        Body::Ns(r) => format!("changed {}", changed_namespaces(r.changed).join(",")),
+        Body::Module(r) => format!("module {} taints {:#x}", escape_bytes(nul_terminated(&r.name)), r.taints),
+        Body::Bpf(r) => format!(
+            "prog {} type {} ({} insns) {}",
+            escape_bytes(nul_terminated(&r.name)),
+            r.prog_type,
+            r.insn_cnt,
+            verdict(r.verdict)
+        ),
+        Body::Ptrace(r) => format!("target {} (uid {}) {}", r.target_tgid, r.target_uid, verdict(r.verdict)),
         Body::Key { rec, key_type, description } => format!(
             "{} {} {} {}",
-            if rec.op == KEY_OP_ADD { "add" } else { "request" },
+            key_op(rec.op),
             escape_bytes(key_type),
             escape_bytes(description),
             verdict(rec.verdict)
@@ -202,12 +207,66 @@ fn summary(event: &Event) -> String {
     }
 }
 
+fn exec_summary(rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) -> String {
+    let mut s = escape_bytes(path);
+    for arg in argv.iter().skip(1) {
+        s.push(' ');
+        s.push_str(&escape_bytes(arg));
+    }
+    s.push_str(&flag(rec.flags & EXEC_PATH_TRUNCATED != 0, "path truncated"));
+    s.push_str(&flag(rec.flags & EXEC_PATH_FROM_ARGUMENT != 0, "path as passed to execve"));
+    s.push_str(&flag(rec.flags & EXEC_ARGV_TRUNCATED != 0, "arguments truncated"));
+    s.push_str(&flag(rec.flags & EXEC_ARGV_UNREADABLE != 0, "arguments unreadable"));
+    s
+}
+
+fn file_summary(event: &Event, rec: &FileRecord, path: &[u8], path2: &[u8]) -> String {
+    let mut s = escape_bytes(path);
+    if event.kind() == Some(RecordKind::FileRename) {
+        s.push_str(" -> ");
+        s.push_str(&escape_bytes(path2));
+    }
+    s.push(' ');
+    s.push_str(&verdict(rec.verdict));
+    s.push_str(&flag((rec.path_flags | rec.path2_flags) & FILE_PATH_SECRET != 0, "secret"));
+    s
+}
+
+/// " [what]" when `set`, else nothing.
+fn flag(set: bool, what: &str) -> String {
+    if set {
+        format!(" [{what}]")
+    } else {
+        String::new()
+    }
+}
+
 fn verdict(v: i32) -> String {
     if v == 0 {
         "allowed".to_string()
     } else {
         format!("DENIED ({v})")
     }
+}
+
+/// The name of a `KEY_OP_*`.
+fn key_op(op: u32) -> String {
+    match op {
+        KEY_OP_ADD => "add".to_string(),
+        KEY_OP_REQUEST => "request".to_string(),
+        _ => format!("unknown ({op})"),
+    }
+}
+
+/// A socket id as fixed-width hex: an opaque 64-bit hash, printed as a
+/// string so that JSON readers with 53-bit numbers keep it exact.
+fn sock_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// Names of the namespaces whose bit is set in `NsRecord::changed`.
+fn changed_namespaces(changed: u32) -> Vec<&'static str> {
+    NS_NAMES.iter().enumerate().filter(|(i, _)| changed & (1 << i) != 0).map(|(_, n)| *n).collect()
 }
 
 /// TCP state names (`include/net/tcp_states.h`).
@@ -229,17 +288,33 @@ fn tcp_state(s: u8) -> &'static str {
     }
 }
 
+const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
 const AF_INET6: u16 = 10;
 
-/// An address as `ip:port` (`[ip]:port` for IPv6), or "-" for families
-/// without one.
-fn addr(family: u16, a: &NetAddr) -> String {
+/// A short name of an address family.
+fn family_name(family: u16) -> String {
     match family {
-        AF_INET => SocketAddr::from((Ipv4Addr::new(a.addr[0], a.addr[1], a.addr[2], a.addr[3]), a.port)).to_string(),
-        AF_INET6 => SocketAddr::from((Ipv6Addr::from(a.addr), a.port)).to_string(),
-        _ => "-".to_string(),
+        AF_UNIX => "unix".to_string(),
+        AF_INET => "inet".to_string(),
+        AF_INET6 => "inet6".to_string(),
+        f => format!("family {f}"),
     }
+}
+
+/// An address as `ip:port` (`[ip]:port` for IPv6), for families that have one.
+fn addr(family: u16, a: &NetAddr) -> Option<String> {
+    match family {
+        AF_INET => {
+            Some(SocketAddr::from((Ipv4Addr::new(a.addr[0], a.addr[1], a.addr[2], a.addr[3]), a.port)).to_string())
+        }
+        AF_INET6 => Some(SocketAddr::from((Ipv6Addr::from(a.addr), a.port)).to_string()),
+        _ => None,
+    }
+}
+
+fn addr_or_dash(family: u16, a: &NetAddr) -> String {
+    addr(family, a).unwrap_or_else(|| "-".to_string())
 }
 
 /// The JSON object of one event: header fields, then the task, then the
@@ -259,6 +334,11 @@ pub fn json(event: &Event, clock: &Clock) -> Map<String, Value> {
     o
 }
 
+/// Inserts `key: value`.
+fn put(o: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
+    o.insert(key.into(), value.into());
+}
+
 fn task_json(o: &mut Map<String, Value>, t: &TaskContext) {
     for (k, v) in [
         ("pid", t.pid),
@@ -269,148 +349,162 @@ fn task_json(o: &mut Map<String, Value>, t: &TaskContext) {
         ("gid", t.gid),
         ("egid", t.egid),
     ] {
-        o.insert(k.into(), v.into());
+        put(o, k, v);
     }
-    o.insert("cgroup_id".into(), t.cgroup_id.into());
-    o.insert("comm".into(), escape_bytes(nul_terminated(&t.comm)).into());
+    put(o, "cgroup_id", t.cgroup_id);
+    put(o, "comm", escape_bytes(nul_terminated(&t.comm)));
 }
 
 fn body_json(o: &mut Map<String, Value>, event: &Event) {
-    let mut put = |k: &str, v: Value| {
-        o.insert(k.into(), v);
-    };
     match &event.body {
-        Body::Exec { rec, path, argv } => {
-            put("path", escape_bytes(path).into());
-            put("argv", argv.iter().map(|a| Value::from(escape_bytes(a))).collect());
-            put("argc", rec.argc.into());
-            put("path_truncated", (rec.flags & EXEC_PATH_TRUNCATED != 0).into());
-            put("path_from_argument", (rec.flags & EXEC_PATH_FROM_ARGUMENT != 0).into());
-            put("argv_truncated", (rec.flags & EXEC_ARGV_TRUNCATED != 0).into());
-            put("argv_unreadable", (rec.flags & EXEC_ARGV_UNREADABLE != 0).into());
-            put("dev", rec.dev.into());
-            put("ino", rec.ino.into());
-            put("mtime_sec", rec.mtime_sec.into());
-        }
+        Body::Exec { rec, path, argv } => exec_json(o, rec, path, argv),
         Body::Fork(r) => {
-            put("child_pid", r.child_pid.into());
-            put("child_tgid", r.child_tgid.into());
+            put(o, "child_pid", r.child_pid);
+            put(o, "child_tgid", r.child_tgid);
         }
         Body::Exit(r) => {
-            put("exit_code", r.exit_code.into());
-            put("group_dead", (r.flags & EXIT_GROUP_DEAD != 0).into());
+            put(o, "exit_code", r.exit_code);
+            put(o, "group_dead", r.flags & EXIT_GROUP_DEAD != 0);
         }
         Body::BprmCheck { rec, path } => {
-            put("verdict", rec.verdict.into());
-            put("path", escape_bytes(path).into());
-            put("path_truncated", (rec.path_flags & FILE_PATH_TRUNCATED != 0).into());
+            put(o, "verdict", rec.verdict);
+            put(o, "path", escape_bytes(path));
+            path_flags_json(o, "path", rec.path_flags);
         }
-        Body::File { rec, path, path2 } => {
-            put("verdict", rec.verdict.into());
-            put("path", escape_bytes(path).into());
-            put("path_truncated", (rec.path_flags & FILE_PATH_TRUNCATED != 0).into());
-            put("path_in_filesystem", (rec.path_flags & FILE_PATH_IN_FS != 0).into());
-            put("secret", (rec.path_flags & FILE_PATH_SECRET != 0).into());
-            if event.kind() == Some(RecordKind::FileRename) {
-                put("new_path", escape_bytes(path2).into());
-                put("new_path_truncated", (rec.path2_flags & FILE_PATH_TRUNCATED != 0).into());
-            }
-            put("flags", rec.flags.into());
-            put("mode", rec.mode.into());
-            put("dev", rec.dev.into());
-            put("ino", rec.ino.into());
-        }
-        Body::Sock(r) => {
-            put("verdict", r.verdict.into());
-            put("family", r.family.into());
-            put("sock_type", r.sock_type.into());
-            put("protocol", r.protocol.into());
-            put("local", addr(r.family, &r.local).into());
-            put("remote", addr(r.family, &r.remote).into());
-            if event.kind() == Some(RecordKind::SockListen) {
-                put("backlog", r.arg.into());
-            }
-        }
-        Body::TcpState(r) => {
-            put("sock_id", r.sock_id.into());
-            put("old_state", r.old_state.into());
-            put("new_state", r.new_state.into());
-            put("old_state_name", tcp_state(r.old_state).into());
-            put("new_state_name", tcp_state(r.new_state).into());
-            put("family", r.family.into());
-            put("local", addr(r.family, &r.local).into());
-            put("remote", addr(r.family, &r.remote).into());
-        }
-        Body::Cred(r) => {
-            put("new_uid", r.new_uid.into());
-            put("new_euid", r.new_euid.into());
-            put("new_gid", r.new_gid.into());
-            put("new_egid", r.new_egid.into());
-            put("old_cap_effective", r.old_cap_effective.into());
-            put("new_cap_effective", r.new_cap_effective.into());
-            put("old_cap_permitted", r.old_cap_permitted.into());
-            put("new_cap_permitted", r.new_cap_permitted.into());
-        }
+        Body::File { rec, path, path2 } => file_json(o, event.kind() == Some(RecordKind::FileRename), rec, path, path2),
+        Body::Sock(r) => sock_json(o, event.kind() == Some(RecordKind::SockListen), r),
+        Body::TcpState(r) => tcp_state_json(o, r),
+        Body::Cred(r) => cred_json(o, r),
         Body::Cap(r) => {
-            put("cap", r.cap.into());
-            put("verdict", r.verdict.into());
-            put("opts", r.opts.into());
+            put(o, "cap", r.cap);
+            put(o, "verdict", r.verdict);
+            put(o, "opts", r.opts);
         }
-        Body::Ns(r) => {
-            let names = |ns: &[u32; 8]| -> Value {
-                NS_NAMES
-                    .iter()
-                    .zip(ns.iter())
-                    .map(|(n, v)| ((*n).to_string(), Value::from(*v)))
-                    .collect::<Map<_, _>>()
-                    .into()
-            };
-            let changed: Vec<Value> = NS_NAMES
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| r.changed & (1 << i) != 0)
-                .map(|(_, n)| Value::from(*n))
-                .collect();
-            put("changed", changed.into());
-            put("old_ns", names(&r.old_ns));
-            put("new_ns", names(&r.new_ns));
-        }
+        Body::Ns(r) => ns_json(o, r),
         Body::Module(r) => {
-            put("name", escape_bytes(nul_terminated(&r.name)).into());
-            put("taints", r.taints.into());
+            put(o, "name", escape_bytes(nul_terminated(&r.name)));
+            put(o, "taints", r.taints);
         }
         Body::Bpf(r) => {
-            put("verdict", r.verdict.into());
-            put("prog_type", r.prog_type.into());
-            put("insn_cnt", r.insn_cnt.into());
-            put("prog_name", escape_bytes(nul_terminated(&r.name)).into());
+            put(o, "verdict", r.verdict);
+            put(o, "prog_type", r.prog_type);
+            put(o, "insn_cnt", r.insn_cnt);
+            put(o, "prog_name", escape_bytes(nul_terminated(&r.name)));
         }
         Body::Ptrace(r) => {
-            put("verdict", r.verdict.into());
-            put("mode", r.mode.into());
-            put("target_tgid", r.target_tgid.into());
-            put("target_uid", r.target_uid.into());
+            // verdict, mode, target_tgid in this order: VM scenarios match it.
+            put(o, "verdict", r.verdict);
+            put(o, "mode", r.mode);
+            put(o, "target_tgid", r.target_tgid);
+            put(o, "target_uid", r.target_uid);
         }
-        Body::Key { rec, key_type, description } => {
-            put("op", if rec.op == KEY_OP_ADD { "add" } else { "request" }.into());
-            put("verdict", rec.verdict.into());
-            put("key_type", escape_bytes(key_type).into());
-            put("description", escape_bytes(description).into());
-            put("truncated", (rec.flags & (KEY_TYPE_TRUNCATED | KEY_DESC_TRUNCATED) != 0).into());
-        }
+        Body::Key { rec, key_type, description } => key_json(o, rec, key_type, description),
         Body::PacketDrops { rec, entries } => {
-            put("interval_ns", rec.interval_ns.into());
-            put("total", rec.total.into());
-            put("reasons", entries.iter().map(|e| json!({"reason": e.reason, "count": e.count})).collect());
+            put(o, "interval_ns", rec.interval_ns);
+            put(o, "total", rec.total);
+            let reasons: Vec<Value> = entries.iter().map(|e| json!({"reason": e.reason, "count": e.count})).collect();
+            put(o, "reasons", reasons);
         }
-        Body::Unknown => put("wire_kind", event.wire_kind.into()),
+        Body::Unknown => put(o, "wire_kind", event.wire_kind),
     }
+}
+
+fn exec_json(o: &mut Map<String, Value>, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) {
+    put(o, "path", escape_bytes(path));
+    put(o, "argv", argv.iter().map(|a| Value::from(escape_bytes(a))).collect::<Vec<_>>());
+    put(o, "argc", rec.argc);
+    put(o, "path_truncated", rec.flags & EXEC_PATH_TRUNCATED != 0);
+    put(o, "path_from_argument", rec.flags & EXEC_PATH_FROM_ARGUMENT != 0);
+    put(o, "argv_truncated", rec.flags & EXEC_ARGV_TRUNCATED != 0);
+    put(o, "argv_unreadable", rec.flags & EXEC_ARGV_UNREADABLE != 0);
+    put(o, "dev", rec.dev);
+    put(o, "ino", rec.ino);
+    put(o, "mtime_sec", rec.mtime_sec);
+}
+
+/// The `FILE_PATH_*` flags of the path called `name`, as booleans (the
+/// secret flag is named separately).
+fn path_flags_json(o: &mut Map<String, Value>, name: &str, flags: u16) {
+    put(o, &format!("{name}_truncated"), flags & FILE_PATH_TRUNCATED != 0);
+    put(o, &format!("{name}_in_filesystem"), flags & FILE_PATH_IN_FS != 0);
+    put(o, &format!("{name}_unresolved"), flags & FILE_PATH_UNRESOLVED != 0);
+}
+
+fn file_json(o: &mut Map<String, Value>, rename: bool, rec: &FileRecord, path: &[u8], path2: &[u8]) {
+    put(o, "verdict", rec.verdict);
+    put(o, "path", escape_bytes(path));
+    path_flags_json(o, "path", rec.path_flags);
+    put(o, "secret", rec.path_flags & FILE_PATH_SECRET != 0);
+    if rename {
+        put(o, "new_path", escape_bytes(path2));
+        path_flags_json(o, "new_path", rec.path2_flags);
+        put(o, "new_path_secret", rec.path2_flags & FILE_PATH_SECRET != 0);
+    }
+    put(o, "flags", rec.flags);
+    put(o, "mode", rec.mode);
+    put(o, "dev", rec.dev);
+    put(o, "ino", rec.ino);
+}
+
+fn sock_json(o: &mut Map<String, Value>, listen: bool, r: &SockRecord) {
+    put(o, "verdict", r.verdict);
+    put(o, "family", r.family);
+    put(o, "sock_type", r.sock_type);
+    put(o, "protocol", r.protocol);
+    put(o, "local", addr(r.family, &r.local));
+    put(o, "remote", addr(r.family, &r.remote));
+    if listen {
+        put(o, "backlog", r.arg);
+    }
+}
+
+fn tcp_state_json(o: &mut Map<String, Value>, r: &TcpStateRecord) {
+    put(o, "sock_id", sock_id(r.sock_id));
+    put(o, "old_state", r.old_state);
+    put(o, "new_state", r.new_state);
+    put(o, "old_state_name", tcp_state(r.old_state));
+    put(o, "new_state_name", tcp_state(r.new_state));
+    put(o, "family", r.family);
+    put(o, "local", addr(r.family, &r.local));
+    put(o, "remote", addr(r.family, &r.remote));
+}
+
+fn cred_json(o: &mut Map<String, Value>, r: &CredRecord) {
+    put(o, "new_uid", r.new_uid);
+    put(o, "new_euid", r.new_euid);
+    put(o, "new_gid", r.new_gid);
+    put(o, "new_egid", r.new_egid);
+    put(o, "old_cap_effective", r.old_cap_effective);
+    put(o, "new_cap_effective", r.new_cap_effective);
+    put(o, "old_cap_permitted", r.old_cap_permitted);
+    put(o, "new_cap_permitted", r.new_cap_permitted);
+}
+
+fn ns_json(o: &mut Map<String, Value>, r: &NsRecord) {
+    let by_name = |ns: &[u32; 8]| -> Map<String, Value> {
+        NS_NAMES.iter().zip(ns.iter()).map(|(n, v)| ((*n).to_string(), Value::from(*v))).collect()
+    };
+    put(o, "changed", changed_namespaces(r.changed));
+    put(o, "old_ns", by_name(&r.old_ns));
+    put(o, "new_ns", by_name(&r.new_ns));
+}
+
+fn key_json(o: &mut Map<String, Value>, rec: &KeyRecord, key_type: &[u8], description: &[u8]) {
+    put(o, "op", key_op(rec.op));
+    put(o, "verdict", rec.verdict);
+    put(o, "key_type", escape_bytes(key_type));
+    put(o, "description", escape_bytes(description));
+    put(o, "key_type_truncated", rec.flags & KEY_TYPE_TRUNCATED != 0);
+    put(o, "description_truncated", rec.flags & KEY_DESC_TRUNCATED != 0);
+    put(o, "unreadable", rec.flags & KEY_UNREADABLE != 0);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::Meta;
+    use crate::decode::tests::{record, samples};
+    use crate::decode::{decode_one, Meta};
+    use serde_json::json;
     use witness_abi::record::{ExecRecord, RecordKind, SockRecord, TaskContext};
     use zerocopy::FromZeros;
 
@@ -420,6 +514,8 @@ mod tests {
         assert_eq!(escape_bytes(b"a\xffb"), "a\\xffb");
         assert_eq!(escape_bytes(b"a\\xffb"), "a\\\\xffb");
         assert_eq!(escape_bytes("é".as_bytes()), "é");
+        assert_eq!(escape_bytes(b"\x1b[2Jx\x7f\ty"), "\\x1b[2Jx\\x7f\\x09y");
+        assert_eq!(escape_bytes("a\u{85}b".as_bytes()), "a\\u{0085}b");
     }
 
     fn exec() -> Event {
@@ -440,20 +536,163 @@ mod tests {
         }
     }
 
+    /// Every sample record, decoded from its bytes.
+    fn sample_events() -> Vec<Event> {
+        samples().into_iter().map(|(kind, body, _)| decode_one(&record(kind, 3, &body), 0).unwrap()).collect()
+    }
+
     #[test]
     fn json_lines_have_stable_fields() {
         let mut buf = Vec::new();
-        let mut p = Printer::new(&mut buf, Format::Json, Clock::identity());
+        let mut p = Printer::new(&mut buf, Format::Json, Clock::with_offset(1_000));
         p.print(&exec()).unwrap();
         let line = String::from_utf8(buf).unwrap();
         assert!(line.ends_with('\n'));
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys[..14],
+            [
+                "kind",
+                "cpu",
+                "seq",
+                "ts_boot_ns",
+                "time_unix_ns",
+                "pid",
+                "tgid",
+                "ppid",
+                "uid",
+                "euid",
+                "gid",
+                "egid",
+                "cgroup_id",
+                "comm"
+            ]
+        );
         assert_eq!(v["kind"], "exec");
         assert_eq!(v["pid"], 42);
         assert_eq!(v["cgroup_id"], 7);
-        assert_eq!(v["path"], "/bin/\u{1}true\\xfe");
-        assert_eq!(v["time_unix_ns"], 5_000_000_000u64);
-        assert_eq!(v["argv"], serde_json::json!(["true"]));
+        assert_eq!(v["comm"], "true");
+        assert_eq!(v["path"], "/bin/\\x01true\\xfe");
+        assert_eq!(v["ts_boot_ns"], 5_000_000_000u64);
+        assert_eq!(v["time_unix_ns"], 5_000_001_000u64);
+        assert_eq!(v["argv"], json!(["true"]));
+    }
+
+    /// For each kind: fields its JSON must have (with values), and a piece
+    /// of its table summary.
+    fn expectations() -> Vec<(&'static str, Value, &'static str)> {
+        vec![
+            (
+                "exec",
+                json!({"path": "/usr/bin/env", "argv": ["env", "-i", "cu"], "argc": 3, "path_truncated": false,
+                       "path_from_argument": false, "argv_truncated": true, "argv_unreadable": false,
+                       "dev": 0x801, "ino": 4242, "mtime_sec": 1_700_000_000}),
+                "/usr/bin/env -i cu [arguments truncated]",
+            ),
+            ("fork", json!({"child_pid": 11, "child_tgid": 11}), "child 11"),
+            ("exit", json!({"exit_code": 1792, "group_dead": true}), "status 1792 [process gone]"),
+            (
+                "bprm_check",
+                json!({"verdict": -13, "path": "/bin/sh", "path_truncated": false, "path_unresolved": false}),
+                "/bin/sh DENIED (-13)",
+            ),
+            (
+                "file_open",
+                json!({"verdict": -1, "path": "/old", "secret": true, "path_truncated": false,
+                       "path_in_filesystem": false, "flags": 2, "mode": 0o100_600, "dev": 0x802, "ino": 99}),
+                "/old DENIED (-1) [secret]",
+            ),
+            ("file_create", json!({"path": "/old"}), "/old DENIED (-1)"),
+            ("file_unlink", json!({"path": "/old"}), "/old DENIED (-1)"),
+            (
+                "file_rename",
+                json!({"path": "/old", "new_path": "/new", "new_path_truncated": true, "new_path_secret": false}),
+                "/old -> /new DENIED (-1)",
+            ),
+            (
+                "sock_connect",
+                json!({"verdict": -13, "family": 2, "sock_type": 1, "protocol": 6,
+                       "local": "10.0.0.1:8080", "remote": "10.0.0.2:80"}),
+                "inet local 10.0.0.1:8080 remote 10.0.0.2:80 DENIED (-13)",
+            ),
+            ("sock_bind", json!({"verdict": 0, "local": "10.0.0.1:8080"}), "allowed"),
+            ("sock_listen", json!({"backlog": 128}), "local 10.0.0.1:8080"),
+            ("sock_accept", json!({"remote": "10.0.0.2:80"}), "remote 10.0.0.2:80"),
+            (
+                "tcp_state",
+                json!({"sock_id": "deadbeef00000001", "old_state": 2, "new_state": 1, "old_state_name": "SYN_SENT",
+                       "new_state_name": "ESTABLISHED", "family": 10, "local": "[::]:5000", "remote": "[::1]:443"}),
+                "[::]:5000 -> [::1]:443 SYN_SENT -> ESTABLISHED",
+            ),
+            (
+                "cred_change",
+                json!({"uid": 1000, "new_uid": 0, "new_euid": 0, "new_gid": 5, "new_egid": 6,
+                       "old_cap_effective": 0, "new_cap_effective": 1 << 21, "new_cap_permitted": (1 << 21) | 1}),
+                "uid 1000 -> 0",
+            ),
+            ("cap_denied", json!({"cap": 21, "verdict": -1, "opts": 2}), "capability 21 DENIED (-1)"),
+            (
+                "ns_change",
+                json!({"changed": ["uts", "mnt"],
+                       "old_ns": {"uts": 1, "ipc": 2, "mnt": 3, "pid_for_children": 4, "net": 5, "time": 6, "cgroup": 7},
+                       "new_ns": {"uts": 11, "ipc": 2, "mnt": 13, "pid_for_children": 4, "net": 5, "time": 6, "cgroup": 7}}),
+                "changed uts,mnt",
+            ),
+            ("module_load", json!({"name": "testmod", "taints": 4096}), "module testmod"),
+            (
+                "bpf_prog_load",
+                json!({"verdict": 0, "prog_type": 1, "insn_cnt": 2, "prog_name": "probe"}),
+                "prog probe type 1 (2 insns) allowed",
+            ),
+            (
+                "ptrace_attach",
+                json!({"verdict": -1, "mode": 0x12, "target_tgid": 555, "target_uid": 1000}),
+                "target 555 (uid 1000) DENIED (-1)",
+            ),
+            (
+                "packet_drops",
+                json!({"interval_ns": 1_000_000_000u64, "total": 5,
+                       "reasons": [{"reason": 2, "count": 4}, {"reason": 7, "count": 1}]}),
+                "5 dropped (reason 2: 4, reason 7: 1)",
+            ),
+            (
+                "key_access",
+                json!({"op": "add", "verdict": 0, "key_type": "user", "description": "api-key1",
+                       "key_type_truncated": false, "description_truncated": false, "unreadable": false}),
+                "add user api-key1 allowed",
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_kind_has_json_fields_and_a_summary() {
+        let events = sample_events();
+        let expected = expectations();
+        assert_eq!(events.len(), expected.len());
+        for (event, (kind, fields, summary_part)) in events.iter().zip(expected) {
+            let o = json(event, &Clock::identity());
+            assert_eq!(o["kind"], kind);
+            assert_eq!(o["seq"], 3);
+            for (k, v) in fields.as_object().unwrap() {
+                assert_eq!(o.get(k), Some(v), "{kind}.{k}");
+            }
+            // Network-context records name no task.
+            assert_eq!(o.contains_key("pid"), !matches!(kind, "tcp_state" | "packet_drops"), "{kind}");
+            let text = summary(event);
+            assert!(text.contains(summary_part), "{kind}: {text}");
+        }
+    }
+
+    #[test]
+    fn fields_only_where_they_mean_something() {
+        let events = sample_events();
+        let by_kind = |k: RecordKind| json(events.iter().find(|e| e.kind() == Some(k)).unwrap(), &Clock::identity());
+        assert!(!by_kind(RecordKind::FileOpen).contains_key("new_path"));
+        assert!(!by_kind(RecordKind::SockConnect).contains_key("backlog"));
+        // VM scenarios match the ptrace fields in this order.
+        let line = Value::Object(by_kind(RecordKind::PtraceAttach)).to_string();
+        assert!(line.contains(r#""verdict":-1,"mode":18,"target_tgid":555,"#), "{line}");
     }
 
     #[test]
@@ -473,15 +712,42 @@ mod tests {
         rec.family = 2;
         let e = Event { body: Body::Sock(rec), ..e };
         assert_eq!(json(&e, &Clock::identity())["local"], "10.0.0.1:0");
+        // A Unix socket has no IP address: null in JSON, "-" in the table.
+        rec.family = 1;
+        let e = Event { body: Body::Sock(rec), ..e };
+        assert_eq!(json(&e, &Clock::identity())["remote"], Value::Null);
+        assert!(summary(&e).starts_with("unix local - remote -"), "{}", summary(&e));
     }
 
     #[test]
-    fn table_has_a_header_and_a_row() {
+    fn odd_values_are_named_not_guessed() {
+        let mut events = sample_events();
+        let key = events.iter_mut().find(|e| e.kind() == Some(RecordKind::KeyAccess)).unwrap();
+        let Body::Key { rec, .. } = &mut key.body else { panic!() };
+        rec.op = 9;
+        assert_eq!(json(key, &Clock::identity())["op"], "unknown (9)");
+        let unknown = Event { meta: key.meta, wire_kind: 0xee, body: Body::Unknown };
+        let o = json(&unknown, &Clock::identity());
+        assert_eq!((o["kind"].as_str(), o["wire_kind"].as_u64()), (Some("unknown"), Some(0xee)));
+        assert!(!o.contains_key("pid"));
+        assert_eq!(summary(&unknown), "(kind 238 is newer than this collector)");
+        assert_eq!(tcp_state(99), "UNKNOWN");
+    }
+
+    #[test]
+    fn table_has_a_header_and_a_row_per_event() {
         let mut buf = Vec::new();
         let mut p = Printer::new(&mut buf, Format::Table, Clock::identity());
         p.print(&exec()).unwrap();
+        for event in sample_events() {
+            p.print(&event).unwrap();
+        }
         let text = String::from_utf8(buf).unwrap();
-        assert_eq!(text.lines().count(), 2);
-        assert!(text.lines().nth(1).unwrap().contains("/bin/"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2 + RecordKind::ALL.len() - 1);
+        assert!(lines[0].starts_with("        BOOT_S CPU"));
+        assert!(lines[1].contains("/bin/"));
+        let tcp = lines.iter().find(|l| l.contains("tcp_state")).unwrap();
+        assert!(tcp.contains(" - "), "no task columns for network records: {tcp}");
     }
 }
