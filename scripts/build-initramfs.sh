@@ -28,14 +28,19 @@ install -m 0755 "$collector" "$stage/usr/bin/witness"
 vmtool="$(dirname "$collector")/witness-vmtool"
 [ -x "$vmtool" ] && install -m 0755 "$vmtool" "$stage/usr/bin/witness-vmtool"
 cp -r "$WITNESS_ROOT/tests/vm/lib.sh" "$WITNESS_ROOT/tests/vm/scenarios" "$stage/tests/vm/"
+cp -r "$WITNESS_ROOT/examples" "$stage/examples"
 cat > "$stage/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
 wtest:x:1234:1234:witness test user:/tmp:/bin/sh
+wdb:x:1235:1235:demo database:/tmp:/bin/sh
+wbatch:x:2000:2000:demo batch job:/tmp:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
 PASSWD
 cat > "$stage/etc/group" <<'GROUP'
 root:x:0:
 wtest:x:1234:
+wdb:x:1235:
+wbatch:x:2000:
 nogroup:x:65534:
 GROUP
 (cd "$stage" && find . -print0 | cpio --null -o -H newc --quiet --owner=0:0) | gzip -1 > "$out"

@@ -1,12 +1,16 @@
 //! `witness`: the collector's command line.
 //!
-//! Commands: `events` (print records as they arrive), `status` (the kernel's
-//! counters), `config` (what the kernel records), `record` and `replay`
-//! (capture files), `identity explain` (which workload a process is).
+//! Commands: `run` (the daemon: judge every event, export metrics, OTLP
+//! and evidence), `events` (print records as they arrive), `status` (the
+//! kernel's counters), `config` (what the kernel records), `record` and
+//! `replay` (capture files; replay runs the whole pipeline),
+//! `policy validate` (policies and inventory against the schema),
+//! `identity explain` (which workload a process is).
 //!
 //! Exit codes: 0 success; 1 any other error (including a control request
-//! refused for lack of CAP_SYS_ADMIN); 2 bad command line; 3 the witness
-//! module is not loaded or went away; 4 the module speaks another ABI version.
+//! refused for lack of CAP_SYS_ADMIN, and an invalid policy or inventory);
+//! 2 bad command line; 3 the witness module is not loaded or went away;
+//! 4 the module speaks another ABI version.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The daemon: judge every event against the inventory and policies;
+    /// serve /metrics, export OTLP, write the evidence log.
+    Run(RunArgs),
     /// Print the records the kernel module captures, as they arrive.
     Events(EventsArgs),
     /// Show the kernel's ring and hook counters and what it records.
@@ -43,11 +50,107 @@ enum Command {
     Config(ConfigArgs),
     /// Save the device's records to a capture file.
     Record(RecordArgs),
-    /// Read a capture file and print its events.
+    /// Run a capture file through the whole pipeline (identity, policy,
+    /// evidence, metrics) and print its events.
     Replay(ReplayArgs),
+    /// Policy tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Workload identity tools.
     #[command(subcommand)]
     Identity(IdentityCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check Cedar policies (and an inventory) against the witness schema;
+    /// errors name file and line. Prints the schema with --schema.
+    Validate {
+        /// Policy files or directories of *.cedar files.
+        policy: Vec<PathBuf>,
+        /// Also check this inventory.
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// Print the schema policies are checked against, and exit.
+        #[arg(long)]
+        schema: bool,
+    },
+}
+
+/// What judges events (shared by run and replay).
+#[derive(clap::Args, Clone)]
+struct JudgeArgs {
+    /// The identity inventory (TOML).
+    #[arg(long)]
+    inventory: Option<PathBuf>,
+    /// Cedar policy files or directories (repeatable). Without any, every
+    /// event is allowed by policy and only divergence raises outcomes.
+    #[arg(long)]
+    policy: Vec<PathBuf>,
+    /// Append evidence (non-allow events; all with --evidence-all) to this
+    /// JSONL file.
+    #[arg(long)]
+    evidence: Option<PathBuf>,
+    /// Write allow events to the evidence log too.
+    #[arg(long)]
+    evidence_all: bool,
+    /// Rotate the evidence log at this size.
+    #[arg(long, default_value_t = 64 << 20)]
+    evidence_max_bytes: u64,
+    /// Rotated evidence files to keep.
+    #[arg(long, default_value_t = 4)]
+    evidence_keep: u32,
+    /// fsync the evidence log every N lines (0: only on rotation and exit).
+    #[arg(long, default_value_t = 0)]
+    evidence_sync_every: u32,
+    /// Most (identity, kind, outcome) metric series before new ones go to
+    /// identity="_overflow".
+    #[arg(long, default_value_t = 10_000)]
+    series_budget: usize,
+    /// Policy decisions cached.
+    #[arg(long, default_value_t = witness::policy::DEFAULT_CACHE_ENTRIES)]
+    cache_entries: usize,
+}
+
+impl JudgeArgs {
+    fn evidence_policy(&self) -> witness::sink::evidence::Policy {
+        witness::sink::evidence::Policy {
+            max_bytes: self.evidence_max_bytes,
+            keep: self.evidence_keep,
+            sync_every: self.evidence_sync_every,
+        }
+    }
+
+    fn options(&self) -> witness::pipeline::Options {
+        witness::pipeline::Options {
+            series_budget: self.series_budget,
+            evidence_all: self.evidence_all,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    device: PathBuf,
+    #[command(flatten)]
+    judge: JudgeArgs,
+    /// Serve /metrics here (loopback by default; another address must be
+    /// given explicitly).
+    #[arg(long, default_value = "127.0.0.1:9750")]
+    listen: std::net::SocketAddr,
+    /// Do not serve /metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// Export logs and metrics over OTLP (also on when an
+    /// OTEL_EXPORTER_OTLP_*ENDPOINT variable is set).
+    #[arg(long)]
+    otlp: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    duration: Option<Duration>,
 }
 
 #[derive(Subcommand)]
@@ -83,6 +186,18 @@ struct RecordArgs {
 struct ReplayArgs {
     /// The capture file.
     file: PathBuf,
+    #[command(flatten)]
+    judge: JudgeArgs,
+    /// Print only judged events whose outcome is not allow (JSON: the
+    /// evidence records).
+    #[arg(long)]
+    evidence_only: bool,
+    /// Print the verdict table per identity at the end (to stdout).
+    #[arg(long)]
+    summary: bool,
+    /// Write the final metrics (OpenMetrics text) to this file.
+    #[arg(long)]
+    metrics: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -183,6 +298,10 @@ fn main() -> ExitCode {
         Command::Config(args) => configure(&args),
         Command::Record(args) => record(&args),
         Command::Replay(args) => replay(&args),
+        Command::Run(args) => run(args),
+        Command::Policy(PolicyCommand::Validate { policy, inventory, schema }) => {
+            validate_policy(&policy, inventory.as_deref(), schema)
+        }
         Command::Identity(IdentityCommand::Explain { pid, inventory }) => explain_identity(pid, &inventory),
     };
     match result {
@@ -255,9 +374,8 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let batch = decode_batch(&buf[..n], &args.device);
+            let batch = decode_batch(&buf[..n], &args.device, &mut tracker);
             for event in &batch {
-                note_loss(&mut tracker, event);
                 if !wanted(args.kinds, event) {
                     continue;
                 }
@@ -276,9 +394,9 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Decodes one `read` batch and orders it by time (each ring is in order on
-/// its own; a batch holds several rings one after the other).
-fn decode_batch(bytes: &[u8], device: &Path) -> Vec<Event> {
+/// Decodes one `read` batch, checks its sequence numbers in arrival order,
+/// and orders it by time (a batch holds several rings one after the other).
+fn decode_batch(bytes: &[u8], device: &Path, tracker: &mut SequenceTracker) -> Vec<Event> {
     let mut events = Vec::new();
     for record in decode::records(bytes) {
         match record {
@@ -288,6 +406,9 @@ fn decode_batch(bytes: &[u8], device: &Path) -> Vec<Event> {
                 break;
             }
         }
+    }
+    for event in &events {
+        note_loss(tracker, event);
     }
     events.sort_by_key(|e| e.meta().ts_ns);
     events
@@ -320,24 +441,112 @@ fn record(args: &RecordArgs) -> anyhow::Result<()> {
 }
 
 fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
+    use witness::pipeline::{load_config, Pipeline};
+    use witness::run::Sinks;
+    let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
     let mut reader = CaptureReader::open(&args.file)?;
     let info = reader.info().clone();
     eprintln!("witness: replaying {} (kernel {}, host {})", args.file.display(), info.kernel, info.host);
+    let clock = Clock::with_offset(info.boot_to_unix_ns);
+    let evidence = args
+        .judge
+        .evidence
+        .as_ref()
+        .map(|p| witness::sink::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
+        .transpose()?;
+    let mut sinks = Sinks::new(evidence, None);
+    let mut pipeline = Pipeline::new(config, args.judge.options(), clock);
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(BufWriter::new(stdout), args.format, Clock::with_offset(info.boot_to_unix_ns));
-    let mut tracker = SequenceTracker::default();
+    let mut out = BufWriter::new(stdout);
+    let mut printer = Printer::new(Vec::new(), args.format, clock);
     loop {
         let batch = reader.next_batch()?;
         if batch.is_empty() && reader.is_done() {
-            return finish(&mut printer, &tracker);
+            break;
         }
+        pipeline.track(&batch);
+        let mut batch = batch;
+        batch.sort_by_key(|e| e.meta().ts_ns);
         for event in &batch {
-            note_loss(&mut tracker, event);
-            if wanted(args.kinds, event) && !print(&mut printer, event)? {
-                return Ok(());
+            let judged = sinks.handle(&mut pipeline, event);
+            if args.evidence_only && judged.as_ref().is_none_or(|(_, rec)| rec.is_none()) {
+                continue;
+            }
+            if !wanted(args.kinds, event) {
+                continue;
+            }
+            let written = match (args.format, judged) {
+                (Format::Json, Some((j, record))) => {
+                    let record = record.unwrap_or_else(|| pipeline.evidence(event, &j));
+                    serde_json::to_writer(&mut out, &record).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"))
+                }
+                _ => printer.print(event).and_then(|()| {
+                    let bytes = std::mem::take(printer.get_mut());
+                    out.write_all(&bytes)
+                }),
+            };
+            if let Err(e) = written {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    return Ok(());
+                }
+                return Err(e.into());
             }
         }
     }
+    sinks.publish(&mut pipeline, true);
+    sinks.sync();
+    if args.summary {
+        out.write_all(sinks.verdict_table().as_bytes())?;
+    }
+    out.flush()?;
+    if let Some(path) = &args.metrics {
+        witness::run::write_metrics(&sinks.shared, path)?;
+    }
+    if pipeline.lost() > 0 {
+        eprintln!("witness: {} records lost in all (sequence gaps)", pipeline.lost());
+    }
+    Ok(())
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    init_logging();
+    witness::run::run(witness::run::RunOptions {
+        device: args.device,
+        inventory: args.judge.inventory.clone(),
+        policies: args.judge.policy.clone(),
+        evidence: args.judge.evidence.clone(),
+        evidence_policy: args.judge.evidence_policy(),
+        listen: (!args.no_metrics).then_some(args.listen),
+        otlp: args.otlp || witness::sink::otlp::configured(),
+        options: args.judge.options(),
+        cache_entries: args.judge.cache_entries,
+        duration: args.duration,
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WITNESS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).try_init();
+}
+
+fn validate_policy(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -> anyhow::Result<()> {
+    if schema {
+        print!("{}", witness::policy::SCHEMA);
+        return Ok(());
+    }
+    if policy.is_empty() && inventory.is_none() {
+        anyhow::bail!("nothing to validate: give policy files or directories, and/or --inventory");
+    }
+    if let Some(path) = inventory {
+        let inv = Inventory::load(path)?;
+        println!("{}: {} workloads", path.display(), inv.workloads.len());
+    }
+    if !policy.is_empty() {
+        let n = witness::policy::validate(policy)?;
+        println!("{} policies valid against the witness schema", n);
+    }
+    Ok(())
 }
 
 fn explain_identity(pid: u32, inventory: &Path) -> anyhow::Result<()> {

@@ -25,6 +25,34 @@ pub struct ProcessEntry {
     pub exe: Option<String>,
     /// cgroup v2 id, when known (0: unknown).
     pub cgroup_id: u64,
+    /// The executable file, when known.
+    pub image: Option<ImageKey>,
+}
+
+/// Identifies an executable file version: device (user-space encoding, as
+/// in `stat`), inode and modification time. Digests are cached by it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ImageKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+    /// `st_mtime` seconds.
+    pub mtime: i64,
+}
+
+impl ImageKey {
+    /// From an exec record: the kernel's `dev_t` is `major << 20 | minor`.
+    pub fn from_kernel(dev: u32, ino: u64, mtime: i64) -> Self {
+        Self { dev: rustix::fs::makedev(dev >> 20, dev & 0xf_ffff), ino, mtime }
+    }
+
+    /// Of the file at `path` (following symlinks, so `/proc/PID/exe` works).
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self { dev: m.dev(), ino: m.ino(), mtime: m.mtime() })
+    }
 }
 
 /// Live processes by tgid, bounded.
@@ -58,6 +86,15 @@ impl ProcessTable {
             };
             let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("").trim().to_string();
             let exe = std::fs::read_link(entry.path().join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
+            let image = exe.as_ref().and_then(|_| ImageKey::of(&entry.path().join("exe")));
+            // The cgroup id is the inode number of the cgroup's directory.
+            let cgroup_id = std::fs::read_to_string(entry.path().join("cgroup"))
+                .ok()
+                .and_then(|c| c.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
+                .and_then(|rel| {
+                    std::fs::metadata(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))).ok()
+                })
+                .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
             self.insert(ProcessEntry {
                 tgid,
                 ppid: field("PPid:").unwrap_or(0),
@@ -65,7 +102,8 @@ impl ProcessTable {
                 gid: field("Gid:").unwrap_or(0),
                 comm,
                 exe,
-                cgroup_id: 0,
+                cgroup_id,
+                image,
             });
             added += 1;
         }
@@ -96,9 +134,10 @@ impl ProcessTable {
                     comm,
                     exe: parent.exe,
                     cgroup_id: task.cgroup_id,
+                    image: parent.image,
                 });
             }
-            Body::Exec { path, .. } => self.insert(ProcessEntry {
+            Body::Exec { rec, path, .. } => self.insert(ProcessEntry {
                 tgid: task.tgid,
                 ppid: task.ppid,
                 uid: task.uid,
@@ -106,6 +145,7 @@ impl ProcessTable {
                 comm,
                 exe: Some(String::from_utf8_lossy(path).into_owned()),
                 cgroup_id: task.cgroup_id,
+                image: Some(ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec)),
             }),
             Body::Exit(x) if x.flags & witness_abi::record::EXIT_GROUP_DEAD != 0 => {
                 self.entries.remove(&task.tgid);
@@ -127,6 +167,7 @@ impl ProcessTable {
                         comm,
                         exe: None,
                         cgroup_id: task.cgroup_id,
+                        image: None,
                     });
                 }
             }

@@ -438,7 +438,7 @@ impl Ring {
             if avail == 0 {
                 return Ok(None);
             }
-            if avail > size || avail % RECORD_ALIGN as u64 != 0 {
+            if avail > size || !avail.is_multiple_of(RECORD_ALIGN as u64) {
                 return Err(RingError { pos, len: avail, reason: "tail is not a record boundary behind head" });
             }
             let offset = pos & self.mask();

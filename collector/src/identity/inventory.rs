@@ -6,7 +6,16 @@
 //! owner = "team-payments"
 //! selectors = ["unix:uid:1234", "cgroup:path:/demo*"]
 //! peers = ["spiffe://example.org/payments/db", "10.0.0.0/8:5432", "[::1/128]:443"]
+//! binaries = ["/usr/bin/api", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+//! secrets = ["/etc/payments/*.key"]
 //! ```
+//!
+//! `peers`, `binaries` and `secrets` declare intent; departures from them
+//! are divergences (see [`crate::policy::Divergence`]): a connection to a
+//! peer not declared (checked only when `peers` is given), an exec of a
+//! binary that is none of `binaries` (by path or digest; checked only when
+//! given), and a file matching another workload's `secrets` glob opened by
+//! this one.
 //!
 //! Every error names the file and line. Attribution follows the rule in
 //! [`crate::identity`]: all selectors of an entry must match; the entry with
@@ -111,8 +120,60 @@ pub struct Workload {
     pub selectors: Vec<Selector>,
     /// Who it may talk to.
     pub peers: Vec<Peer>,
+    /// Programs it may execute (empty: not checked).
+    pub binaries: Vec<Binary>,
+    /// Paths (globs) that are its secrets.
+    pub secrets: Vec<glob::Pattern>,
     /// Line of its `[[workload]]` entry.
     pub line: usize,
+}
+
+/// A declared binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Binary {
+    /// By absolute path.
+    Path(String),
+    /// By SHA-256 digest.
+    Sha256([u8; 32]),
+}
+
+impl Binary {
+    /// Parses an absolute path or `sha256:<64 hex>`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if let Some(hex) = s.strip_prefix("sha256:") {
+            return super::selector::hex32(hex)
+                .map(Binary::Sha256)
+                .ok_or_else(|| format!("binary '{s}': digest must be 64 hex digits"));
+        }
+        if s.starts_with('/') {
+            Ok(Binary::Path(s.to_string()))
+        } else {
+            Err(format!("binary '{s}': must be an absolute path or sha256:<64 hex digits>"))
+        }
+    }
+}
+
+impl Workload {
+    /// Whether an executed program (path, digest if known) is declared.
+    /// True when the workload declares no binaries.
+    pub fn declares_binary(&self, path: &str, sha256: Option<&[u8; 32]>) -> bool {
+        self.binaries.is_empty()
+            || self.binaries.iter().any(|b| match b {
+                Binary::Path(p) => p == path,
+                Binary::Sha256(d) => Some(d) == sha256,
+            })
+    }
+
+    /// Whether any declared binary is named by digest (so execs need one).
+    pub fn needs_digest(&self) -> bool {
+        self.binaries.iter().any(|b| matches!(b, Binary::Sha256(_)))
+            || self.selectors.iter().any(|s| matches!(s, Selector::Sha256(_)))
+    }
+
+    /// Whether `path` is one of its secrets.
+    pub fn owns_secret(&self, path: &str) -> bool {
+        self.secrets.iter().any(|g| g.matches(path))
+    }
 }
 
 /// A loaded inventory.
@@ -137,6 +198,10 @@ struct WorkloadDoc {
     selectors: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     peers: Vec<Spanned<String>>,
+    #[serde(default)]
+    binaries: Vec<Spanned<String>>,
+    #[serde(default)]
+    secrets: Vec<Spanned<String>>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -194,7 +259,31 @@ impl Inventory {
                 .iter()
                 .map(|p| Peer::parse(p.get_ref()).map_err(|e| invalid(p.span().start, e)))
                 .collect::<Result<_, _>>()?;
-            workloads.push(Workload { spiffe_id: id, owner: w.owner.into_inner(), selectors, peers, line: entry_line });
+            let binaries = w
+                .binaries
+                .iter()
+                .map(|b| Binary::parse(b.get_ref()).map_err(|e| invalid(b.span().start, e)))
+                .collect::<Result<_, _>>()?;
+            let secrets = w
+                .secrets
+                .iter()
+                .map(|g| {
+                    let text = g.get_ref();
+                    if !text.starts_with('/') {
+                        return Err(invalid(g.span().start, format!("secret '{text}': must be an absolute path or glob")));
+                    }
+                    glob::Pattern::new(text).map_err(|e| invalid(g.span().start, format!("secret '{text}': {e}")))
+                })
+                .collect::<Result<_, _>>()?;
+            workloads.push(Workload {
+                spiffe_id: id,
+                owner: w.owner.into_inner(),
+                selectors,
+                peers,
+                binaries,
+                secrets,
+                line: entry_line,
+            });
         }
         Ok(Self { workloads })
     }
@@ -211,6 +300,21 @@ impl Inventory {
         }
         best
     }
+
+    /// The workload declaring `path` a secret, if any (the first).
+    pub fn secret_owner(&self, path: &str) -> Option<&Workload> {
+        self.workloads.iter().find(|w| w.owns_secret(path))
+    }
+
+    /// The workload with this SPIFFE ID.
+    pub fn by_id(&self, id: &str) -> Option<(usize, &Workload)> {
+        self.workloads.iter().enumerate().find(|(_, w)| w.spiffe_id.as_str() == id)
+    }
+
+    /// Whether any selector or declared binary needs executable digests.
+    pub fn needs_digest(&self) -> bool {
+        self.workloads.iter().any(Workload::needs_digest)
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +327,8 @@ spiffe_id = "spiffe://example.org/payments/api"
 owner = "team-payments"
 selectors = ["unix:uid:1234"]
 peers = ["spiffe://example.org/payments/db", "10.0.0.0/8:5432", "[::1/128]:443"]
+binaries = ["/usr/bin/api", "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"]
+secrets = ["/etc/payments/*.key"]
 
 [[workload]]
 spiffe_id = "spiffe://example.org/payments/api-canary"
@@ -243,7 +349,14 @@ selectors = ["unix:gid:100"]
     fn loads_and_attributes_with_precedence() {
         let inv = parse(GOOD).unwrap();
         assert_eq!(inv.workloads.len(), 3);
-        assert_eq!(inv.workloads[1].line, 8);
+        assert_eq!(inv.workloads[1].line, 10);
+        let api = &inv.workloads[0];
+        assert!(api.declares_binary("/usr/bin/api", None));
+        assert!(!api.declares_binary("/usr/bin/curl", Some(&[0; 32])));
+        assert!(api.needs_digest() && inv.needs_digest());
+        assert!(inv.workloads[2].declares_binary("/anything", None), "no binaries declared: not checked");
+        assert_eq!(inv.secret_owner("/etc/payments/tls.key").unwrap().spiffe_id.as_str(), api.spiffe_id.as_str());
+        assert!(inv.secret_owner("/etc/passwd").is_none());
         let api = Subject { uid: Some(1234), cgroup: Some("/system.slice/api.service"), ..Default::default() };
         assert_eq!(inv.attribute(&api).unwrap().spiffe_id.as_str(), "spiffe://example.org/payments/api");
         // More selectors matched wins.
@@ -262,18 +375,21 @@ selectors = ["unix:gid:100"]
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            (GOOD.replace("spiffe://example.org/batch", "spiffe://Example.org/batch"), 14, "bad trust domain"),
-            (GOOD.replace("\"unix:gid:100\"", "\"unix:gid:staff\""), 16, "gid must be a number"),
+            (GOOD.replace("spiffe://example.org/batch", "spiffe://Example.org/batch"), 16, "bad trust domain"),
+            (GOOD.replace("\"unix:gid:100\"", "\"unix:gid:staff\""), 18, "gid must be a number"),
             (GOOD.replace("10.0.0.0/8:5432", "10.0.0.0:5432"), 6, "not a CIDR network"),
             (
                 GOOD.replace("spiffe://example.org/batch", "spiffe://example.org/payments/api"),
-                14,
+                16,
                 "already declared at line 2",
             ),
-            (GOOD.replace("owner = \"team-data\"", "owner = \" \""), 15, "owner must not be empty"),
-            (GOOD.replace("selectors = [\"unix:gid:100\"]", "selectors = []"), 16, "no selectors"),
-            (GOOD.replace("owner = \"team-data\"", "owner = \"team-data\"\ncolour = \"red\""), 16, "unknown field"),
+            (GOOD.replace("owner = \"team-data\"", "owner = \" \""), 17, "owner must not be empty"),
+            (GOOD.replace("selectors = [\"unix:gid:100\"]", "selectors = []"), 18, "no selectors"),
+            (GOOD.replace("owner = \"team-data\"", "owner = \"team-data\"\ncolour = \"red\""), 18, "unknown field"),
             ("[[workload]\n".to_string(), 1, ""),
+            (GOOD.replace("\"/usr/bin/api\"", "\"api\""), 7, "absolute path or sha256"),
+            (GOOD.replace("sha256:9f86", "sha256:9g86"), 7, "64 hex digits"),
+            (GOOD.replace("/etc/payments/*.key", "etc/*.key"), 8, "absolute path or glob"),
         ];
         for (text, line, want) in cases {
             let err = parse(&text).unwrap_err().to_string();

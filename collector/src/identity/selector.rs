@@ -77,7 +77,7 @@ pub struct Subject<'a> {
     pub k8s_pod_uid: Option<&'a str>,
 }
 
-fn hex32(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn hex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;
     }

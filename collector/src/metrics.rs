@@ -1,0 +1,508 @@
+//! Metric state with bounded cardinality, and its Prometheus encoding.
+//!
+//! The pipeline owns a [`Counters`] and updates it without locks; it
+//! publishes a copy ([`Snapshot`]) a few times a second, which the
+//! Prometheus endpoint ([`Exposition`]) and the OTLP exporter read.
+//!
+//! Cardinality is bounded by construction: label values come from the
+//! inventory (SPIFFE IDs, plus `unattested`), the record kinds, the four
+//! outcomes, the divergence kinds, CPU numbers and kernel drop reasons.
+//! On top of that a series budget caps the number of `(identity, kind,
+//! outcome)` series: once spent, new combinations are counted under
+//! `identity="_overflow"` and `witness_series_overflow_total` says how many
+//! events went there.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use witness_abi::record::RecordKind;
+
+use crate::policy::{Divergence, Outcome};
+
+/// Identity index of the overflow bucket.
+pub const OVERFLOW: u32 = u32::MAX;
+
+/// Handshake latency bucket bounds, seconds.
+pub const HANDSHAKE_BUCKETS: [f64; 12] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0];
+/// Policy evaluation bucket bounds, seconds.
+pub const EVAL_BUCKETS: [f64; 8] = [0.000_001, 0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.001, 0.01];
+
+/// A fixed-bucket histogram (per-bucket counts; the last is +Inf).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    /// Counts per bucket, one more than the bounds.
+    pub buckets: Vec<u64>,
+    /// Sum of observations.
+    pub sum: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Adds an observation against `bounds`.
+    pub fn observe(&mut self, bounds: &[f64], v: f64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; bounds.len() + 1];
+        }
+        let i = bounds.iter().position(|b| v <= *b).unwrap_or(bounds.len());
+        self.buckets[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn encode_pairs(&self, bounds: &[f64]) -> Vec<(f64, u64)> {
+        bounds.iter().copied().chain([f64::INFINITY]).zip(self.buckets.iter().copied()).collect()
+    }
+}
+
+/// Per-CPU ring figures from the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingFigures {
+    /// Records dropped because the ring was full.
+    pub dropped_full: u64,
+    /// Records dropped by nested producers.
+    pub dropped_nested: u64,
+    /// Bytes in use.
+    pub used: u64,
+    /// Ring size in bytes.
+    pub size: u64,
+}
+
+/// Everything counted, owned by the pipeline.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    /// Events by (identity, kind, outcome).
+    pub events: BTreeMap<(u32, u16, Outcome), u64>,
+    /// Kernel denials by (identity, kind).
+    pub kernel_denials: BTreeMap<(u32, u16), u64>,
+    /// Divergences by (identity, kind).
+    pub divergences: BTreeMap<(u32, Divergence), u64>,
+    /// TCP handshake latency by identity.
+    pub handshake: BTreeMap<u32, Histogram>,
+    /// Packets dropped by kernel drop reason.
+    pub packet_drops: BTreeMap<u32, u64>,
+    /// Records lost by CPU (sequence gaps).
+    pub sequence_gaps: BTreeMap<u32, u64>,
+    /// Ring figures by CPU (from the device).
+    pub rings: BTreeMap<u32, RingFigures>,
+    /// Events counted in the overflow bucket.
+    pub series_overflow: u64,
+    /// Policy decisions served from the cache.
+    pub cache_hits: u64,
+    /// Policy decisions evaluated.
+    pub cache_misses: u64,
+    /// Policy evaluation time (misses).
+    pub eval: Histogram,
+    /// Policies that failed to evaluate.
+    pub policy_errors: u64,
+    /// Evidence lines written.
+    pub evidence_lines: u64,
+    /// Evidence lines that could not be written.
+    pub evidence_errors: u64,
+    /// Log records handed to the OTLP exporter.
+    pub otlp_logs: u64,
+    /// Live processes known.
+    pub processes: u64,
+    /// Configuration reloads by result (true: applied).
+    pub reloads: [u64; 2],
+    /// Module unloads seen.
+    pub module_unloads: u64,
+    /// Events with more than `series_budget` distinct series.
+    series_budget: usize,
+}
+
+impl Counters {
+    /// Counters with a budget of `series_budget` `(identity, kind, outcome)`
+    /// series.
+    pub fn new(series_budget: usize) -> Self {
+        Self { series_budget, ..Default::default() }
+    }
+
+    /// Counts one judged event.
+    pub fn event(&mut self, identity: u32, kind: u16, outcome: Outcome) {
+        let mut key = (identity, kind, outcome);
+        if !self.events.contains_key(&key) && self.events.len() >= self.series_budget {
+            key.0 = OVERFLOW;
+            self.series_overflow += 1;
+        }
+        *self.events.entry(key).or_default() += 1;
+    }
+
+    /// Identity to use for the smaller families: the identity when it
+    /// already has a series in `events`, else the overflow bucket.
+    fn bounded(&self, identity: u32) -> u32 {
+        if identity == OVERFLOW || self.events.range((identity, 0, Outcome::Allow)..).next().is_some_and(|k| k.0 .0 == identity)
+        {
+            identity
+        } else {
+            OVERFLOW
+        }
+    }
+
+    /// Counts a kernel denial.
+    pub fn kernel_denial(&mut self, identity: u32, kind: u16) {
+        let id = self.bounded(identity);
+        *self.kernel_denials.entry((id, kind)).or_default() += 1;
+    }
+
+    /// Counts a divergence.
+    pub fn divergence(&mut self, identity: u32, d: Divergence) {
+        let id = self.bounded(identity);
+        *self.divergences.entry((id, d)).or_default() += 1;
+    }
+
+    /// Records a TCP handshake latency.
+    pub fn handshake(&mut self, identity: u32, seconds: f64) {
+        let id = self.bounded(identity);
+        self.handshake.entry(id).or_default().observe(&HANDSHAKE_BUCKETS, seconds);
+    }
+}
+
+/// A published copy of the counters with the label values it needs.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// The counters.
+    pub counters: Counters,
+    /// Identity label values by index.
+    pub identities: Arc<Vec<String>>,
+}
+
+impl Snapshot {
+    /// The label value of identity `i`.
+    pub fn identity(&self, i: u32) -> &str {
+        if i == OVERFLOW {
+            return "_overflow";
+        }
+        self.identities.get(i as usize).map_or("_overflow", String::as_str)
+    }
+}
+
+/// Where the pipeline publishes and readers read.
+pub type Shared = Arc<Mutex<Snapshot>>;
+
+/// Kind name of a wire kind.
+pub fn kind_name(kind: u16) -> &'static str {
+    RecordKind::from_wire(kind).map_or("unknown", RecordKind::name)
+}
+
+/// The Prometheus view of the published snapshot.
+#[derive(Debug)]
+pub struct Exposition {
+    shared: Shared,
+}
+
+impl Exposition {
+    /// Reads from `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self { shared }
+    }
+}
+
+fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> Result<(), std::fmt::Error> {
+    let g = ConstGauge::new(v);
+    g.encode(e.encode_descriptor(name, help, None, g.metric_type())?)
+}
+
+impl Collector for Exposition {
+    fn encode(&self, mut e: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let snap = match self.shared.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let c = &snap.counters;
+
+        let mut m = e.encode_descriptor(
+            "witness_events",
+            "Judged events by workload identity, record kind and outcome.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((id, kind, outcome), v) in &c.events {
+            let labels = [("identity", snap.identity(*id)), ("kind", kind_name(*kind)), ("outcome", outcome.name())];
+            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_kernel_denials",
+            "Operations the kernel itself refused (LSM verdict not 0), by identity and kind.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((id, kind), v) in &c.kernel_denials {
+            let labels = [("identity", snap.identity(*id)), ("kind", kind_name(*kind))];
+            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_divergences",
+            "Departures from declared intent, by identity and divergence.",
+            None,
+            MetricType::Counter,
+        )?;
+        for ((id, d), v) in &c.divergences {
+            let labels = [("identity", snap.identity(*id)), ("divergence", d.label())];
+            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_tcp_handshake_seconds",
+            "Outgoing TCP handshake latency (SYN_SENT to ESTABLISHED) by identity.",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (id, h) in &c.handshake {
+            let labels = [("identity", snap.identity(*id))];
+            m.encode_family(&labels)?.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                h.sum,
+                h.count,
+                &h.encode_pairs(&HANDSHAKE_BUCKETS),
+                None,
+            )?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_packet_drops",
+            "Packets the kernel dropped, by drop reason number (enum skb_drop_reason).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, v) in &c.packet_drops {
+            let reason = reason.to_string();
+            ConstCounter::new(*v).encode(m.encode_family(&[("reason", reason.as_str())])?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_sequence_gaps",
+            "Records lost between the kernel and the collector (gaps in per-CPU sequence numbers).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (cpu, v) in &c.sequence_gaps {
+            let cpu = cpu.to_string();
+            ConstCounter::new(*v).encode(m.encode_family(&[("cpu", cpu.as_str())])?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_ring_dropped",
+            "Records the kernel dropped, by CPU and cause (full ring, nested producer).",
+            None,
+            MetricType::Counter,
+        )?;
+        for (cpu, r) in &c.rings {
+            let cpu = cpu.to_string();
+            for (cause, v) in [("full", r.dropped_full), ("nested", r.dropped_nested)] {
+                ConstCounter::new(v).encode(m.encode_family(&[("cpu", cpu.as_str()), ("cause", cause)])?)?;
+            }
+        }
+        let mut m = e.encode_descriptor(
+            "witness_ring_fill_ratio",
+            "Fraction of each CPU's ring in use at the last poll.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (cpu, r) in &c.rings {
+            let cpu = cpu.to_string();
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = if r.size == 0 { 0.0 } else { r.used as f64 / r.size as f64 };
+            ConstGauge::new(ratio).encode(m.encode_family(&[("cpu", cpu.as_str())])?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "witness_policy_evaluation_seconds",
+            "Time to evaluate Cedar policies for one event (cache misses).",
+            None,
+            MetricType::Histogram,
+        )?;
+        m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            c.eval.sum,
+            c.eval.count,
+            &if c.eval.buckets.is_empty() { Histogram { buckets: vec![0; EVAL_BUCKETS.len() + 1], ..Default::default() } } else { c.eval.clone() }
+                .encode_pairs(&EVAL_BUCKETS),
+            None,
+        )?;
+        counter(&mut e, "witness_policy_cache_hits", "Policy decisions answered from the cache.", c.cache_hits)?;
+        counter(&mut e, "witness_policy_cache_misses", "Policy decisions evaluated.", c.cache_misses)?;
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = if c.cache_hits + c.cache_misses == 0 {
+            0.0
+        } else {
+            c.cache_hits as f64 / (c.cache_hits + c.cache_misses) as f64
+        };
+        gauge(&mut e, "witness_policy_cache_hit_ratio", "Share of policy decisions answered from the cache.", ratio)?;
+        counter(&mut e, "witness_policy_errors", "Policies that failed to evaluate on an event.", c.policy_errors)?;
+        counter(
+            &mut e,
+            "witness_series_overflow",
+            "Events counted under identity=\"_overflow\" because the series budget was spent.",
+            c.series_overflow,
+        )?;
+        counter(&mut e, "witness_evidence_lines", "Lines written to the evidence log.", c.evidence_lines)?;
+        counter(&mut e, "witness_evidence_errors", "Evidence lines that could not be written.", c.evidence_errors)?;
+        counter(&mut e, "witness_otlp_log_records", "Evidence log records queued for OTLP export.", c.otlp_logs)?;
+        counter(&mut e, "witness_module_unloads", "Times the kernel module went away under the collector.", c.module_unloads)?;
+        let mut m = e.encode_descriptor(
+            "witness_config_reloads",
+            "Configuration reloads (SIGHUP) by result.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (result, v) in [("rejected", c.reloads[0]), ("applied", c.reloads[1])] {
+            ConstCounter::new(v).encode(m.encode_family(&[("result", result)])?)?;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        gauge(&mut e, "witness_processes", "Live processes in the collector's process table.", c.processes as f64)?;
+        let info = ConstGauge::new(1i64);
+        let mut m = e.encode_descriptor(
+            "witness_build_info",
+            "Build information (value 1).",
+            None,
+            MetricType::Gauge,
+        )?;
+        let abi = witness_abi::ABI_VERSION.to_string();
+        info.encode(
+            m.encode_family(&[("version", env!("CARGO_PKG_VERSION")), ("abi_version", abi.as_str())])?,
+        )?;
+        process_metrics(&mut e)
+    }
+}
+
+/// `process_*` metrics of this process, from /proc/self.
+fn process_metrics(e: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return Ok(()) };
+    // Fields after the parenthesised comm, numbered from 3 (state).
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return Ok(()) };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| f.get(n - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = rustix::param::clock_ticks_per_second() as f64;
+    let page = rustix::param::page_size() as f64;
+    let boot = std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse::<f64>().ok()))
+        .unwrap_or(0.0);
+    counter_f(e, "process_cpu_seconds", "User and system CPU time spent, seconds.", (field(14) + field(15)) / ticks)?;
+    gauge(e, "process_resident_memory_bytes", "Resident memory size, bytes.", field(24) * page)?;
+    gauge(e, "process_virtual_memory_bytes", "Virtual memory size, bytes.", field(23))?;
+    gauge(e, "process_start_time_seconds", "Start time since the Unix epoch, seconds.", boot + field(22) / ticks)?;
+    #[allow(clippy::cast_precision_loss)]
+    let fds = std::fs::read_dir("/proc/self/fd").map_or(0, Iterator::count) as f64;
+    gauge(e, "process_open_fds", "Open file descriptors.", fds)
+}
+
+fn counter_f(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> Result<(), std::fmt::Error> {
+    let c = ConstCounter::new(v);
+    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
+}
+
+/// Encodes the snapshot as OpenMetrics text.
+pub fn render(shared: &Shared) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(Exposition::new(shared.clone())));
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
+
+/// The same metrics in the classic Prometheus text format (version 0.0.4),
+/// for scrapers and linters (`promtool check metrics`) that do not ask for
+/// OpenMetrics. prometheus-client writes only OpenMetrics, and the two
+/// differ in a few places this rewrites: counter and info families are
+/// named after their samples (`x_total`, `x_info`), info becomes a gauge,
+/// and there are no `# UNIT` or `# EOF` lines.
+pub fn openmetrics_to_prometheus(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut help: Option<&str> = None;
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            if let Some(h) = help.take() {
+                out.push_str(h);
+                out.push('\n');
+            }
+            help = Some(rest);
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let (name, kind) = match kind {
+                "counter" => (format!("{name}_total"), "counter"),
+                "info" => (format!("{name}_info"), "gauge"),
+                "gaugehistogram" | "stateset" => (name.to_string(), "untyped"),
+                other => (name.to_string(), other),
+            };
+            if let Some(h) = help.take() {
+                let text = h.split_once(' ').map_or("", |(_, t)| t);
+                out.push_str(&format!("# HELP {name} {text}\n"));
+            }
+            out.push_str(&format!("# TYPE {name} {kind}\n"));
+            continue;
+        }
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        if let Some(h) = help.take() {
+            out.push_str(&format!("# HELP {h}\n"));
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_budget_sends_new_series_to_overflow() {
+        let mut c = Counters::new(2);
+        c.event(0, 1, Outcome::Allow);
+        c.event(1, 1, Outcome::Deny);
+        c.event(2, 1, Outcome::Deny);
+        c.event(2, 5, Outcome::Deny);
+        c.event(0, 1, Outcome::Allow);
+        assert_eq!(c.events[&(0, 1, Outcome::Allow)], 2);
+        assert_eq!(c.events[&(OVERFLOW, 1, Outcome::Deny)], 1);
+        assert_eq!(c.events[&(OVERFLOW, 5, Outcome::Deny)], 1);
+        assert_eq!(c.series_overflow, 2);
+        c.divergence(2, Divergence::UndeclaredPeer);
+        c.divergence(1, Divergence::UndeclaredPeer);
+        assert!(c.divergences.contains_key(&(OVERFLOW, Divergence::UndeclaredPeer)));
+        assert!(c.divergences.contains_key(&(1, Divergence::UndeclaredPeer)));
+    }
+
+    #[test]
+    fn renders_openmetrics() {
+        let mut c = Counters::new(100);
+        c.event(0, RecordKind::SockConnect as u16, Outcome::Investigate);
+        c.handshake(0, 0.002);
+        c.packet_drops.insert(2, 7);
+        c.rings.insert(0, RingFigures { dropped_full: 3, used: 512, size: 1024, ..Default::default() });
+        let shared: Shared = Arc::new(Mutex::new(Snapshot {
+            counters: c,
+            identities: Arc::new(vec!["spiffe://example.org/api".into()]),
+        }));
+        let text = render(&shared);
+        assert!(text.contains(
+            "witness_events_total{identity=\"spiffe://example.org/api\",kind=\"sock_connect\",outcome=\"investigate\"} 1"
+        ), "{text}");
+        assert!(text.contains("witness_tcp_handshake_seconds_bucket{le=\"0.0025\",identity=\"spiffe://example.org/api\"} 1"), "{text}");
+        assert!(text.contains("witness_ring_fill_ratio{cpu=\"0\"} 0.5"), "{text}");
+        assert!(text.contains("witness_build_info{version="), "{text}");
+        assert!(text.contains("process_resident_memory_bytes "), "{text}");
+        assert!(text.ends_with("# EOF\n"));
+
+        let classic = openmetrics_to_prometheus(&text);
+        assert!(classic.contains("# HELP witness_events_total Judged events"), "{classic}");
+        assert!(classic.contains("# TYPE witness_events_total counter\n"), "{classic}");
+        assert!(classic.contains("# TYPE witness_build_info gauge\n"), "{classic}");
+        assert!(classic.contains("# TYPE witness_tcp_handshake_seconds histogram\n"), "{classic}");
+        assert!(!classic.contains("# EOF") && !classic.contains("# UNIT"), "{classic}");
+        // Every sample line is unchanged.
+        let samples = |t: &str| t.lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect::<Vec<_>>();
+        assert_eq!(samples(&text), samples(&classic));
+    }
+}

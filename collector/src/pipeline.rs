@@ -1,0 +1,662 @@
+//! The judging pipeline: every decoded record is enriched (process table,
+//! cgroup path, executable digest), attributed to a workload identity,
+//! checked against declared intent (divergence), judged by Cedar policy,
+//! and counted; non-allow events become evidence.
+//!
+//! Order per event: judge with the state *before* the event (so an exec is
+//! judged as the workload that chose to run the new binary, and a
+//! credential change as the workload before it), then apply the event to
+//! the process table.
+//!
+//! Lifecycle records (fork, exit) are counted with outcome `allow` and not
+//! sent to Cedar; TCP state changes feed the handshake latency histogram;
+//! packet-drop aggregates feed `witness_packet_drops_total`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use witness_abi::record::{
+    NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET,
+};
+
+use crate::cgroup::{self, CgroupInfo};
+use crate::decode::{nul_terminated, Body, Event};
+use crate::identity::{Inventory, Subject, Workload};
+use crate::metrics::{Counters, Snapshot};
+use crate::output::{self, Clock};
+use crate::policy::{Answer, Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
+use crate::process_table::{ImageKey, ProcessTable};
+use crate::sequence::{Observation, SequenceTracker};
+
+/// What the pipeline judges with; replaced as a whole on reload.
+#[derive(Debug)]
+pub struct Config {
+    /// Declared workloads.
+    pub inventory: Inventory,
+    /// Policies and their decision cache.
+    pub judge: Judge,
+    principals: Vec<Principal>,
+    identities: Arc<Vec<String>>,
+    needs_digest: bool,
+}
+
+impl Config {
+    /// A configuration from an inventory and optional policies.
+    pub fn new(inventory: Inventory, policies: Option<Policies>, cache_entries: usize) -> Self {
+        let mut principals: Vec<Principal> = inventory
+            .workloads
+            .iter()
+            .map(|w| Principal {
+                spiffe_id: w.spiffe_id.as_str().to_string(),
+                owner: w.owner.clone(),
+                trust_domain: w.spiffe_id.trust_domain().to_string(),
+                attested: true,
+            })
+            .collect();
+        principals.push(Principal::unattested());
+        let identities = Arc::new(principals.iter().map(|p| p.spiffe_id.clone()).collect());
+        let needs_digest = inventory.needs_digest();
+        Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest }
+    }
+
+    /// Index of `unattested`.
+    pub fn unattested(&self) -> u32 {
+        u32::try_from(self.inventory.workloads.len()).unwrap_or(u32::MAX - 1)
+    }
+
+    fn workload(&self, identity: u32) -> Option<&Workload> {
+        self.inventory.workloads.get(identity as usize)
+    }
+}
+
+/// Limits.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Most processes tracked.
+    pub max_processes: usize,
+    /// Most executable digests cached.
+    pub max_digests: usize,
+    /// Series budget for `witness_events_total`.
+    pub series_budget: usize,
+    /// Write allow events to the evidence log too.
+    pub evidence_all: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { max_processes: 1 << 17, max_digests: 1 << 14, series_budget: 10_000, evidence_all: false }
+    }
+}
+
+/// The judgement of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Judged {
+    /// Identity index (see [`Pipeline::identity_name`]).
+    pub identity: u32,
+    /// Final outcome (policy, raised by divergence).
+    pub outcome: Outcome,
+    /// Divergence found.
+    pub divergence: Divergence,
+    /// The kernel's verdict (0 allowed, else -errno).
+    pub kernel_verdict: i32,
+    /// Deciding policies.
+    pub policies: Vec<String>,
+}
+
+/// cgroup id to path, from a walk of the cgroup v2 hierarchy (the id of a
+/// cgroup is the inode number of its directory).
+#[derive(Debug)]
+struct CgroupPaths {
+    root: PathBuf,
+    map: HashMap<u64, Arc<str>>,
+    last_scan: Option<Instant>,
+}
+
+/// Most directories walked in one scan.
+const CGROUP_SCAN_MAX: usize = 200_000;
+
+impl CgroupPaths {
+    fn new(root: PathBuf) -> Self {
+        Self { root, map: HashMap::new(), last_scan: None }
+    }
+
+    fn scan(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        self.last_scan = Some(Instant::now());
+        let mut stack = vec![(self.root.clone(), String::from("/"))];
+        let mut seen = 0;
+        while let Some((dir, rel)) = stack.pop() {
+            seen += 1;
+            if seen > CGROUP_SCAN_MAX {
+                break;
+            }
+            let Ok(meta) = std::fs::metadata(&dir) else { continue };
+            self.map.insert(meta.ino(), Arc::from(rel.as_str()));
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let child = if rel == "/" { format!("/{name}") } else { format!("{rel}/{name}") };
+                    stack.push((e.path(), child));
+                }
+            }
+        }
+    }
+
+    fn path(&mut self, id: u64) -> Option<Arc<str>> {
+        if id == 0 {
+            return None;
+        }
+        if let Some(p) = self.map.get(&id) {
+            return Some(p.clone());
+        }
+        // New cgroups appear all the time; rescan at most once a second.
+        if self.last_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
+            self.scan();
+        }
+        self.map.get(&id).cloned()
+    }
+}
+
+/// Executable digests by (device, inode, mtime).
+#[derive(Debug)]
+struct Digests {
+    map: HashMap<ImageKey, Option<[u8; 32]>>,
+    max: usize,
+}
+
+impl Digests {
+    fn get(&mut self, key: ImageKey, candidates: &[PathBuf]) -> Option<[u8; 32]> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(d) = self.map.get(&key) {
+            return *d;
+        }
+        // Hash the first candidate that is still the same file.
+        let digest = candidates.iter().find_map(|p| {
+            let m = std::fs::metadata(p).ok()?;
+            (ImageKey { dev: m.dev(), ino: m.ino(), mtime: m.mtime() } == key)
+                .then(|| crate::identity::process::sha256_file(p).ok())
+                .flatten()
+        });
+        if self.map.len() >= self.max {
+            self.map.clear();
+        }
+        // Unknown digests are remembered too, so a vanished file is not
+        // retried on every event.
+        self.map.insert(key, digest);
+        digest
+    }
+}
+
+fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The address of a socket record's `NetAddr`, for IPv4 and IPv6.
+pub fn ip_of(family: u16, a: &NetAddr) -> Option<IpAddr> {
+    match family {
+        2 => Some(IpAddr::V4(Ipv4Addr::new(a.addr[0], a.addr[1], a.addr[2], a.addr[3]))),
+        10 => Some(IpAddr::V6(Ipv6Addr::from(a.addr))),
+        _ => None,
+    }
+}
+
+/// The pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    config: Config,
+    generation: u64,
+    options: Options,
+    table: ProcessTable,
+    cgroups: CgroupPaths,
+    digests: Digests,
+    /// tgid → (generation, cgroup id, identity).
+    attribution: HashMap<u32, (u64, u64, u32)>,
+    /// Local listening port → identity.
+    listeners: HashMap<u16, u32>,
+    /// Recent outgoing connects: (remote, port, identity).
+    connects: VecDeque<(IpAddr, u16, u32)>,
+    /// Handshakes in progress: sock id → (SYN_SENT time, identity).
+    handshakes: HashMap<u64, (u64, u32)>,
+    tracker: SequenceTracker,
+    /// Everything counted.
+    pub counters: Counters,
+    clock: Clock,
+    proc_root: PathBuf,
+}
+
+/// Most handshakes tracked at once.
+const MAX_HANDSHAKES: usize = 65_536;
+/// Most recent connects remembered for handshake attribution.
+const MAX_CONNECTS: usize = 1024;
+
+impl Pipeline {
+    /// A pipeline judging with `config`; Unix times from `clock`.
+    pub fn new(config: Config, options: Options, clock: Clock) -> Self {
+        Self {
+            config,
+            generation: 0,
+            options,
+            table: ProcessTable::new(options.max_processes),
+            cgroups: CgroupPaths::new(PathBuf::from("/sys/fs/cgroup")),
+            digests: Digests { map: HashMap::new(), max: options.max_digests },
+            attribution: HashMap::new(),
+            listeners: HashMap::new(),
+            connects: VecDeque::new(),
+            handshakes: HashMap::new(),
+            tracker: SequenceTracker::default(),
+            counters: Counters::new(options.series_budget),
+            clock,
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+
+    /// Seeds the process table from `/proc` (live collection only; a
+    /// replay must not mix the host's processes with the capture's).
+    pub fn seed_processes(&mut self) -> usize {
+        let n = self.table.seed_from_proc(&self.proc_root.clone());
+        self.counters.processes = self.table.len() as u64;
+        n
+    }
+
+    /// Records that `port` is served by the process `tgid` (from sock_diag
+    /// at start).
+    pub fn seed_listener(&mut self, port: u16, tgid: u32) {
+        let identity = self.identity_of(tgid, None);
+        self.listeners.insert(port, identity);
+    }
+
+    /// Replaces the configuration (SIGHUP); cached attributions are dropped.
+    pub fn reload(&mut self, config: Config) {
+        self.config = config;
+        self.generation += 1;
+        self.attribution.clear();
+        self.listeners.clear();
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The label value of an identity index.
+    pub fn identity_name(&self, identity: u32) -> &str {
+        self.config.identities.get(identity as usize).map_or("_overflow", String::as_str)
+    }
+
+    /// A copy of the counters for readers.
+    pub fn snapshot(&mut self) -> Snapshot {
+        let s = &self.config.judge.stats;
+        self.counters.cache_hits = s.hits;
+        self.counters.cache_misses = s.misses;
+        self.counters.policy_errors = s.errors;
+        self.counters.processes = self.table.len() as u64;
+        Snapshot { counters: self.counters.clone(), identities: self.config.identities.clone() }
+    }
+
+    /// Forgets per-CPU sequence positions (the module was reloaded).
+    pub fn module_reloaded(&mut self) {
+        self.tracker.reset();
+        self.counters.module_unloads += 1;
+    }
+
+    /// Records lost so far.
+    pub fn lost(&self) -> u64 {
+        self.tracker.lost()
+    }
+
+    /// Digest of a process's executable, if wanted and computable.
+    fn digest_of(&mut self, tgid: u32) -> Option<[u8; 32]> {
+        let image = self.table.get(tgid)?.image?;
+        let mut candidates = vec![self.proc_root.join(tgid.to_string()).join("exe")];
+        if let Some(exe) = self.table.get(tgid).and_then(|e| e.exe.clone()) {
+            candidates.push(PathBuf::from(exe));
+        }
+        self.digests.get(image, &candidates)
+    }
+
+    /// The identity of process `tgid` (cached until it execs, changes
+    /// credentials or cgroup, or the configuration is reloaded).
+    fn identity_of(&mut self, tgid: u32, task: Option<&witness_abi::record::TaskContext>) -> u32 {
+        let cgroup_id = task.map_or(0, |t| t.cgroup_id);
+        if let Some(&(generation, cg, identity)) = self.attribution.get(&tgid) {
+            if generation == self.generation && (cg == cgroup_id || cgroup_id == 0) {
+                return identity;
+            }
+        }
+        let entry = self.table.get(tgid).cloned();
+        let cgroup_id = if cgroup_id == 0 { entry.as_ref().map_or(0, |e| e.cgroup_id) } else { cgroup_id };
+        let cgroup_path = self.cgroups.path(cgroup_id);
+        let info: CgroupInfo = cgroup_path.as_deref().map(cgroup::parse).unwrap_or_default();
+        let sha256 = if self.config.needs_digest { self.digest_of(tgid) } else { None };
+        let (uid, gid) = match (task, &entry) {
+            (Some(t), _) => (Some(t.uid), Some(t.gid)),
+            (None, Some(e)) => (Some(e.uid), Some(e.gid)),
+            (None, None) => (None, None),
+        };
+        let subject = Subject {
+            uid,
+            gid,
+            exe: entry.as_ref().and_then(|e| e.exe.as_deref()),
+            sha256,
+            cgroup: cgroup_path.as_deref(),
+            container_id: info.container_id.as_deref(),
+            k8s_ns: None,
+            k8s_pod_uid: info.pod_uid.as_deref(),
+        };
+        let identity = self
+            .config
+            .inventory
+            .attribute(&subject)
+            .and_then(|w| self.config.inventory.by_id(w.spiffe_id.as_str()))
+            .map_or(self.config.unattested(), |(i, _)| u32::try_from(i).unwrap_or(u32::MAX - 1));
+        if self.attribution.len() >= self.options.max_processes {
+            self.attribution.clear();
+        }
+        self.attribution.insert(tgid, (self.generation, cgroup_id, identity));
+        identity
+    }
+
+    /// Checks per-CPU sequence numbers of a batch in arrival order (each
+    /// ring's records arrive in sequence order; sorting by time can swap two
+    /// records when an interrupt's record took its timestamp later but its
+    /// slot earlier). Gaps are lost records, counted per CPU; returns how
+    /// many this batch showed.
+    pub fn track(&mut self, events: &[Event]) -> u64 {
+        let mut lost = 0;
+        for event in events {
+            let m = event.meta;
+            match self.tracker.observe(m.cpu, m.seq) {
+                Observation::Gap { missing } => {
+                    *self.counters.sequence_gaps.entry(m.cpu).or_default() += missing;
+                    lost += missing;
+                }
+                Observation::InOrder | Observation::Restart => {
+                    self.counters.sequence_gaps.entry(m.cpu).or_default();
+                }
+            }
+        }
+        lost
+    }
+
+    /// Runs one event through the pipeline. Returns the judgement for
+    /// events about a task (None for TCP state, packet drops, unknown).
+    ///
+    /// Sequence numbers are not checked here: call [`Pipeline::track`] on
+    /// each batch in the order the device returned it, before any sorting.
+    pub fn process(&mut self, event: &Event) -> Option<Judged> {
+        let m = event.meta;
+        let judged = match &event.body {
+            Body::TcpState(t) => {
+                self.tcp_state(t.sock_id, t.old_state, t.new_state, t.family, &t.remote, m.ts_ns);
+                None
+            }
+            Body::PacketDrops { entries, .. } => {
+                for d in entries {
+                    *self.counters.packet_drops.entry(d.reason).or_default() += u64::from(d.count);
+                }
+                None
+            }
+            Body::Unknown => None,
+            _ => self.judge(event),
+        };
+        self.table.observe(event);
+        if let Some(task) = event.task() {
+            match &event.body {
+                Body::Exec { .. } | Body::Cred(_) => {
+                    self.attribution.remove(&task.tgid);
+                }
+                Body::Exit(x) if x.flags & EXIT_GROUP_DEAD != 0 => {
+                    self.attribution.remove(&task.tgid);
+                }
+                _ => {}
+            }
+        }
+        judged
+    }
+
+    fn tcp_state(&mut self, sock: u64, old: u8, new: u8, family: u16, remote: &NetAddr, ts: u64) {
+        const ESTABLISHED: u8 = 1;
+        const SYN_SENT: u8 = 2;
+        const CLOSE: u8 = 7;
+        if old == CLOSE && new == SYN_SENT {
+            // Attribute to the latest connect to the same peer.
+            let ip = ip_of(family, remote);
+            let who = self
+                .connects
+                .iter()
+                .rev()
+                .find(|(a, p, _)| Some(*a) == ip && *p == remote.port)
+                .map_or(self.config.unattested(), |c| c.2);
+            if self.handshakes.len() >= MAX_HANDSHAKES {
+                self.handshakes.clear();
+            }
+            self.handshakes.insert(sock, (ts, who));
+        } else if old == SYN_SENT {
+            if let Some((start, who)) = self.handshakes.remove(&sock) {
+                if new == ESTABLISHED && ts >= start {
+                    #[allow(clippy::cast_precision_loss)]
+                    self.counters.handshake(who, (ts - start) as f64 / 1e9);
+                }
+            }
+        }
+    }
+
+    fn judge(&mut self, event: &Event) -> Option<Judged> {
+        let task = *event.task()?;
+        let kind = event.kind()?;
+        let identity = self.identity_of(task.tgid, Some(&task));
+        let workload = self.config.workload(identity).cloned();
+        let mut divergence = Divergence::None;
+        let mut verdict = 0;
+        let resource = match &event.body {
+            Body::Fork(_) | Body::Exit(_) => None,
+            Body::Exec { rec, path, .. } => {
+                let path = String::from_utf8_lossy(path).into_owned();
+                let key = ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec);
+                let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&path)];
+                let digest = self.digests.get(key, &candidates);
+                let declared = workload.as_ref().is_none_or(|w| w.declares_binary(&path, digest.as_ref()));
+                if !declared {
+                    divergence = Divergence::UnexpectedBinary;
+                }
+                Some(Resource::Binary { path, sha256: digest.as_ref().map(hex).unwrap_or_default(), declared })
+            }
+            Body::BprmCheck { rec, path } => {
+                verdict = rec.verdict;
+                Some(Resource::Binary { path: String::from_utf8_lossy(path).into_owned(), sha256: String::new(), declared: true })
+            }
+            Body::File { rec, path, .. } => {
+                verdict = rec.verdict;
+                let path = String::from_utf8_lossy(path).into_owned();
+                let owner = self.config.inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str().to_string());
+                if kind == RecordKind::FileOpen
+                    && owner.as_deref().is_some_and(|o| Some(o) != workload.as_ref().map(|w| w.spiffe_id.as_str()))
+                {
+                    divergence = Divergence::ForeignSecret;
+                }
+                let secret = owner.is_some() || rec.path_flags & FILE_PATH_SECRET != 0;
+                Some(Resource::File { path, secret_owner: owner.unwrap_or_default(), secret })
+            }
+            Body::Sock(r) => {
+                verdict = r.verdict;
+                self.sock(kind, r, identity, workload.as_ref(), &mut divergence)
+            }
+            Body::Cred(c) => Some(Resource::Credential {
+                uid: c.new_uid,
+                euid: c.new_euid,
+                gid: c.new_gid,
+                egid: c.new_egid,
+                caps_gained: c.new_cap_effective & !c.old_cap_effective != 0,
+            }),
+            Body::Cap(c) => {
+                verdict = c.verdict;
+                Some(Resource::Capability { number: c.cap })
+            }
+            Body::Ns(n) => Some(Resource::Namespace { changed: n.changed }),
+            Body::Module(x) => {
+                Some(Resource::Module { name: String::from_utf8_lossy(nul_terminated(&x.name)).into_owned() })
+            }
+            Body::Bpf(b) => {
+                verdict = b.verdict;
+                Some(Resource::Program {
+                    name: String::from_utf8_lossy(nul_terminated(&b.name)).into_owned(),
+                    prog_type: b.prog_type,
+                })
+            }
+            Body::Ptrace(p) => {
+                verdict = p.verdict;
+                Some(Resource::Process { tgid: p.target_tgid, uid: p.target_uid })
+            }
+            Body::Key { rec, key_type, description } => {
+                verdict = rec.verdict;
+                Some(Resource::Key {
+                    key_type: String::from_utf8_lossy(key_type).into_owned(),
+                    description: String::from_utf8_lossy(description).into_owned(),
+                })
+            }
+            Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
+        };
+        let answer = match resource {
+            None => Answer { outcome: Outcome::Allow, policies: vec![], errors: 0 },
+            Some(resource) => {
+                let exe = self.table.get(task.tgid).and_then(|e| e.exe.clone()).unwrap_or_default();
+                let question = Question {
+                    principal_index: identity,
+                    action: kind,
+                    resource,
+                    facts: Facts { kernel_verdict: verdict, divergence, uid: task.uid, euid: task.euid, gid: task.gid, exe },
+                };
+                let principal = &self.config.principals[(identity as usize).min(self.config.principals.len() - 1)];
+                let before = self.config.judge.stats.eval_ns;
+                let misses = self.config.judge.stats.misses;
+                let a = self.config.judge.judge(principal, &question);
+                if self.config.judge.stats.misses != misses {
+                    #[allow(clippy::cast_precision_loss)]
+                    let s = (self.config.judge.stats.eval_ns - before) as f64 / 1e9;
+                    self.counters.eval.observe(&crate::metrics::EVAL_BUCKETS, s);
+                }
+                a
+            }
+        };
+        let outcome =
+            if divergence == Divergence::None { answer.outcome } else { answer.outcome.max(Outcome::Investigate) };
+        self.counters.event(identity, event.wire_kind, outcome);
+        if verdict != 0 {
+            self.counters.kernel_denial(identity, event.wire_kind);
+        }
+        if divergence != Divergence::None {
+            self.counters.divergence(identity, divergence);
+        }
+        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies: answer.policies })
+    }
+
+    fn sock(
+        &mut self,
+        kind: RecordKind,
+        r: &SockRecord,
+        identity: u32,
+        workload: Option<&Workload>,
+        divergence: &mut Divergence,
+    ) -> Option<Resource> {
+        let (addr, port) = match kind {
+            RecordKind::SockBind | RecordKind::SockListen => (&r.local, r.local.port),
+            _ => (&r.remote, r.remote.port),
+        };
+        let ip = ip_of(r.family, addr)?;
+        if matches!(kind, RecordKind::SockListen | RecordKind::SockBind) && r.verdict == 0 && port != 0 {
+            self.listeners.insert(port, identity);
+        }
+        let peer_identity = (kind == RecordKind::SockConnect && is_local(ip))
+            .then(|| self.listeners.get(&port).copied())
+            .flatten()
+            .filter(|i| *i != self.config.unattested());
+        let peer_id = peer_identity.map(|i| self.identity_name(i).to_string()).unwrap_or_default();
+        let declared = match workload {
+            Some(w) if kind == RecordKind::SockConnect && !w.peers.is_empty() => w.peers.iter().any(|p| match p {
+                crate::identity::inventory::Peer::Spiffe(id) => id.as_str() == peer_id,
+                net => net.matches_addr(ip, port),
+            }),
+            _ => true,
+        };
+        if kind == RecordKind::SockConnect {
+            if !declared {
+                *divergence = Divergence::UndeclaredPeer;
+            }
+            if self.connects.len() >= MAX_CONNECTS {
+                self.connects.pop_front();
+            }
+            self.connects.push_back((ip, port, identity));
+        }
+        Some(Resource::Peer { ip, port, spiffe_id: peer_id, declared })
+    }
+
+    /// Whether a judged event goes to the evidence sinks.
+    pub fn is_evidence(&self, judged: &Judged) -> bool {
+        self.options.evidence_all || judged.outcome != Outcome::Allow
+    }
+
+    /// The evidence record of a judged event: the event's fields, then
+    /// identity, outcome, kernel verdict, divergence, deciding policies and
+    /// the process's executable and ancestry.
+    pub fn evidence(&self, event: &Event, judged: &Judged) -> Map<String, Value> {
+        let mut o = output::json(event, &self.clock);
+        let workload = self.config.workload(judged.identity);
+        o.insert(
+            "identity".into(),
+            json!({
+                "spiffe_id": self.identity_name(judged.identity),
+                "owner": workload.map(|w| w.owner.as_str()),
+                "attested": workload.is_some(),
+            }),
+        );
+        o.insert("outcome".into(), judged.outcome.name().into());
+        o.insert(
+            "kernel".into(),
+            json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }),
+        );
+        o.insert(
+            "divergence".into(),
+            if judged.divergence == Divergence::None { Value::Null } else { judged.divergence.name().into() },
+        );
+        o.insert("policies".into(), judged.policies.clone().into());
+        if let Some(task) = event.task() {
+            let ancestry: Vec<Value> = self
+                .table
+                .ancestry(task.tgid)
+                .iter()
+                .skip(1)
+                .take(8)
+                .map(|e| json!({ "pid": e.tgid, "comm": e.comm, "exe": e.exe }))
+                .collect();
+            o.insert(
+                "process".into(),
+                json!({ "exe": self.table.get(task.tgid).and_then(|e| e.exe.clone()), "ancestors": ancestry }),
+            );
+        }
+        o
+    }
+}
+
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback() || ip.is_unspecified()
+}
+
+/// Loads an inventory and policies into a [`Config`]; used at start and on
+/// SIGHUP. Errors name file and line.
+pub fn load_config(
+    inventory: Option<&Path>,
+    policies: &[PathBuf],
+    cache_entries: usize,
+) -> anyhow::Result<Config> {
+    let inventory = match inventory {
+        Some(p) => Inventory::load(p)?,
+        None => Inventory::default(),
+    };
+    let policies = if policies.is_empty() { None } else { Some(Policies::load(policies)?) };
+    Ok(Config::new(inventory, policies, cache_entries))
+}

@@ -1,0 +1,841 @@
+//! Cedar policy: each judged event becomes a Cedar request (principal =
+//! workload, action = record kind, resource = what was touched, context =
+//! the kernel's verdict, the divergence found and the task's credentials)
+//! and the answer becomes an [`Outcome`].
+//!
+//! # Outcomes
+//!
+//! Cedar answers allow or deny and names the policies that decided. witness
+//! refines that with an `@outcome` annotation on those policies:
+//!
+//! | Cedar decision | deciding policies | outcome |
+//! |---|---|---|
+//! | allow | `permit`s | the most severe `@outcome` among them, else `allow` |
+//! | deny | `forbid`s | the most severe `@outcome` among them, else `deny` |
+//! | deny | none (nothing permits it) | `deny` (Cedar's default) |
+//!
+//! Severity order: allow < review < investigate < deny. So
+//! `@outcome("review") permit(...)` lets an event through but asks for a
+//! human look, and `@outcome("investigate") forbid(...)` marks it without
+//! calling it a denial. A divergence from declared intent (see
+//! [`Divergence`]) raises the outcome to at least `investigate` whatever
+//! the policies say. The kernel's own verdict is kept beside the outcome:
+//! "the kernel denied it" and "policy says deny" are different facts.
+//!
+//! Policies are checked against the schema ([`SCHEMA`]) at load; every
+//! error names the file and line. Decisions are cached in a bounded LRU
+//! keyed by the whole request, so the hot path evaluates each distinct
+//! request once.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
+    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use thiserror::Error;
+use witness_abi::record::{RecordKind, NS_NAMES};
+
+/// The schema every policy is validated against.
+pub const SCHEMA: &str = include_str!("witness.cedarschema");
+
+/// What witness concludes about an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Outcome {
+    /// Within declared intent.
+    Allow,
+    /// Allowed, but a person should look.
+    Review,
+    /// Suspicious: look now.
+    Investigate,
+    /// Against policy.
+    Deny,
+}
+
+impl Outcome {
+    /// Every outcome, least severe first.
+    pub const ALL: [Outcome; 4] = [Outcome::Allow, Outcome::Review, Outcome::Investigate, Outcome::Deny];
+
+    /// Its name (used in output and metric labels).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Review => "review",
+            Self::Investigate => "investigate",
+            Self::Deny => "deny",
+        }
+    }
+
+    /// The outcome called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+}
+
+/// A departure from what the inventory declares, found by the collector
+/// before policy evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Divergence {
+    /// None found.
+    #[default]
+    None,
+    /// A connection to a peer the workload does not declare.
+    UndeclaredPeer,
+    /// An exec of a binary whose digest (or path) is not among the declared.
+    UnexpectedBinary,
+    /// A secret declared by one workload opened by another identity.
+    ForeignSecret,
+}
+
+impl Divergence {
+    /// Every divergence, `None` first.
+    pub const ALL: [Divergence; 4] =
+        [Divergence::None, Divergence::UndeclaredPeer, Divergence::UnexpectedBinary, Divergence::ForeignSecret];
+
+    /// Its name ("" for none in Cedar, "none" in labels via [`Self::label`]).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::None => "",
+            Self::UndeclaredPeer => "undeclared_peer",
+            Self::UnexpectedBinary => "unexpected_binary",
+            Self::ForeignSecret => "foreign_secret",
+        }
+    }
+
+    /// Its metric label value.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            d => d.name(),
+        }
+    }
+}
+
+/// A policy file that cannot be used.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A syntax, schema or annotation error.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The principal of a request: a declared workload or `unattested`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Principal {
+    /// SPIFFE ID ("unattested" when none matched).
+    pub spiffe_id: String,
+    /// Owner ("" when unattested).
+    pub owner: String,
+    /// Trust domain ("" when unattested).
+    pub trust_domain: String,
+    /// Whether an inventory entry matched.
+    pub attested: bool,
+}
+
+impl Principal {
+    /// The principal of processes no inventory entry matches.
+    pub fn unattested() -> Self {
+        Self { spiffe_id: "unattested".into(), owner: String::new(), trust_domain: String::new(), attested: false }
+    }
+}
+
+/// What an event touched (the Cedar resource).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// exec, bprm_check.
+    Binary {
+        /// Path.
+        path: String,
+        /// Lower-case hex digest, "" when unknown.
+        sha256: String,
+        /// Whether it is among the workload's declared binaries (true when
+        /// it declares none).
+        declared: bool,
+    },
+    /// The file kinds.
+    File {
+        /// Path.
+        path: String,
+        /// SPIFFE ID of the workload declaring it secret ("" if none).
+        secret_owner: String,
+        /// Whether it is a secret (declared, or flagged by the kernel).
+        secret: bool,
+    },
+    /// The socket kinds.
+    Peer {
+        /// Address.
+        ip: IpAddr,
+        /// Port.
+        port: u16,
+        /// The local workload listening there ("" if unknown).
+        spiffe_id: String,
+        /// Whether the principal declares this peer.
+        declared: bool,
+    },
+    /// cred_change: the new credentials.
+    Credential {
+        /// New uid.
+        uid: u32,
+        /// New euid.
+        euid: u32,
+        /// New gid.
+        gid: u32,
+        /// New egid.
+        egid: u32,
+        /// Whether effective capabilities grew.
+        caps_gained: bool,
+    },
+    /// cap_denied.
+    Capability {
+        /// Capability number.
+        number: u32,
+    },
+    /// ns_change: bit n set when namespace `NS_NAMES[n]` changed.
+    Namespace {
+        /// The changed mask.
+        changed: u32,
+    },
+    /// module_load.
+    Module {
+        /// Module name.
+        name: String,
+    },
+    /// bpf_prog_load.
+    Program {
+        /// Program name.
+        name: String,
+        /// Program type.
+        prog_type: u32,
+    },
+    /// ptrace_attach: the target.
+    Process {
+        /// Target tgid.
+        tgid: u32,
+        /// Target uid.
+        uid: u32,
+    },
+    /// key_access.
+    Key {
+        /// Key type.
+        key_type: String,
+        /// Description.
+        description: String,
+    },
+}
+
+/// The request context.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Facts {
+    /// 0 or -errno.
+    pub kernel_verdict: i32,
+    /// What the collector found.
+    pub divergence: Divergence,
+    /// Acting task's uid.
+    pub uid: u32,
+    /// Acting task's euid.
+    pub euid: u32,
+    /// Acting task's gid.
+    pub gid: u32,
+    /// Acting process's executable ("" when unknown).
+    pub exe: String,
+}
+
+/// One question for the policy set. It is also the cache key, so it holds
+/// everything the answer depends on.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Question {
+    /// Index of the principal in the caller's identity table (the cache
+    /// key part; `principal` must be the same for the same index).
+    pub principal_index: u32,
+    /// The action.
+    pub action: RecordKind,
+    /// The resource.
+    pub resource: Resource,
+    /// The context.
+    pub facts: Facts,
+}
+
+/// An answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The outcome from policy alone (divergence is applied by the caller).
+    pub outcome: Outcome,
+    /// Names of the deciding policies (`@id` or `file:line`).
+    pub policies: Vec<String>,
+    /// Policies that failed to evaluate on this request.
+    pub errors: u32,
+}
+
+/// How a policy decides.
+#[derive(Clone, Debug)]
+struct PolicyInfo {
+    name: String,
+    outcome: Outcome,
+}
+
+/// A loaded, validated policy set.
+pub struct Policies {
+    set: PolicySet,
+    info: HashMap<PolicyId, PolicyInfo>,
+    schema: Schema,
+    authorizer: Authorizer,
+    files: Vec<PathBuf>,
+}
+
+impl std::fmt::Debug for Policies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policies").field("policies", &self.info.len()).field("files", &self.files).finish()
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// The first source offset a diagnostic points at.
+fn offset_of(d: &dyn miette::Diagnostic) -> Option<usize> {
+    if let Some(label) = d.labels().and_then(|mut l| l.next()) {
+        return Some(label.offset());
+    }
+    d.related().and_then(|mut r| r.find_map(offset_of))
+}
+
+/// The message of a diagnostic with its help, on one line.
+fn message_of(d: &dyn miette::Diagnostic) -> String {
+    let mut m = d.to_string();
+    if let Some(help) = d.help() {
+        m.push_str(&format!(" ({help})"));
+    }
+    m
+}
+
+/// The built-in schema, parsed.
+pub fn schema() -> Schema {
+    // The schema is part of this crate and covered by tests.
+    #[allow(clippy::expect_used)]
+    Schema::from_cedarschema_str(SCHEMA).expect("built-in schema parses").0
+}
+
+/// Parsed and validated policy files, each with its text.
+type Loaded = Vec<(PathBuf, String)>;
+
+impl Policies {
+    /// Loads `.cedar` files; a directory contributes its `*.cedar` files in
+    /// name order.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, PolicyError> {
+        let mut files: Loaded = Vec::new();
+        for path in paths {
+            let io = |source| PolicyError::Io { path: path.clone(), source };
+            if path.is_dir() {
+                let mut names: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(io)?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "cedar"))
+                    .collect();
+                names.sort();
+                for name in names {
+                    let text = std::fs::read_to_string(&name)
+                        .map_err(|source| PolicyError::Io { path: name.clone(), source })?;
+                    files.push((name, text));
+                }
+            } else {
+                files.push((path.clone(), std::fs::read_to_string(path).map_err(io)?));
+            }
+        }
+        Self::from_texts(files)
+    }
+
+    /// Parses and validates policy texts; the paths only name them.
+    pub fn from_texts(files: Loaded) -> Result<Self, PolicyError> {
+        let schema = schema();
+        let mut set = PolicySet::new();
+        let mut info = HashMap::new();
+        for (path, text) in &files {
+            let invalid =
+                |offset: usize, message: String| PolicyError::Invalid { path: path.clone(), line: line_of(text, offset), message };
+            let parsed = PolicySet::from_str(text).map_err(|errs| {
+                let first = errs.iter().next();
+                let offset = first.and_then(|e| offset_of(e)).unwrap_or(0);
+                invalid(offset, first.map_or_else(|| errs.to_string(), |e| message_of(e)))
+            })?;
+            if parsed.templates().next().is_some() {
+                return Err(invalid(0, "policy templates are not supported".into()));
+            }
+            // The parser numbers policies in file order: policy0, policy1, ...
+            let mut policies: Vec<_> = parsed.policies().collect();
+            policies.sort_by_key(|p| p.id().to_string().trim_start_matches("policy").parse::<usize>().unwrap_or(0));
+            let mut cursor = 0;
+            for p in policies {
+                let src = p.to_string();
+                let offset = text[cursor..].find(src.trim()).map_or(cursor, |o| cursor + o);
+                cursor = offset + src.trim().len().min(text.len() - offset);
+                let line = line_of(text, offset);
+                let name = match p.annotation("id") {
+                    Some(id) => id.to_string(),
+                    None => format!("{}:{line}", path.display()),
+                };
+                let at = text[offset..].find("@outcome").map_or(offset, |o| offset + o);
+                let outcome = match p.annotation("outcome") {
+                    None => match p.effect() {
+                        Effect::Permit => Outcome::Allow,
+                        Effect::Forbid => Outcome::Deny,
+                    },
+                    Some(o) => Outcome::parse(o).ok_or_else(|| {
+                        invalid(at, format!("@outcome(\"{o}\"): must be allow, review, investigate or deny"))
+                    })?,
+                };
+                if p.effect() == Effect::Forbid && outcome == Outcome::Allow {
+                    return Err(invalid(at, "@outcome(\"allow\") on a forbid policy contradicts it".into()));
+                }
+                let id = PolicyId::new(format!("{}#{}", path.display(), line));
+                if info.contains_key(&id) {
+                    return Err(invalid(offset, "two policies on one line; put each on its own line".into()));
+                }
+                set.add(p.new_id(id.clone()))
+                    .map_err(|e| invalid(offset, format!("cannot add policy: {e}")))?;
+                info.insert(id, PolicyInfo { name, outcome });
+            }
+        }
+        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        if let Some(err) = result.validation_errors().next() {
+            let id = err.policy_id();
+            let (path, line) = id.to_string().rsplit_once('#').map_or((PathBuf::new(), 1), |(p, l)| {
+                (PathBuf::from(p), l.parse().unwrap_or(1))
+            });
+            // Point at the exact offending line when the error has a label.
+            let line = files
+                .iter()
+                .find(|(p, _)| *p == path)
+                .and_then(|(_, text)| {
+                    // Labels are offsets into the file the policy came from.
+                    Some(line_of(text, offset_of(err)?))
+                })
+                .unwrap_or(line);
+            let name = info.get(id).map_or_else(|| id.to_string(), |i| i.name.clone());
+            let message = message_of(err).replace(&format!("`{id}`"), &format!("`{name}`"));
+            return Err(PolicyError::Invalid { path, line, message });
+        }
+        Ok(Self { set, info, schema, authorizer: Authorizer::new(), files: files.into_iter().map(|(p, _)| p).collect() })
+    }
+
+    /// How many policies are loaded.
+    pub fn len(&self) -> usize {
+        self.info.len()
+    }
+
+    /// Whether no policy is loaded.
+    pub fn is_empty(&self) -> bool {
+        self.info.is_empty()
+    }
+
+    /// Evaluates one question (uncached).
+    pub fn evaluate(&self, principal: &Principal, q: &Question) -> Answer {
+        let (request, entities) = match build(principal, q) {
+            Ok(x) => x,
+            // Only reachable through a bug in `build`; judged as an error.
+            Err(_) => return Answer { outcome: Outcome::Review, policies: vec![], errors: 1 },
+        };
+        let response = self.authorizer.is_authorized(&request, &self.set, &entities);
+        let errors = u32::try_from(response.diagnostics().errors().count()).unwrap_or(u32::MAX);
+        let mut outcome = None::<Outcome>;
+        let mut policies = Vec::new();
+        let mut reasons: Vec<_> = response.diagnostics().reason().collect();
+        reasons.sort_by_key(|id| id.to_string());
+        for id in reasons {
+            if let Some(i) = self.info.get(id) {
+                outcome = Some(outcome.map_or(i.outcome, |o| o.max(i.outcome)));
+                policies.push(i.name.clone());
+            }
+        }
+        let outcome = match (response.decision(), outcome) {
+            (_, Some(o)) => o,
+            (Decision::Allow, None) => Outcome::Allow,
+            (Decision::Deny, None) => Outcome::Deny,
+        };
+        Answer { outcome, policies, errors }
+    }
+
+    /// The schema policies were validated against.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+}
+
+fn uid(ty: &str, id: &str) -> EntityUid {
+    // The type names are the schema's own and always parse.
+    #[allow(clippy::expect_used)]
+    let ty = EntityTypeName::from_str(ty).expect("entity type name");
+    EntityUid::from_type_name_and_id(ty, EntityId::new(id))
+}
+
+fn s(v: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(v.to_string())
+}
+
+fn n(v: impl Into<i64>) -> RestrictedExpression {
+    RestrictedExpression::new_long(v.into())
+}
+
+fn b(v: bool) -> RestrictedExpression {
+    RestrictedExpression::new_bool(v)
+}
+
+/// Capability names by number (`include/uapi/linux/capability.h`).
+pub const CAP_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The name of capability `number`.
+pub fn cap_name(number: u32) -> String {
+    CAP_NAMES.get(number as usize).map_or_else(|| format!("CAP_{number}"), |n| (*n).to_string())
+}
+
+/// The Cedar entity of a resource.
+fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpression>) {
+    let attrs = |pairs: Vec<(&str, RestrictedExpression)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    match r {
+        Resource::Binary { path, sha256, declared } => (
+            uid("Binary", path),
+            attrs(vec![("path", s(path)), ("sha256", s(sha256)), ("declared", b(*declared))]),
+        ),
+        Resource::File { path, secret_owner, secret } => (
+            uid("File", path),
+            attrs(vec![("path", s(path)), ("secret", b(*secret)), ("secret_owner", s(secret_owner))]),
+        ),
+        Resource::Peer { ip, port, spiffe_id, declared } => (
+            uid("Peer", &std::net::SocketAddr::new(*ip, *port).to_string()),
+            attrs(vec![
+                ("ip", RestrictedExpression::new_ip(ip.to_string())),
+                ("port", n(*port)),
+                ("spiffe_id", s(spiffe_id)),
+                ("declared", b(*declared)),
+            ]),
+        ),
+        Resource::Credential { uid: u, euid, gid, egid, caps_gained } => (
+            uid("Credential", &format!("{u}/{euid}/{gid}/{egid}")),
+            attrs(vec![("uid", n(*u)), ("euid", n(*euid)), ("gid", n(*gid)), ("egid", n(*egid)), ("caps_gained", b(*caps_gained))]),
+        ),
+        Resource::Capability { number } => {
+            let name = cap_name(*number);
+            (uid("Capability", &name), attrs(vec![("number", n(*number)), ("name", s(&name))]))
+        }
+        Resource::Namespace { changed } => {
+            let names: Vec<&str> =
+                NS_NAMES.iter().enumerate().filter(|(i, _)| changed & (1 << i) != 0).map(|(_, n)| *n).collect();
+            (
+                uid("Namespace", &names.join(",")),
+                attrs(vec![("changed", RestrictedExpression::new_set(names.iter().map(|x| s(x))))]),
+            )
+        }
+        Resource::Module { name } => (uid("Module", name), attrs(vec![("name", s(name))])),
+        Resource::Program { name, prog_type } => {
+            (uid("Program", name), attrs(vec![("name", s(name)), ("prog_type", n(*prog_type))]))
+        }
+        Resource::Process { tgid, uid: u } => {
+            (uid("Process", &tgid.to_string()), attrs(vec![("tgid", n(*tgid)), ("uid", n(*u))]))
+        }
+        Resource::Key { key_type, description } => (
+            uid("Key", &format!("{key_type}:{description}")),
+            attrs(vec![("key_type", s(key_type)), ("description", s(description))]),
+        ),
+    }
+}
+
+/// The Cedar request and entities of a question.
+fn build(p: &Principal, q: &Question) -> anyhow::Result<(Request, Entities)> {
+    let principal_uid = uid("Workload", &p.spiffe_id);
+    let principal = Entity::new(
+        principal_uid.clone(),
+        [
+            ("spiffe_id".to_string(), s(&p.spiffe_id)),
+            ("owner".to_string(), s(&p.owner)),
+            ("trust_domain".to_string(), s(&p.trust_domain)),
+            ("attested".to_string(), b(p.attested)),
+        ]
+        .into(),
+        HashSet::new(),
+    )?;
+    let (resource_uid, attrs) = resource_entity(&q.resource);
+    let resource = Entity::new(resource_uid.clone(), attrs, HashSet::new())?;
+    let f = &q.facts;
+    let context = Context::from_pairs([
+        ("kernel_verdict".to_string(), n(f.kernel_verdict)),
+        ("kernel_denied".to_string(), b(f.kernel_verdict != 0)),
+        ("divergence".to_string(), s(f.divergence.name())),
+        ("uid".to_string(), n(f.uid)),
+        ("euid".to_string(), n(f.euid)),
+        ("gid".to_string(), n(f.gid)),
+        ("exe".to_string(), s(&f.exe)),
+    ])?;
+    let action = uid("Action", q.action.name());
+    let request = Request::new(principal_uid, action, resource_uid, context, None)?;
+    let entities = Entities::from_entities([principal, resource], None)?;
+    Ok((request, entities))
+}
+
+/// Decision cache statistics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Answers served from the cache.
+    pub hits: u64,
+    /// Answers evaluated.
+    pub misses: u64,
+    /// Nanoseconds spent evaluating (misses only).
+    pub eval_ns: u64,
+    /// Policy evaluation errors.
+    pub errors: u64,
+}
+
+/// A bounded cache of answers in front of a policy set.
+pub struct Judge {
+    policies: Option<Policies>,
+    cache: lru::LruCache<Question, Answer>,
+    /// Counters.
+    pub stats: CacheStats,
+}
+
+impl std::fmt::Debug for Judge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Judge").field("policies", &self.policies).field("stats", &self.stats).finish()
+    }
+}
+
+/// Default number of cached answers.
+pub const DEFAULT_CACHE_ENTRIES: usize = 65_536;
+
+impl Judge {
+    /// A judge over `policies` (None: every event is allowed by policy, and
+    /// only divergence raises outcomes) caching at most `entries` answers.
+    pub fn new(policies: Option<Policies>, entries: usize) -> Self {
+        let cap = NonZeroUsize::new(entries.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Self { policies, cache: lru::LruCache::new(cap), stats: CacheStats::default() }
+    }
+
+    /// The policies, if any.
+    pub fn policies(&self) -> Option<&Policies> {
+        self.policies.as_ref()
+    }
+
+    /// Answers a question, from the cache when possible.
+    pub fn judge(&mut self, principal: &Principal, q: &Question) -> Answer {
+        let Some(policies) = &self.policies else {
+            return Answer { outcome: Outcome::Allow, policies: vec![], errors: 0 };
+        };
+        if let Some(a) = self.cache.get(q) {
+            self.stats.hits += 1;
+            return a.clone();
+        }
+        let start = Instant::now();
+        let answer = policies.evaluate(principal, q);
+        self.stats.eval_ns += u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.stats.misses += 1;
+        self.stats.errors += u64::from(answer.errors);
+        self.cache.put(q.clone(), answer.clone());
+        answer
+    }
+}
+
+/// Validates policy files against the schema; `Ok(n)` is how many policies.
+pub fn validate(paths: &[PathBuf]) -> Result<usize, PolicyError> {
+    Policies::load(paths).map(|p| p.len())
+}
+
+/// Whether `path` looks like a policy file.
+pub fn is_policy_file(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "cedar")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"// Base: what is not forbidden is allowed.
+@id("base")
+permit(principal, action, resource);
+
+@id("no-root-shells")
+forbid(principal, action == Action::"cred_change", resource)
+  when { resource.uid == 0 && context.uid != 0 };
+
+@id("unattested-exec")
+@outcome("review")
+forbid(principal, action == Action::"exec", resource)
+  when { !principal.attested };
+
+@id("secrets")
+@outcome("investigate")
+forbid(principal, action == Action::"file_open", resource)
+  when { resource.secret && resource.secret_owner != principal.spiffe_id };
+"#;
+
+    fn policies(text: &str) -> Result<Policies, PolicyError> {
+        Policies::from_texts(vec![(PathBuf::from("p.cedar"), text.to_string())])
+    }
+
+    fn api() -> Principal {
+        Principal {
+            spiffe_id: "spiffe://example.org/api".into(),
+            owner: "team-api".into(),
+            trust_domain: "example.org".into(),
+            attested: true,
+        }
+    }
+
+    fn q(action: RecordKind, resource: Resource) -> Question {
+        Question { principal_index: 0, action, resource, facts: Facts { uid: 1000, euid: 1000, ..Default::default() } }
+    }
+
+    #[test]
+    fn the_schema_parses() {
+        let _ = schema();
+    }
+
+    #[test]
+    fn outcomes_follow_annotations() {
+        let p = policies(POLICY).unwrap();
+        assert_eq!(p.len(), 4);
+        let exec = q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: String::new(), declared: true });
+        let a = p.evaluate(&api(), &exec);
+        assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Allow, ["base".to_string()].as_slice()));
+        let a = p.evaluate(&Principal::unattested(), &exec);
+        assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Review, ["unattested-exec".to_string()].as_slice()));
+        let root = q(RecordKind::CredChange, Resource::Credential { uid: 0, euid: 0, gid: 0, egid: 0, caps_gained: true });
+        assert_eq!(p.evaluate(&api(), &root).outcome, Outcome::Deny);
+        let secret = |owner: &str| {
+            q(RecordKind::FileOpen, Resource::File { path: "/s".into(), secret_owner: owner.into(), secret: true })
+        };
+        assert_eq!(p.evaluate(&api(), &secret("spiffe://example.org/db")).outcome, Outcome::Investigate);
+        assert_eq!(p.evaluate(&api(), &secret("spiffe://example.org/api")).outcome, Outcome::Allow);
+        // No permit at all: Cedar's default deny.
+        let none = policies("forbid(principal, action == Action::\"exec\", resource);").unwrap();
+        let a = none.evaluate(&api(), &q(RecordKind::ModuleLoad, Resource::Module { name: "x".into() }));
+        assert_eq!((a.outcome, a.policies.len()), (Outcome::Deny, 0));
+    }
+
+    #[test]
+    fn every_judged_kind_builds_a_valid_request() {
+        let p = policies(POLICY).unwrap();
+        let cases = [
+            (RecordKind::BprmCheck, Resource::Binary { path: "/x".into(), sha256: "ab".into(), declared: false }),
+            (RecordKind::FileRename, Resource::File { path: "/x".into(), secret_owner: String::new(), secret: false }),
+            (
+                RecordKind::SockConnect,
+                Resource::Peer { ip: "::1".parse().unwrap(), port: 443, spiffe_id: String::new(), declared: false },
+            ),
+            (RecordKind::CapDenied, Resource::Capability { number: 21 }),
+            (RecordKind::NsChange, Resource::Namespace { changed: 0b10100 }),
+            (RecordKind::ModuleLoad, Resource::Module { name: "m".into() }),
+            (RecordKind::BpfProgLoad, Resource::Program { name: "p".into(), prog_type: 1 }),
+            (RecordKind::PtraceAttach, Resource::Process { tgid: 1, uid: 0 }),
+            (RecordKind::KeyAccess, Resource::Key { key_type: "user".into(), description: "d".into() }),
+        ];
+        for (action, resource) in cases {
+            let question = q(action, resource);
+            let (request, entities) = build(&api(), &question).unwrap();
+            // Validates the request and entities against the schema.
+            Request::new(
+                request.principal().unwrap().clone(),
+                request.action().unwrap().clone(),
+                request.resource().unwrap().clone(),
+                request.context().unwrap().clone(),
+                Some(p.schema()),
+            )
+            .unwrap();
+            Entities::from_entities(entities.iter().cloned(), Some(p.schema())).unwrap();
+            let a = p.evaluate(&api(), &question);
+            assert_eq!((a.outcome, a.errors), (Outcome::Allow, 0), "{action:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let cases = [
+            (POLICY.replace("forbid(principal, action == Action::\"exec\"", "forbid(principal, action = Action::\"exec\""), 11, ""),
+            (POLICY.replace("resource.uid == 0", "resource.colour == 0"), 7, "colour"),
+            (POLICY.replace("Action::\"exec\"", "Action::\"exce\""), 11, "exce"),
+            (POLICY.replace("@outcome(\"review\")", "@outcome(\"later\")"), 10, "must be allow, review"),
+            (POLICY.replace("@outcome(\"review\")", "@outcome(\"allow\")"), 10, "contradicts"),
+        ];
+        for (text, line, want) in cases {
+            let err = policies(&text).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("p.cedar:{line}: ")), "{err}");
+            assert!(err.contains(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_cache_answers_repeats() {
+        let mut judge = Judge::new(Some(policies(POLICY).unwrap()), 2);
+        let a = q(RecordKind::ModuleLoad, Resource::Module { name: "a".into() });
+        let b = q(RecordKind::ModuleLoad, Resource::Module { name: "b".into() });
+        let c = q(RecordKind::ModuleLoad, Resource::Module { name: "c".into() });
+        for question in [&a, &a, &b, &a, &c, &b] {
+            judge.judge(&api(), question);
+        }
+        // a miss, a hit, b miss, a hit, c miss (evicts b), b miss.
+        assert_eq!((judge.stats.hits, judge.stats.misses), (2, 4));
+        let mut open = Judge::new(None, 10);
+        assert_eq!(open.judge(&api(), &a).outcome, Outcome::Allow);
+    }
+}

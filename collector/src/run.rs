@@ -1,0 +1,376 @@
+//! `witness run`, the daemon, and the sink plumbing it shares with
+//! `witness replay`.
+//!
+//! Threads: one pipeline thread reads the device (`read` of whole records,
+//! woken by `poll`), judges and writes evidence; a Tokio runtime serves
+//! `/metrics`, runs the OTLP exporters and handles signals. The pipeline
+//! publishes its counters a few times a second; readers never block it.
+//!
+//! Signals: SIGHUP reloads the inventory and policies (a bad reload keeps
+//! the running configuration, logs why with file and line, and counts
+//! `witness_config_reloads_total{result="rejected"}`); SIGINT and SIGTERM
+//! stop after flushing the evidence log and the OTLP exporters.
+//!
+//! The module may be unloaded and loaded again under a running daemon: it
+//! says so, counts `witness_module_unloads_total`, waits for the device and
+//! continues; sequence tracking restarts with the new module.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::decode::{self, Event};
+use crate::device::{Device, DeviceError};
+use crate::metrics::{RingFigures, Shared, Snapshot};
+use crate::pipeline::{load_config, Config, Judged, Pipeline};
+use crate::policy::Outcome;
+use crate::sink::evidence::{EvidenceLog, Policy as EvidencePolicy};
+use crate::sink::otlp::Otlp;
+
+/// Where judged events go.
+pub struct Sinks {
+    /// The JSONL evidence log.
+    pub evidence: Option<EvidenceLog>,
+    /// The OTLP exporter.
+    pub otlp: Option<Arc<Otlp>>,
+    /// Where counters are published.
+    pub shared: Shared,
+    /// Verdicts per (identity, outcome), for the summary table.
+    pub verdicts: BTreeMap<(String, Outcome), u64>,
+    /// Kernel denials per identity, for the summary table.
+    pub denials: BTreeMap<String, u64>,
+    last_publish: Option<Instant>,
+    reported_evidence_error: bool,
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks").field("evidence", &self.evidence.is_some()).finish()
+    }
+}
+
+impl Sinks {
+    /// Sinks writing evidence to `evidence` (if any) and OTLP (if any).
+    pub fn new(evidence: Option<EvidenceLog>, otlp: Option<Arc<Otlp>>) -> Self {
+        Self {
+            evidence,
+            otlp,
+            shared: Arc::new(Mutex::new(Snapshot::default())),
+            verdicts: BTreeMap::new(),
+            denials: BTreeMap::new(),
+            last_publish: None,
+            reported_evidence_error: false,
+        }
+    }
+
+    /// Runs one event through the pipeline and the sinks; returns the
+    /// judgement (and the evidence record when there is one).
+    pub fn handle(&mut self, p: &mut Pipeline, event: &Event) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
+        let judged = p.process(event)?;
+        let name = p.identity_name(judged.identity).to_string();
+        *self.verdicts.entry((name.clone(), judged.outcome)).or_default() += 1;
+        if judged.kernel_verdict != 0 {
+            *self.denials.entry(name).or_default() += 1;
+        }
+        if !p.is_evidence(&judged) {
+            return Some((judged, None));
+        }
+        let record = p.evidence(event, &judged);
+        if let Some(log) = &mut self.evidence {
+            match log.append(&Value::Object(record.clone())) {
+                Ok(()) => p.counters.evidence_lines += 1,
+                Err(e) => {
+                    p.counters.evidence_errors += 1;
+                    if !self.reported_evidence_error {
+                        tracing::error!("evidence log: {e} (counting further failures in witness_evidence_errors_total)");
+                        self.reported_evidence_error = true;
+                    }
+                }
+            }
+        }
+        if let Some(otlp) = &self.otlp {
+            let t = record.get("time_unix_ns").and_then(Value::as_i64).map_or(0, i128::from);
+            otlp.emit(&record, judged.outcome, event.kind_name(), t);
+            p.counters.otlp_logs += 1;
+        }
+        Some((judged, Some(record)))
+    }
+
+    /// Publishes the counters if `force` or enough time passed.
+    pub fn publish(&mut self, p: &mut Pipeline, force: bool) {
+        if force || self.last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
+            let snap = p.snapshot();
+            match self.shared.lock() {
+                Ok(mut s) => *s = snap,
+                Err(poisoned) => *poisoned.into_inner() = snap,
+            }
+            self.last_publish = Some(Instant::now());
+        }
+    }
+
+    /// Syncs the evidence log.
+    pub fn sync(&mut self) {
+        if let Some(log) = &mut self.evidence {
+            if let Err(e) = log.sync() {
+                tracing::error!("evidence log: {e}");
+            }
+        }
+    }
+
+    /// The verdict table: one row per identity, a column per outcome, and
+    /// the kernel's own denials.
+    pub fn verdict_table(&self) -> String {
+        let mut rows: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+        for ((id, outcome), n) in &self.verdicts {
+            let i = Outcome::ALL.iter().position(|o| o == outcome).unwrap_or(0);
+            rows.entry(id.as_str()).or_default()[i] += n;
+        }
+        let width = rows.keys().map(|k| k.len()).max().unwrap_or(8).max(8);
+        let mut out = format!(
+            "{:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",
+            "IDENTITY", "ALLOW", "REVIEW", "INVESTIGATE", "DENY", "KERNEL-DENIED"
+        );
+        for (id, c) in rows {
+            out.push_str(&format!(
+                "{id:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                self.denials.get(id).copied().unwrap_or(0)
+            ));
+        }
+        out
+    }
+}
+
+/// Options of `witness run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// The device.
+    pub device: PathBuf,
+    /// Inventory file.
+    pub inventory: Option<PathBuf>,
+    /// Policy files or directories.
+    pub policies: Vec<PathBuf>,
+    /// Evidence log path.
+    pub evidence: Option<PathBuf>,
+    /// Evidence rotation and fsync.
+    pub evidence_policy: EvidencePolicy,
+    /// Metrics listen address (None: no endpoint).
+    pub listen: Option<SocketAddr>,
+    /// Export over OTLP.
+    pub otlp: bool,
+    /// Pipeline limits.
+    pub options: crate::pipeline::Options,
+    /// Decision cache size.
+    pub cache_entries: usize,
+    /// Stop after this long (tests and demos).
+    pub duration: Option<Duration>,
+}
+
+/// Serves `/metrics` (OpenMetrics text) until the process ends.
+pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) -> std::io::Result<()> {
+    use axum::http::header::CONTENT_TYPE;
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move |headers: axum::http::HeaderMap| {
+                let shared = shared.clone();
+                async move {
+                    // OpenMetrics for scrapers that ask for it (Prometheus
+                    // does); the classic text format for everyone else.
+                    let wants_openmetrics = headers
+                        .get_all(axum::http::header::ACCEPT)
+                        .iter()
+                        .filter_map(|v| v.to_str().ok())
+                        .any(|v| v.contains("application/openmetrics-text"));
+                    let text = crate::metrics::render(&shared);
+                    if wants_openmetrics {
+                        ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+                    } else {
+                        (
+                            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                            crate::metrics::openmetrics_to_prometheus(&text),
+                        )
+                    }
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, app).await
+}
+
+/// Runs the daemon until SIGINT/SIGTERM (or `duration`).
+pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let config = load_config(opts.inventory.as_deref(), &opts.policies, opts.cache_entries)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let evidence = opts.evidence.as_ref().map(|p| EvidenceLog::open(p, opts.evidence_policy)).transpose()?;
+    let mut sinks = Sinks::new(evidence, None);
+    let shared = sinks.shared.clone();
+    if opts.otlp {
+        let protocol = crate::sink::otlp::Protocol::from_env()?;
+        let otlp = runtime.block_on(async { Otlp::new(protocol, &shared) })?;
+        tracing::info!("exporting OTLP over {protocol:?}");
+        sinks.otlp = Some(Arc::new(otlp));
+    }
+    if let Some(addr) = opts.listen {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics: {e}"))?;
+        tracing::info!("serving /metrics on http://{}/metrics", listener.local_addr()?);
+        let shared = shared.clone();
+        runtime.spawn(async move {
+            if let Err(e) = serve_metrics(listener, shared).await {
+                tracing::error!("metrics endpoint stopped: {e}");
+            }
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (reload_tx, reload_rx) = mpsc::channel::<Result<Config, String>>();
+    {
+        let stop = stop.clone();
+        let (inventory, policies, cache) = (opts.inventory.clone(), opts.policies.clone(), opts.cache_entries);
+        runtime.spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
+                (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+            else {
+                tracing::error!("cannot install signal handlers");
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = hup.recv() => {
+                        let loaded = load_config(inventory.as_deref(), &policies, cache).map_err(|e| format!("{e:#}"));
+                        if reload_tx.send(loaded).is_err() { return; }
+                    }
+                    _ = term.recv() => { stop.store(true, Ordering::SeqCst); return; }
+                    _ = int.recv() => { stop.store(true, Ordering::SeqCst); return; }
+                }
+            }
+        });
+    }
+    let mut pipeline = Pipeline::new(config, opts.options, crate::output::Clock::now());
+    let seeded = pipeline.seed_processes();
+    let listeners = crate::sockdiag::seed(&mut pipeline);
+    tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
+    let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
+    sinks.publish(&mut pipeline, true);
+    sinks.sync();
+    if let Some(otlp) = &sinks.otlp {
+        let otlp = otlp.clone();
+        runtime.block_on(async move { tokio::task::spawn_blocking(move || otlp.shutdown()).await.ok() });
+    }
+    eprint!("{}", sinks.verdict_table());
+    eprintln!("witness: {} records lost (sequence gaps)", pipeline.lost());
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result
+}
+
+/// The pipeline thread's loop over the device.
+fn drain(
+    opts: &RunOptions,
+    p: &mut Pipeline,
+    sinks: &mut Sinks,
+    stop: &AtomicBool,
+    reloads: &mpsc::Receiver<Result<Config, String>>,
+) -> anyhow::Result<()> {
+    let end = opts.duration.map(|d| Instant::now() + d);
+    let mut buf = vec![0u8; Device::batch_size()];
+    let done = || stop.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e);
+    while !done() {
+        let device = match Device::open(&opts.device) {
+            Ok(d) => d,
+            Err(e) if e.is_absent() => {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let info = device.info();
+        tracing::info!(
+            "reading {} (ABI {}, {} rings of {} KiB)",
+            opts.device.display(),
+            info.abi_version,
+            info.nr_rings,
+            info.ring_data_size / 1024
+        );
+        let mut last_stats = Instant::now() - Duration::from_secs(10);
+        while !done() {
+            while let Ok(loaded) = reloads.try_recv() {
+                match loaded {
+                    Ok(config) => {
+                        p.reload(config);
+                        p.counters.reloads[1] += 1;
+                        tracing::info!("configuration reloaded");
+                    }
+                    Err(e) => {
+                        p.counters.reloads[0] += 1;
+                        tracing::error!("reload rejected, keeping the running configuration: {e}");
+                    }
+                }
+            }
+            let deadline = Instant::now() + Duration::from_millis(200);
+            let n = match device.read_batch(&mut buf, Some(deadline)) {
+                Ok(n) => n,
+                Err(e @ DeviceError::Gone { .. }) => {
+                    tracing::warn!("{e}; waiting for it to be loaded again");
+                    p.module_reloaded();
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut events = Vec::new();
+            for record in decode::records(&buf[..n]) {
+                match record {
+                    Ok(e) => events.push(e),
+                    Err(e) => {
+                        tracing::error!("malformed batch from {}: {e}; skipping the rest of it", opts.device.display());
+                        break;
+                    }
+                }
+            }
+            p.track(&events);
+            events.sort_by_key(|e| e.meta.ts_ns);
+            for event in &events {
+                sinks.handle(p, event);
+            }
+            if last_stats.elapsed() >= Duration::from_secs(1) {
+                if let Ok((cpus, _)) = device.stats() {
+                    for c in cpus {
+                        p.counters.rings.insert(
+                            c.cpu,
+                            RingFigures {
+                                dropped_full: c.dropped_full,
+                                dropped_nested: c.dropped_nested,
+                                used: c.unread,
+                                size: c.data_size,
+                            },
+                        );
+                    }
+                }
+                last_stats = Instant::now();
+            }
+            sinks.publish(p, false);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the published metrics as OpenMetrics text to `path`.
+pub fn write_metrics(shared: &Shared, path: &Path) -> anyhow::Result<()> {
+    let mut f = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    // The classic text format: what node_exporter's textfile collector and
+    // promtool read.
+    f.write_all(crate::metrics::openmetrics_to_prometheus(&crate::metrics::render(shared)).as_bytes())?;
+    Ok(())
+}
