@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: provision, build (kernel cached), boot the VM, load witness.ko,
-# run a few programs, and show the exec events the collector decoded.
+# run `witness run` with examples/ while a declared and a misbehaving
+# workload act, and show the verdict per identity, the evidence and /metrics.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 "$WITNESS_ROOT/scripts/build-all.sh"

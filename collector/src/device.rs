@@ -162,7 +162,17 @@ pub struct Device {
 impl Device {
     /// Opens the device and checks that it speaks this collector's ABI.
     pub fn open(path: &Path) -> Result<Self, DeviceError> {
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        Self::open_with(path, OFlags::RDONLY)
+    }
+
+    /// Opens the device read-write, as mapping the rings needs (the
+    /// consumer page is mapped shared and writable).
+    pub fn open_for_mapping(path: &Path) -> Result<Self, DeviceError> {
+        Self::open_with(path, OFlags::RDWR)
+    }
+
+    fn open_with(path: &Path, access: OFlags) -> Result<Self, DeviceError> {
+        let flags = access | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
             // ENODEV/ENXIO: the node exists but the module behind it is gone.
             Errno::NOENT | Errno::NODEV | Errno::NXIO => DeviceError::NotLoaded { path: path.into() },
@@ -217,8 +227,20 @@ impl Device {
         }
     }
 
-    /// Polls for input; false when the deadline passed.
-    fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool, DeviceError> {
+    /// The open file.
+    pub(crate) fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
+    }
+
+    /// The device path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Polls for input (a ring above the watermark); false when the
+    /// deadline passed first. [`DeviceError::Gone`] once the module is
+    /// being unloaded.
+    pub fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool, DeviceError> {
         let timeout = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => Some(left),

@@ -11,6 +11,7 @@
 //! - [`cgroup`]: container id, runtime, pod UID and unit from a cgroup path,
 //! - [`device`]: opens `/dev/witness`, checks the ABI version, reads batches
 //!   of whole records,
+//! - [`mapped`]: the rings read through `mmap` (the daemon's fast path),
 //! - [`identity`]: SPIFFE IDs, selectors and the workload inventory,
 //! - [`decode`]: turns record bytes into typed [`decode::Event`]s, rejecting
 //!   malformed input with an error that names the offset,
@@ -20,10 +21,16 @@
 //! - [`status`]: the kernel's counters and configuration,
 //! - [`control`]: kind masks, filters and the watermark, checked before they
 //!   are sent to the module,
-//! - [`sink`]: outputs for judged events (the JSONL evidence log).
-//!
-//! Identity attribution, Cedar policy and the metric and log exporters build
-//! on these stages.
+//! - [`sockdiag`]: listening sockets that predate the daemon (sock_diag),
+//! - [`policy`]: the Cedar schema, policy sets, outcomes and the decision
+//!   cache,
+//! - [`pipeline`]: enrichment, attribution, divergence from the inventory
+//!   and judgement, event by event,
+//! - [`metrics`]: bounded counters and their Prometheus exposition,
+//! - [`sink`]: outputs for judged events (the JSONL evidence log, OTLP),
+//! - [`run`]: the daemon (`witness run`): device, pipeline, sinks, /metrics,
+//!   signals,
+//! - [`settings`]: the daemon's TOML settings file.
 
 pub mod capture;
 pub mod cgroup;
@@ -31,12 +38,14 @@ pub mod control;
 pub mod decode;
 pub mod device;
 pub mod identity;
+pub mod mapped;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod policy;
 pub mod process_table;
 pub mod sequence;
+pub mod settings;
 pub mod run;
 pub mod sink;
 pub mod sockdiag;

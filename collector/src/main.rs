@@ -132,6 +132,10 @@ impl JudgeArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
+    /// Read settings from this TOML file (keys are the long flags with `_`
+    /// for `-`; flags given here win; see examples/witness.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
     device: PathBuf,
@@ -151,6 +155,10 @@ struct RunArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     duration: Option<Duration>,
+    /// How to read the rings: mmap (zero-copy), read (read(2)), or auto
+    /// (mmap, falling back to read when mapping fails).
+    #[arg(long, value_enum, default_value_t = witness::run::SourceMode::Auto)]
+    source: witness::run::SourceMode,
 }
 
 #[derive(Subcommand)]
@@ -291,14 +299,20 @@ struct EventsArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let explicit = explicit_run_flags(&matches);
     let result = match cli.command {
         Command::Events(args) => events(&args),
         Command::Status(args) => show_status(&args),
         Command::Config(args) => configure(&args),
         Command::Record(args) => record(&args),
         Command::Replay(args) => replay(&args),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(args, &explicit),
         Command::Policy(PolicyCommand::Validate { policy, inventory, schema }) => {
             validate_policy(&policy, inventory.as_deref(), schema)
         }
@@ -508,8 +522,12 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(args: RunArgs) -> anyhow::Result<()> {
+fn run(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
     init_logging();
+    if let Some(path) = &args.config {
+        let settings = witness::settings::Settings::load(path)?;
+        merge_settings(&mut args, settings, explicit);
+    }
     witness::run::run(witness::run::RunOptions {
         device: args.device,
         inventory: args.judge.inventory.clone(),
@@ -521,13 +539,60 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         options: args.judge.options(),
         cache_entries: args.judge.cache_entries,
         duration: args.duration,
+        source: args.source,
     })
+}
+
+/// Which `run` flags were given on the command line (they win over the
+/// settings file).
+fn explicit_run_flags(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .subcommand_matches("run")
+        .map(|m| {
+            m.ids()
+                .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+                .map(|id| id.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Fills `args` from the settings file where the command line said nothing
+/// (`explicit` holds the ids of flags given on the command line).
+fn merge_settings(args: &mut RunArgs, s: witness::settings::Settings, explicit: &[String]) {
+    fn take<T>(explicit: &[String], id: &str, from_file: Option<T>, into: &mut T) {
+        if let Some(v) = from_file {
+            if !explicit.iter().any(|e| e == id) {
+                *into = v;
+            }
+        }
+    }
+    let j = &mut args.judge;
+    take(explicit, "device", s.device, &mut args.device);
+    take(explicit, "inventory", s.inventory.map(Some), &mut j.inventory);
+    take(explicit, "policy", s.policy, &mut j.policy);
+    take(explicit, "evidence", s.evidence.map(Some), &mut j.evidence);
+    take(explicit, "evidence_all", s.evidence_all, &mut j.evidence_all);
+    take(explicit, "evidence_max_bytes", s.evidence_max_bytes, &mut j.evidence_max_bytes);
+    take(explicit, "evidence_keep", s.evidence_keep, &mut j.evidence_keep);
+    take(explicit, "evidence_sync_every", s.evidence_sync_every, &mut j.evidence_sync_every);
+    take(explicit, "series_budget", s.series_budget, &mut j.series_budget);
+    take(explicit, "cache_entries", s.cache_entries, &mut j.cache_entries);
+    take(explicit, "listen", s.listen, &mut args.listen);
+    take(explicit, "no_metrics", s.metrics.map(|m| !m), &mut args.no_metrics);
+    take(explicit, "otlp", s.otlp, &mut args.otlp);
+    take(explicit, "source", s.source, &mut args.source);
 }
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WITNESS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .try_init();
 }
 
 fn validate_policy(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -> anyhow::Result<()> {
@@ -663,7 +728,28 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use clap::{CommandFactory, FromArgMatches};
+
+    #[test]
+    fn command_line_flags_win_over_the_settings_file() {
+        let matches = Cli::command()
+            .try_get_matches_from(["witness", "run", "--config", "/etc/w.toml", "--evidence-keep", "9", "--policy", "/p"])
+            .unwrap();
+        let explicit = explicit_run_flags(&matches);
+        let Command::Run(mut args) = Cli::from_arg_matches(&matches).unwrap().command else { panic!("not run") };
+        let settings = witness::settings::Settings::parse(
+            "evidence_keep = 2\nevidence_max_bytes = 1000\npolicy = [\"pol\"]\nmetrics = false\ninventory = \"inv.toml\"\n",
+            Path::new("/etc/w.toml"),
+        )
+        .unwrap();
+        merge_settings(&mut args, settings, &explicit);
+        assert_eq!(args.judge.evidence_keep, 9, "flag wins");
+        assert_eq!(args.judge.policy, vec![PathBuf::from("/p")], "flag wins");
+        assert_eq!(args.judge.evidence_max_bytes, 1000, "file wins over the default");
+        assert_eq!(args.judge.inventory.as_deref(), Some(Path::new("/etc/inv.toml")));
+        assert!(args.no_metrics);
+        assert_eq!(args.listen.to_string(), "127.0.0.1:9750", "default stays");
+    }
     use witness::decode::{Body, Meta};
     use witness_abi::ioctl::{FILTER_ADD, FILTER_PATH_PREFIX, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE};
     use witness_abi::record::{ForkRecord, RecordKind};

@@ -229,6 +229,10 @@ pub struct Pipeline {
     proc_root: PathBuf,
 }
 
+/// `CAP_OPT_INSETID` (include/linux/security.h): a capability check made by
+/// a setuid/setgid-family system call.
+const CAP_OPT_INSETID: u32 = 1 << 2;
+
 /// Most handshakes tracked at once.
 const MAX_HANDSHAKES: usize = 65_536;
 /// Most recent connects remembered for handshake attribution.
@@ -495,7 +499,7 @@ impl Pipeline {
             }),
             Body::Cap(c) => {
                 verdict = c.verdict;
-                Some(Resource::Capability { number: c.cap })
+                Some(Resource::Capability { number: c.cap, in_setid: c.opts & CAP_OPT_INSETID != 0 })
             }
             Body::Ns(n) => Some(Resource::Namespace { changed: n.changed }),
             Body::Module(x) => {

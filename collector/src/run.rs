@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use crate::decode::{self, Event};
 use crate::device::{Device, DeviceError};
+use crate::mapped::MappedRings;
 use crate::metrics::{RingFigures, Shared, Snapshot};
 use crate::pipeline::{load_config, Config, Judged, Pipeline};
 use crate::policy::Outcome;
@@ -174,6 +175,8 @@ pub struct RunOptions {
     pub cache_entries: usize,
     /// Stop after this long (tests and demos).
     pub duration: Option<Duration>,
+    /// How to read the rings.
+    pub source: SourceMode,
 }
 
 /// Serves `/metrics` (OpenMetrics text) until the process ends.
@@ -285,27 +288,35 @@ fn drain(
     reloads: &mpsc::Receiver<Result<Config, String>>,
 ) -> anyhow::Result<()> {
     let end = opts.duration.map(|d| Instant::now() + d);
-    let mut buf = vec![0u8; Device::batch_size()];
     let done = || stop.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e);
+    let mut said_waiting = false;
+    let mut events = Vec::new();
     while !done() {
-        let device = match Device::open(&opts.device) {
-            Ok(d) => d,
-            Err(e) if e.is_absent() => {
+        let mut source = match Source::open(&opts.device, opts.source) {
+            Ok(s) => s,
+            Err(e) if e.downcast_ref::<DeviceError>().is_some_and(DeviceError::is_absent) => {
+                if !said_waiting {
+                    tracing::warn!("{e}; waiting for it");
+                    said_waiting = true;
+                }
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
-        let info = device.info();
+        said_waiting = false;
+        let info = source.device().info();
         tracing::info!(
-            "reading {} (ABI {}, {} rings of {} KiB)",
+            "reading {} through {} (ABI {}, {} rings of {} KiB)",
             opts.device.display(),
+            source.name(),
             info.abi_version,
             info.nr_rings,
             info.ring_data_size / 1024
         );
         let mut last_stats = Instant::now() - Duration::from_secs(10);
-        while !done() {
+        let mut gone = false;
+        while !done() && !gone {
             while let Ok(loaded) = reloads.try_recv() {
                 match loaded {
                     Ok(config) => {
@@ -320,24 +331,14 @@ fn drain(
                 }
             }
             let deadline = Instant::now() + Duration::from_millis(200);
-            let n = match device.read_batch(&mut buf, Some(deadline)) {
-                Ok(n) => n,
+            events.clear();
+            match source.next(deadline, &mut events) {
+                Ok(()) => {}
                 Err(e @ DeviceError::Gone { .. }) => {
                     tracing::warn!("{e}; waiting for it to be loaded again");
-                    p.module_reloaded();
-                    break;
+                    gone = true;
                 }
                 Err(e) => return Err(e.into()),
-            };
-            let mut events = Vec::new();
-            for record in decode::records(&buf[..n]) {
-                match record {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        tracing::error!("malformed batch from {}: {e}; skipping the rest of it", opts.device.display());
-                        break;
-                    }
-                }
             }
             p.track(&events);
             events.sort_by_key(|e| e.meta.ts_ns);
@@ -345,7 +346,7 @@ fn drain(
                 sinks.handle(p, event);
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
-                if let Ok((cpus, _)) = device.stats() {
+                if let Ok((cpus, _)) = source.device().stats() {
                     for c in cpus {
                         p.counters.rings.insert(
                             c.cpu,
@@ -362,8 +363,101 @@ fn drain(
             }
             sinks.publish(p, false);
         }
+        if gone {
+            // Unmap and close before anything else: the unload waits for it.
+            drop(source);
+            p.module_reloaded();
+        }
     }
     Ok(())
+}
+
+/// How `witness run` reads the rings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    /// mmap, or read(2) when mapping is not possible (and say why).
+    #[default]
+    Auto,
+    /// mmap only: zero-copy.
+    Mmap,
+    /// read(2) only.
+    Read,
+}
+
+/// Most bytes taken from one ring per batch, so that one busy CPU cannot
+/// make a batch (and the wait for its judgement) arbitrarily long.
+const RING_BUDGET: u64 = 1 << 20;
+
+/// The open device and how its records are read.
+enum Source {
+    Mapped { device: Device, rings: MappedRings, faults: u64 },
+    Read { device: Device, buf: Vec<u8> },
+}
+
+impl Source {
+    fn open(path: &Path, mode: SourceMode) -> anyhow::Result<Self> {
+        if mode != SourceMode::Read {
+            let mapped = Device::open_for_mapping(path)
+                .map_err(anyhow::Error::from)
+                .and_then(|device| Ok((MappedRings::map(&device)?, device)));
+            match mapped {
+                Ok((rings, device)) => return Ok(Self::Mapped { device, rings, faults: 0 }),
+                Err(e) if mode == SourceMode::Mmap => return Err(e),
+                Err(e) if e.downcast_ref::<DeviceError>().is_some_and(DeviceError::is_absent) => return Err(e),
+                Err(e) => tracing::warn!("{e}; reading with read(2) instead"),
+            }
+        }
+        Ok(Self::Read { device: Device::open(path)?, buf: vec![0u8; Device::batch_size()] })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Mapped { .. } => "mmap",
+            Self::Read { .. } => "read(2)",
+        }
+    }
+
+    fn device(&self) -> &Device {
+        match self {
+            Self::Mapped { device, .. } | Self::Read { device, .. } => device,
+        }
+    }
+
+    /// Appends the next records to `out`, waiting until `deadline` for
+    /// some. On [`DeviceError::Gone`], `out` holds what was left.
+    fn next(&mut self, deadline: Instant, out: &mut Vec<Event>) -> Result<(), DeviceError> {
+        match self {
+            Self::Mapped { device, rings, faults } => {
+                let mut fault = |f: crate::mapped::RingFault| {
+                    *faults += 1;
+                    tracing::error!("{}: {f}", device.path().display());
+                };
+                rings.drain(RING_BUDGET, out, &mut fault);
+                if !out.is_empty() {
+                    return Ok(());
+                }
+                let waited = device.wait_readable(Some(deadline));
+                // Records that arrived while waiting, or that were left
+                // when the module started to unload.
+                rings.drain(RING_BUDGET, out, &mut fault);
+                waited.map(|_| ())
+            }
+            Self::Read { device, buf } => {
+                let n = device.read_batch(buf, Some(deadline))?;
+                for record in decode::records(&buf[..n]) {
+                    match record {
+                        Ok(e) => out.push(e),
+                        Err(e) => {
+                            tracing::error!("malformed batch from {}: {e}; skipping the rest of it", device.path().display());
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Writes the published metrics as OpenMetrics text to `path`.

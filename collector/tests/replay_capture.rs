@@ -73,6 +73,11 @@ fn the_capture_is_judged_by_identity() {
     // The declared workload: its connection to the db is declared by SPIFFE ID.
     assert!(find(API, "sock_connect", &|j| j.2 == Outcome::Allow && j.3 == Divergence::None), "api connect");
     assert!(!find(API, "sock_connect", &|j| j.2 != Outcome::Allow), "api connect judged non-allow");
+    // Nothing of the declared workload is evidence: not even the kernel's
+    // routine refusals of su's CAP_SETUID/CAP_SETGID probes.
+    assert!(find(API, "cap_denied", &|j| j.2 == Outcome::Allow), "api's su probes are in the capture");
+    let api: Vec<_> = judged.iter().filter(|j| j.0 == API && j.2 != Outcome::Allow).map(|j| (&j.1, j.2)).collect();
+    assert!(api.is_empty(), "api judged non-allow: {api:?}");
     // The misbehaving one.
     assert!(find(BATCH, "sock_connect", &|j| j.2 == Outcome::Investigate && j.3 == Divergence::UndeclaredPeer));
     assert!(find(BATCH, "file_open", &|j| j.3 == Divergence::ForeignSecret

@@ -1,49 +1,67 @@
 # The demo, run inside the VM by `make demo`: load the module, start the
-# collector, run a few programs, and show the exec records it decoded.
+# daemon (`witness run`) with the example inventory and policies, let a
+# declared workload and a misbehaving one act (examples/workloads.sh), then
+# show the verdict per identity, the evidence, and an excerpt of /metrics.
+. /examples/workloads.sh
+setup_workloads
+cd /tmp
+
 echo "== loading witness.ko"
 insmod /witness/witness.ko
 dmesg | grep 'witness: loaded' | sed 's/^\[[^]]*\] /   kernel: /'
 
 echo
-echo "== starting the collector: witness events --format table --kinds exec,cred_change,cap_denied,sock_connect"
-witness events --format table --kinds exec,cred_change,cap_denied,sock_connect > /tmp/demo.table 2> /tmp/demo.err &
-collector=$!
-sleep 1
+echo "== the declared intent (examples/inventory.toml, examples/policy/*.cedar)"
+witness policy validate --inventory /examples/inventory.toml /examples/policy 2>&1 | sed 's/^/   /'
+grep -E '^(spiffe_id|owner|selectors|peers|binaries|secrets) ' /examples/inventory.toml | sed 's/^/   /'
 
 echo
-echo "== running programs: as root, then a 'workload' as uid 1234 in cgroup /demo"
-mkdir -p /opt/demo /sys/fs/cgroup/demo
-cp /bin/busybox /opt/demo/busybox
-uname -a > /dev/null
-/opt/demo/busybox ls / > /dev/null
-sh -c 'echo $$ > /sys/fs/cgroup/demo/cgroup.procs && exec su -s /bin/sh wtest -c "/opt/demo/busybox hostname evil 2>/dev/null; exec /opt/demo/busybox true"'
-echo hi | nc 127.0.0.1 9 2>/dev/null
-echo "   (cgroup /demo has id $(stat -c %i /sys/fs/cgroup/demo))"
-sleep 1
-kill "$collector"
+echo "== starting the daemon"
+echo "   witness run --inventory /examples/inventory.toml --policy /examples/policy --evidence /tmp/evidence.jsonl"
+witness run --inventory /examples/inventory.toml --policy /examples/policy \
+    --evidence /tmp/evidence.jsonl --listen 127.0.0.1:9750 > /tmp/run.out 2> /tmp/run.err &
+daemon=$!
+i=0
+until grep -q "reading /dev/witness" /tmp/run.err 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -lt 100 ] || { cat /tmp/run.err; exit 1; }; sleep 0.2
+done
 
 echo
-echo "== what the collector printed (stderr, then stdout)"
-sed 's/^/   /' /tmp/demo.err
-cat /tmp/demo.table
-
-echo
-echo "== a record as a JSON line (witness events --format json --duration 2)"
-witness events --format json --duration 2 > /tmp/demo.json 2>/dev/null &
+echo "== the workloads act"
+echo "   api   (uid 1234) connects to db:5432            declared peer"
+echo "   batch (uid 2000) connects to db:5432            undeclared peer"
+echo "   batch reads /srv/payments/secrets/db.key        db's secret"
+echo "   batch runs cat                                  not its declared binary"
+echo "   batch runs a set-uid root copy of a tool        uid change to root"
+act > /dev/null 2>&1
+i=0
+until grep -q suid-tool /tmp/evidence.jsonl 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -lt 50 ] || break; sleep 0.2
+done
 sleep 0.5
-/opt/demo/busybox true
-wait
-grep -m1 "\"kind\":\"exec\".*\"path\":\"/opt/demo/busybox\"" /tmp/demo.json
+wget -q -O /tmp/metrics.txt http://127.0.0.1:9750/metrics
+kill -TERM "$daemon"
+wait "$daemon"
 
 echo
-echo "== the kernel's own accounting: witness status"
-witness status
+echo "== verdicts per identity (witness run prints this when it stops)"
+grep -v -e '^20' -e 'INFO' /tmp/run.err | sed 's/^/   /'
 
 echo
-echo "== unloading the module while a collector is blocked reading"
-witness events --format json > /dev/null &
-collector=$!
-sleep 0.5
+echo "== evidence log: one JSON line per non-allow event ($(wc -l < /tmp/evidence.jsonl) lines); the batch job's:"
+grep '"spiffe_id":"spiffe://demo.witness.test/data/batch"' /tmp/evidence.jsonl \
+    | grep -v '"kind":"exit"' \
+    | sed -e 's/.*"kind":"\([a-z_]*\)".*"outcome":"\([a-z]*\)".*"divergence":\([a-z_"]*\).*"policies":\[\([^]]*\)\].*/\1  outcome=\2  divergence=\3  policies=\4/' \
+          -e 's/"//g' \
+    | sort | uniq -c | sed 's/^ */   /' | head -12
+echo "   one of them in full:"
+grep '"divergence":"foreign_secret"' /tmp/evidence.jsonl | head -1 | sed 's/^/   /'
+
+echo
+echo "== an excerpt of /metrics"
+grep -E '^witness_(events_total\{identity="spiffe://demo.witness.test/(payments/api|data/batch)",kind="(sock_connect|file_open|exec|cred_change)"|divergences_total|kernel_denials_total|sequence_gaps_total|ring_fill_ratio|policy_cache|build_info)' \
+    /tmp/metrics.txt | head -24 | sed 's/^/   /'
+
+echo
+echo "== unloading the module"
 rmmod witness && echo "   rmmod witness: done"
-wait "$collector"
-echo "   collector exit code: $?"

@@ -210,6 +210,11 @@ pub enum Resource {
     Capability {
         /// Capability number.
         number: u32,
+        /// The check came from a setuid/setgid-family call
+        /// (`CAP_OPT_INSETID`): the kernel asks for the capability first
+        /// and, refused, falls back to the unprivileged rules, so a refusal
+        /// here often does not fail the call.
+        in_setid: bool,
     },
     /// ns_change: bit n set when namespace `NS_NAMES[n]` changed.
     Namespace {
@@ -576,9 +581,9 @@ fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpres
             uid("Credential", &format!("{u}/{euid}/{gid}/{egid}")),
             attrs(vec![("uid", n(*u)), ("euid", n(*euid)), ("gid", n(*gid)), ("egid", n(*egid)), ("caps_gained", b(*caps_gained))]),
         ),
-        Resource::Capability { number } => {
+        Resource::Capability { number, in_setid } => {
             let name = cap_name(*number);
-            (uid("Capability", &name), attrs(vec![("number", n(*number)), ("name", s(&name))]))
+            (uid("Capability", &name), attrs(vec![("number", n(*number)), ("name", s(&name)), ("in_setid", b(*in_setid))]))
         }
         Resource::Namespace { changed } => {
             let names: Vec<&str> =
@@ -783,7 +788,7 @@ forbid(principal, action == Action::"file_open", resource)
                 RecordKind::SockConnect,
                 Resource::Peer { ip: "::1".parse().unwrap(), port: 443, spiffe_id: String::new(), declared: false },
             ),
-            (RecordKind::CapDenied, Resource::Capability { number: 21 }),
+            (RecordKind::CapDenied, Resource::Capability { number: 21, in_setid: false }),
             (RecordKind::NsChange, Resource::Namespace { changed: 0b10100 }),
             (RecordKind::ModuleLoad, Resource::Module { name: "m".into() }),
             (RecordKind::BpfProgLoad, Resource::Program { name: "p".into(), prog_type: 1 }),

@@ -11,29 +11,8 @@ API=spiffe://demo.witness.test/payments/api
 DB=spiffe://demo.witness.test/payments/db
 BATCH=spiffe://demo.witness.test/data/batch
 
-mkdir -p /srv/payments/secrets
-echo "-----BEGIN KEY-----" > /srv/payments/secrets/db.key
-chmod 0644 /srv/payments/secrets/db.key
-# A set-uid root copy of the tool (the batch job's "exploit").
-cp /usr/bin/witness-vmtool /tmp/suid-tool
-chmod 4755 /tmp/suid-tool
-
-# act: the scenario's workloads doing their thing.
-act() {
-    # db (uid 1235) listens on 5432; api (uid 1234) connects to it:
-    # declared by SPIFFE ID, so allowed.
-    su -s /bin/sh wdb -c 'exec witness-vmtool listen 127.0.0.1:5432 --accept 2' &
-    db=$!
-    sleep 1
-    su -s /bin/sh wtest -c 'exec witness-vmtool connect 127.0.0.1:5432' || fail "api connect"
-    # batch (uid 2000): connects to the db (undeclared peer), reads the
-    # db's secret (someone else's secret), runs cat (not its binary), and
-    # runs a set-uid root binary (privilege escalation).
-    su -s /bin/sh wbatch -c 'exec witness-vmtool connect 127.0.0.1:5432' || fail "batch connect"
-    su -s /bin/sh wbatch -c 'cat /srv/payments/secrets/db.key > /dev/null' || fail "batch read"
-    su -s /bin/sh wbatch -c 'exec /tmp/suid-tool connect 127.0.0.1:9' || true
-    wait "$db" || true
-}
+. /examples/workloads.sh
+setup_workloads
 
 load_module
 witness run --inventory /examples/inventory.toml --policy /examples/policy \
@@ -42,7 +21,7 @@ daemon=$!
 wait_for 20 grep -q "reading /dev/witness" run.err
 wait_for 10 wget -q -O /dev/null http://127.0.0.1:9750/healthz
 
-act
+act || fail "a workload failed"
 
 # Let the daemon drain and publish.
 wait_for 10 grep -q "suid-tool" evidence.jsonl
@@ -93,7 +72,7 @@ echo "ok: /metrics names identities and outcomes"
 witness record -o e2e.cap --duration 8 2> record.err &
 recorder=$!
 sleep 1
-act
+act || fail "a workload failed"
 wait "$recorder" || fail "record failed: $(cat record.err)"
 witness replay e2e.cap --inventory /examples/inventory.toml --policy /examples/policy --summary --evidence-only \
     --format json > replay.out 2> replay.err || fail "replay failed: $(cat replay.err)"
