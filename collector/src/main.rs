@@ -492,7 +492,9 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
             let written = match (args.format, judged) {
                 (Format::Json, Some((j, record))) => {
                     let record = record.unwrap_or_else(|| pipeline.evidence(event, &j));
-                    serde_json::to_writer(&mut out, &record).map_err(io::Error::from).and_then(|()| out.write_all(b"\n"))
+                    serde_json::to_writer(&mut out, &record)
+                        .map_err(io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"))
                 }
                 _ => printer.print(event).and_then(|()| {
                     let bytes = std::mem::take(printer.get_mut());
@@ -733,7 +735,16 @@ mod tests {
     #[test]
     fn command_line_flags_win_over_the_settings_file() {
         let matches = Cli::command()
-            .try_get_matches_from(["witness", "run", "--config", "/etc/w.toml", "--evidence-keep", "9", "--policy", "/p"])
+            .try_get_matches_from([
+                "witness",
+                "run",
+                "--config",
+                "/etc/w.toml",
+                "--evidence-keep",
+                "9",
+                "--policy",
+                "/p",
+            ])
             .unwrap();
         let explicit = explicit_run_flags(&matches);
         let Command::Run(mut args) = Cli::from_arg_matches(&matches).unwrap().command else { panic!("not run") };

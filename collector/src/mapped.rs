@@ -106,7 +106,12 @@ impl MappedRings {
     pub fn map(device: &Device) -> Result<Self, MapError> {
         let info = device.info();
         // CAST: u32 to usize is lossless on Linux targets.
-        Self::map_fd(device.fd(), &device.path().display().to_string(), info.nr_rings as usize, info.ring_data_size as usize)
+        Self::map_fd(
+            device.fd(),
+            &device.path().display().to_string(),
+            info.nr_rings as usize,
+            info.ring_data_size as usize,
+        )
     }
 
     /// Maps `nr_rings` ring areas of `data_size` from `fd`, laid out as the
@@ -221,7 +226,14 @@ mod tests {
         rustix::fs::ftruncate(&fd, (2 * area) as u64).unwrap();
         // SAFETY: a fresh shared mapping of the memfd.
         let base = unsafe {
-            rustix::mm::mmap(std::ptr::null_mut(), 2 * area, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, &fd, 0)
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                2 * area,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                &fd,
+                0,
+            )
         }
         .unwrap();
         (fd, NonNull::new(base).unwrap(), area)

@@ -137,7 +137,8 @@ impl Counters {
     /// Identity to use for the smaller families: the identity when it
     /// already has a series in `events`, else the overflow bucket.
     fn bounded(&self, identity: u32) -> u32 {
-        if identity == OVERFLOW || self.events.range((identity, 0, Outcome::Allow)..).next().is_some_and(|k| k.0 .0 == identity)
+        if identity == OVERFLOW
+            || self.events.range((identity, 0, Outcome::Allow)..).next().is_some_and(|k| k.0 .0 == identity)
         {
             identity
         } else {
@@ -320,8 +321,12 @@ impl Collector for Exposition {
         m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
             c.eval.sum,
             c.eval.count,
-            &if c.eval.buckets.is_empty() { Histogram { buckets: vec![0; EVAL_BUCKETS.len() + 1], ..Default::default() } } else { c.eval.clone() }
-                .encode_pairs(&EVAL_BUCKETS),
+            &if c.eval.buckets.is_empty() {
+                Histogram { buckets: vec![0; EVAL_BUCKETS.len() + 1], ..Default::default() }
+            } else {
+                c.eval.clone()
+            }
+            .encode_pairs(&EVAL_BUCKETS),
             None,
         )?;
         counter(&mut e, "witness_policy_cache_hits", "Policy decisions answered from the cache.", c.cache_hits)?;
@@ -343,7 +348,12 @@ impl Collector for Exposition {
         counter(&mut e, "witness_evidence_lines", "Lines written to the evidence log.", c.evidence_lines)?;
         counter(&mut e, "witness_evidence_errors", "Evidence lines that could not be written.", c.evidence_errors)?;
         counter(&mut e, "witness_otlp_log_records", "Evidence log records queued for OTLP export.", c.otlp_logs)?;
-        counter(&mut e, "witness_module_unloads", "Times the kernel module went away under the collector.", c.module_unloads)?;
+        counter(
+            &mut e,
+            "witness_module_unloads",
+            "Times the kernel module went away under the collector.",
+            c.module_unloads,
+        )?;
         let mut m = e.encode_descriptor(
             "witness_config_reloads",
             "Configuration reloads (SIGHUP) by result.",
@@ -356,16 +366,10 @@ impl Collector for Exposition {
         #[allow(clippy::cast_precision_loss)]
         gauge(&mut e, "witness_processes", "Live processes in the collector's process table.", c.processes as f64)?;
         let info = ConstGauge::new(1i64);
-        let mut m = e.encode_descriptor(
-            "witness_build_info",
-            "Build information (value 1).",
-            None,
-            MetricType::Gauge,
-        )?;
+        let mut m =
+            e.encode_descriptor("witness_build_info", "Build information (value 1).", None, MetricType::Gauge)?;
         let abi = witness_abi::ABI_VERSION.to_string();
-        info.encode(
-            m.encode_family(&[("version", env!("CARGO_PKG_VERSION")), ("abi_version", abi.as_str())])?,
-        )?;
+        info.encode(m.encode_family(&[("version", env!("CARGO_PKG_VERSION")), ("abi_version", abi.as_str())])?)?;
         process_metrics(&mut e)
     }
 }
@@ -489,7 +493,12 @@ mod tests {
         assert!(text.contains(
             "witness_events_total{identity=\"spiffe://example.org/api\",kind=\"sock_connect\",outcome=\"investigate\"} 1"
         ), "{text}");
-        assert!(text.contains("witness_tcp_handshake_seconds_bucket{le=\"0.0025\",identity=\"spiffe://example.org/api\"} 1"), "{text}");
+        assert!(
+            text.contains(
+                "witness_tcp_handshake_seconds_bucket{le=\"0.0025\",identity=\"spiffe://example.org/api\"} 1"
+            ),
+            "{text}"
+        );
         assert!(text.contains("witness_ring_fill_ratio{cpu=\"0\"} 0.5"), "{text}");
         assert!(text.contains("witness_build_info{version="), "{text}");
         assert!(text.contains("process_resident_memory_bytes "), "{text}");

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use witness_abi::record::{
-    NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET,
-};
+use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET};
 
 use crate::cgroup::{self, CgroupInfo};
 use crate::decode::{nul_terminated, Body, Event};
@@ -472,7 +470,11 @@ impl Pipeline {
             }
             Body::BprmCheck { rec, path } => {
                 verdict = rec.verdict;
-                Some(Resource::Binary { path: String::from_utf8_lossy(path).into_owned(), sha256: String::new(), declared: true })
+                Some(Resource::Binary {
+                    path: String::from_utf8_lossy(path).into_owned(),
+                    sha256: String::new(),
+                    declared: true,
+                })
             }
             Body::File { rec, path, .. } => {
                 verdict = rec.verdict;
@@ -533,7 +535,14 @@ impl Pipeline {
                     principal_index: identity,
                     action: kind,
                     resource,
-                    facts: Facts { kernel_verdict: verdict, divergence, uid: task.uid, euid: task.euid, gid: task.gid, exe },
+                    facts: Facts {
+                        kernel_verdict: verdict,
+                        divergence,
+                        uid: task.uid,
+                        euid: task.euid,
+                        gid: task.gid,
+                        exe,
+                    },
                 };
                 let principal = &self.config.principals[(identity as usize).min(self.config.principals.len() - 1)];
                 let before = self.config.judge.stats.eval_ns;
@@ -619,10 +628,7 @@ impl Pipeline {
             }),
         );
         o.insert("outcome".into(), judged.outcome.name().into());
-        o.insert(
-            "kernel".into(),
-            json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }),
-        );
+        o.insert("kernel".into(), json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }));
         o.insert(
             "divergence".into(),
             if judged.divergence == Divergence::None { Value::Null } else { judged.divergence.name().into() },
@@ -652,11 +658,7 @@ fn is_local(ip: IpAddr) -> bool {
 
 /// Loads an inventory and policies into a [`Config`]; used at start and on
 /// SIGHUP. Errors name file and line.
-pub fn load_config(
-    inventory: Option<&Path>,
-    policies: &[PathBuf],
-    cache_entries: usize,
-) -> anyhow::Result<Config> {
+pub fn load_config(inventory: Option<&Path>, policies: &[PathBuf], cache_entries: usize) -> anyhow::Result<Config> {
     let inventory = match inventory {
         Some(p) => Inventory::load(p)?,
         None => Inventory::default(),

@@ -91,9 +91,7 @@ impl ProcessTable {
             let cgroup_id = std::fs::read_to_string(entry.path().join("cgroup"))
                 .ok()
                 .and_then(|c| c.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-                .and_then(|rel| {
-                    std::fs::metadata(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))).ok()
-                })
+                .and_then(|rel| std::fs::metadata(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))).ok())
                 .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
             self.insert(ProcessEntry {
                 tgid,

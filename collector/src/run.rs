@@ -73,7 +73,11 @@ impl Sinks {
 
     /// Runs one event through the pipeline and the sinks; returns the
     /// judgement (and the evidence record when there is one).
-    pub fn handle(&mut self, p: &mut Pipeline, event: &Event) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
+    pub fn handle(
+        &mut self,
+        p: &mut Pipeline,
+        event: &Event,
+    ) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
         let judged = p.process(event)?;
         let name = p.identity_name(judged.identity).to_string();
         *self.verdicts.entry((name.clone(), judged.outcome)).or_default() += 1;
@@ -90,7 +94,9 @@ impl Sinks {
                 Err(e) => {
                     p.counters.evidence_errors += 1;
                     if !self.reported_evidence_error {
-                        tracing::error!("evidence log: {e} (counting further failures in witness_evidence_errors_total)");
+                        tracing::error!(
+                            "evidence log: {e} (counting further failures in witness_evidence_errors_total)"
+                        );
                         self.reported_evidence_error = true;
                     }
                 }
@@ -449,7 +455,10 @@ impl Source {
                     match record {
                         Ok(e) => out.push(e),
                         Err(e) => {
-                            tracing::error!("malformed batch from {}: {e}; skipping the rest of it", device.path().display());
+                            tracing::error!(
+                                "malformed batch from {}: {e}; skipping the rest of it",
+                                device.path().display()
+                            );
                             break;
                         }
                     }

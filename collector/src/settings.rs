@@ -82,7 +82,9 @@ impl Settings {
     pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
         let mut settings: Settings = toml::from_str(text).map_err(|e| SettingsError::Invalid {
             path: path.into(),
-            line: e.span().map_or(1, |s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1),
+            line: e
+                .span()
+                .map_or(1, |s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1),
             message: e.message().trim().to_string(),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
@@ -124,7 +126,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_file_and_line() {
-        let err = Settings::parse("otlp = true\nevidence_keep = \"four\"\n", Path::new("w.toml")).unwrap_err().to_string();
+        let err =
+            Settings::parse("otlp = true\nevidence_keep = \"four\"\n", Path::new("w.toml")).unwrap_err().to_string();
         assert!(err.starts_with("w.toml:2: "), "{err}");
         let err = Settings::parse("\n\nlisen = \"127.0.0.1:1\"\n", Path::new("w.toml")).unwrap_err().to_string();
         assert!(err.starts_with("w.toml:3: ") && err.contains("lisen"), "{err}");

@@ -104,7 +104,9 @@ fn http_get_accepting(url: &str, accept: &str) -> Option<String> {
     let mut body = String::new();
     s.read_to_string(&mut body).ok()?;
     let (head, body) = body.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string()).or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
 }
 
 fn free_port() -> u16 {
@@ -120,8 +122,9 @@ fn a_real_prometheus_scrapes_the_collector() {
     runtime.spawn(witness::run::serve_metrics(listener, Arc::clone(&sinks.shared)));
 
     // What a scraper asking for OpenMetrics gets.
-    let openmetrics = http_get_accepting(&format!("http://{target}/metrics"), "application/openmetrics-text;version=1.0.0")
-        .expect("our endpoint answers");
+    let openmetrics =
+        http_get_accepting(&format!("http://{target}/metrics"), "application/openmetrics-text;version=1.0.0")
+            .expect("our endpoint answers");
     assert!(openmetrics.ends_with("# EOF\n"), "{openmetrics}");
     // promtool's linter on what everyone else gets (the classic text format).
     let text = http_get(&format!("http://{target}/metrics")).expect("our endpoint answers");
@@ -159,7 +162,13 @@ fn a_real_prometheus_scrapes_the_collector() {
     let query = |q: &str| {
         let encoded: String = q
             .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"_.-".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
             .collect();
         http_get(&format!("http://127.0.0.1:{port}/api/v1/query?query={encoded}"))
     };
@@ -184,9 +193,18 @@ fn a_real_prometheus_scrapes_the_collector() {
     let _ = prom.kill();
     let _ = prom.wait();
     let log = std::fs::read_to_string(dir.join("prometheus.log")).unwrap_or_default();
-    assert_eq!(results.len(), wanted.len(), "queries answered: {results:?}\nprometheus log tail: {}", &log[log.len().saturating_sub(2000)..]);
+    assert_eq!(
+        results.len(),
+        wanted.len(),
+        "queries answered: {results:?}\nprometheus log tail: {}",
+        &log[log.len().saturating_sub(2000)..]
+    );
     assert!(results["up"].contains("\"1\"]"), "{}", results["up"]);
-    assert!(results["batch_deny"].contains("\"1\"]") || results["batch_deny"].contains("\"2\"]"), "{}", results["batch_deny"]);
+    assert!(
+        results["batch_deny"].contains("\"1\"]") || results["batch_deny"].contains("\"2\"]"),
+        "{}",
+        results["batch_deny"]
+    );
     for d in ["undeclared_peer", "foreign_secret", "unexpected_binary"] {
         assert!(results["divergences"].contains(d), "{d}: {}", results["divergences"]);
     }

@@ -270,7 +270,10 @@ impl Inventory {
                 .map(|g| {
                     let text = g.get_ref();
                     if !text.starts_with('/') {
-                        return Err(invalid(g.span().start, format!("secret '{text}': must be an absolute path or glob")));
+                        return Err(invalid(
+                            g.span().start,
+                            format!("secret '{text}': must be an absolute path or glob"),
+                        ));
                     }
                     glob::Pattern::new(text).map_err(|e| invalid(g.span().start, format!("secret '{text}': {e}")))
                 })

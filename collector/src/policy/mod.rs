@@ -377,8 +377,11 @@ impl Policies {
         let mut set = PolicySet::new();
         let mut info = HashMap::new();
         for (path, text) in &files {
-            let invalid =
-                |offset: usize, message: String| PolicyError::Invalid { path: path.clone(), line: line_of(text, offset), message };
+            let invalid = |offset: usize, message: String| PolicyError::Invalid {
+                path: path.clone(),
+                line: line_of(text, offset),
+                message,
+            };
             let parsed = PolicySet::from_str(text).map_err(|errs| {
                 let first = errs.iter().next();
                 let offset = first.and_then(|e| offset_of(e)).unwrap_or(0);
@@ -417,17 +420,17 @@ impl Policies {
                 if info.contains_key(&id) {
                     return Err(invalid(offset, "two policies on one line; put each on its own line".into()));
                 }
-                set.add(p.new_id(id.clone()))
-                    .map_err(|e| invalid(offset, format!("cannot add policy: {e}")))?;
+                set.add(p.new_id(id.clone())).map_err(|e| invalid(offset, format!("cannot add policy: {e}")))?;
                 info.insert(id, PolicyInfo { name, outcome });
             }
         }
         let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
         if let Some(err) = result.validation_errors().next() {
             let id = err.policy_id();
-            let (path, line) = id.to_string().rsplit_once('#').map_or((PathBuf::new(), 1), |(p, l)| {
-                (PathBuf::from(p), l.parse().unwrap_or(1))
-            });
+            let (path, line) = id
+                .to_string()
+                .rsplit_once('#')
+                .map_or((PathBuf::new(), 1), |(p, l)| (PathBuf::from(p), l.parse().unwrap_or(1)));
             // Point at the exact offending line when the error has a label.
             let line = files
                 .iter()
@@ -441,7 +444,13 @@ impl Policies {
             let message = message_of(err).replace(&format!("`{id}`"), &format!("`{name}`"));
             return Err(PolicyError::Invalid { path, line, message });
         }
-        Ok(Self { set, info, schema, authorizer: Authorizer::new(), files: files.into_iter().map(|(p, _)| p).collect() })
+        Ok(Self {
+            set,
+            info,
+            schema,
+            authorizer: Authorizer::new(),
+            files: files.into_iter().map(|(p, _)| p).collect(),
+        })
     }
 
     /// How many policies are loaded.
@@ -560,10 +569,9 @@ pub fn cap_name(number: u32) -> String {
 fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpression>) {
     let attrs = |pairs: Vec<(&str, RestrictedExpression)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     match r {
-        Resource::Binary { path, sha256, declared } => (
-            uid("Binary", path),
-            attrs(vec![("path", s(path)), ("sha256", s(sha256)), ("declared", b(*declared))]),
-        ),
+        Resource::Binary { path, sha256, declared } => {
+            (uid("Binary", path), attrs(vec![("path", s(path)), ("sha256", s(sha256)), ("declared", b(*declared))]))
+        }
         Resource::File { path, secret_owner, secret } => (
             uid("File", path),
             attrs(vec![("path", s(path)), ("secret", b(*secret)), ("secret_owner", s(secret_owner))]),
@@ -579,11 +587,20 @@ fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpres
         ),
         Resource::Credential { uid: u, euid, gid, egid, caps_gained } => (
             uid("Credential", &format!("{u}/{euid}/{gid}/{egid}")),
-            attrs(vec![("uid", n(*u)), ("euid", n(*euid)), ("gid", n(*gid)), ("egid", n(*egid)), ("caps_gained", b(*caps_gained))]),
+            attrs(vec![
+                ("uid", n(*u)),
+                ("euid", n(*euid)),
+                ("gid", n(*gid)),
+                ("egid", n(*egid)),
+                ("caps_gained", b(*caps_gained)),
+            ]),
         ),
         Resource::Capability { number, in_setid } => {
             let name = cap_name(*number);
-            (uid("Capability", &name), attrs(vec![("number", n(*number)), ("name", s(&name)), ("in_setid", b(*in_setid))]))
+            (
+                uid("Capability", &name),
+                attrs(vec![("number", n(*number)), ("name", s(&name)), ("in_setid", b(*in_setid))]),
+            )
         }
         Resource::Namespace { changed } => {
             let names: Vec<&str> =
@@ -760,12 +777,14 @@ forbid(principal, action == Action::"file_open", resource)
     fn outcomes_follow_annotations() {
         let p = policies(POLICY).unwrap();
         assert_eq!(p.len(), 4);
-        let exec = q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: String::new(), declared: true });
+        let exec =
+            q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: String::new(), declared: true });
         let a = p.evaluate(&api(), &exec);
         assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Allow, ["base".to_string()].as_slice()));
         let a = p.evaluate(&Principal::unattested(), &exec);
         assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Review, ["unattested-exec".to_string()].as_slice()));
-        let root = q(RecordKind::CredChange, Resource::Credential { uid: 0, euid: 0, gid: 0, egid: 0, caps_gained: true });
+        let root =
+            q(RecordKind::CredChange, Resource::Credential { uid: 0, euid: 0, gid: 0, egid: 0, caps_gained: true });
         assert_eq!(p.evaluate(&api(), &root).outcome, Outcome::Deny);
         let secret = |owner: &str| {
             q(RecordKind::FileOpen, Resource::File { path: "/s".into(), secret_owner: owner.into(), secret: true })
@@ -816,7 +835,14 @@ forbid(principal, action == Action::"file_open", resource)
     #[test]
     fn errors_name_file_and_line() {
         let cases = [
-            (POLICY.replace("forbid(principal, action == Action::\"exec\"", "forbid(principal, action = Action::\"exec\""), 11, ""),
+            (
+                POLICY.replace(
+                    "forbid(principal, action == Action::\"exec\"",
+                    "forbid(principal, action = Action::\"exec\"",
+                ),
+                11,
+                "",
+            ),
             (POLICY.replace("resource.uid == 0", "resource.colour == 0"), 7, "colour"),
             (POLICY.replace("Action::\"exec\"", "Action::\"exce\""), 11, "exce"),
             (POLICY.replace("@outcome(\"review\")", "@outcome(\"later\")"), 10, "must be allow, review"),

@@ -50,9 +50,9 @@ impl Protocol {
         match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok().as_deref() {
             None | Some("grpc") => Ok(Self::Grpc),
             Some("http/protobuf") => Ok(Self::HttpProtobuf),
-            Some(other) => anyhow::bail!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL={other}: supported values are grpc and http/protobuf"
-            ),
+            Some(other) => {
+                anyhow::bail!("OTEL_EXPORTER_OTLP_PROTOCOL={other}: supported values are grpc and http/protobuf")
+            }
         }
     }
 }
@@ -92,7 +92,13 @@ fn resource() -> Resource {
 /// series with its value and attributes.
 type Reader = fn(&crate::metrics::Snapshot, &mut dyn FnMut(u64, Vec<KeyValue>));
 
-fn u64_counter(meter: &opentelemetry::metrics::Meter, name: &'static str, help: &'static str, shared: &Shared, read: Reader) {
+fn u64_counter(
+    meter: &opentelemetry::metrics::Meter,
+    name: &'static str,
+    help: &'static str,
+    shared: &Shared,
+    read: Reader,
+) {
     let shared = shared.clone();
     meter
         .u64_observable_counter(name)
@@ -112,10 +118,9 @@ impl Otlp {
     /// transport); metrics read `shared`. Must run inside a Tokio runtime.
     pub fn new(protocol: Protocol, shared: &Shared) -> anyhow::Result<Self> {
         let (log_exporter, metric_exporter) = match protocol {
-            Protocol::Grpc => (
-                LogExporter::builder().with_tonic().build()?,
-                MetricExporter::builder().with_tonic().build()?,
-            ),
+            Protocol::Grpc => {
+                (LogExporter::builder().with_tonic().build()?, MetricExporter::builder().with_tonic().build()?)
+            }
             Protocol::HttpProtobuf => (
                 LogExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary).build()?,
                 MetricExporter::builder()
@@ -126,25 +131,41 @@ impl Otlp {
         };
         let logs = SdkLoggerProvider::builder().with_resource(resource()).with_batch_exporter(log_exporter).build();
         let logger = logs.logger("witness");
-        let meters = SdkMeterProvider::builder().with_resource(resource()).with_periodic_exporter(metric_exporter).build();
+        let meters =
+            SdkMeterProvider::builder().with_resource(resource()).with_periodic_exporter(metric_exporter).build();
         let meter = meters.meter("witness");
         u64_counter(&meter, "witness.events", "Judged events by identity, kind and outcome.", shared, |s, f| {
             for ((id, kind, outcome), v) in &s.counters.events {
-                f(*v, vec![
-                    KeyValue::new("identity", s.identity(*id).to_string()),
-                    KeyValue::new("kind", kind_name(*kind)),
-                    KeyValue::new("outcome", outcome.name()),
-                ]);
+                f(
+                    *v,
+                    vec![
+                        KeyValue::new("identity", s.identity(*id).to_string()),
+                        KeyValue::new("kind", kind_name(*kind)),
+                        KeyValue::new("outcome", outcome.name()),
+                    ],
+                );
             }
         });
         u64_counter(&meter, "witness.kernel_denials", "Operations the kernel refused.", shared, |s, f| {
             for ((id, kind), v) in &s.counters.kernel_denials {
-                f(*v, vec![KeyValue::new("identity", s.identity(*id).to_string()), KeyValue::new("kind", kind_name(*kind))]);
+                f(
+                    *v,
+                    vec![
+                        KeyValue::new("identity", s.identity(*id).to_string()),
+                        KeyValue::new("kind", kind_name(*kind)),
+                    ],
+                );
             }
         });
         u64_counter(&meter, "witness.divergences", "Departures from declared intent.", shared, |s, f| {
             for ((id, d), v) in &s.counters.divergences {
-                f(*v, vec![KeyValue::new("identity", s.identity(*id).to_string()), KeyValue::new("divergence", d.label())]);
+                f(
+                    *v,
+                    vec![
+                        KeyValue::new("identity", s.identity(*id).to_string()),
+                        KeyValue::new("divergence", d.label()),
+                    ],
+                );
             }
         });
         u64_counter(&meter, "witness.sequence_gaps", "Records lost between kernel and collector.", shared, |s, f| {
