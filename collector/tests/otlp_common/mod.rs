@@ -1,0 +1,113 @@
+//! Shared by the OTLP receiver tests (gRPC and HTTP/protobuf): what is
+//! exported, and what the receiver must have decoded.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
+use serde_json::json;
+use witness::metrics::{Counters, Snapshot};
+use witness::policy::Outcome;
+use witness::sink::otlp::{Otlp, Protocol};
+
+/// What a receiver got.
+#[derive(Clone, Default)]
+pub(crate) struct Received {
+    pub(crate) logs: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
+    pub(crate) metrics: Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+}
+
+fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    kvs.iter()
+        .map(|kv| {
+            let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(Any::StringValue(s)) => s.clone(),
+                Some(Any::IntValue(i)) => i.to_string(),
+                Some(Any::BoolValue(b)) => b.to_string(),
+                other => format!("{other:?}"),
+            };
+            (kv.key.clone(), v)
+        })
+        .collect()
+}
+
+/// Points the exporter at `endpoint` over `protocol`, exports one evidence
+/// record and one counter, shuts down (which flushes), and checks what
+/// `received` decoded.
+pub(crate) fn export_and_check(runtime: &tokio::runtime::Runtime, endpoint: &str, protocol: &str, received: &Received) {
+    // SAFETY: each test binary holds one test, and no thread it started
+    // reads the environment yet, so nothing reads it while it changes.
+    unsafe {
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+    }
+    let mut counters = Counters::new(100);
+    counters.event(0, witness_abi::record::RecordKind::SockConnect as u16, Outcome::Investigate);
+    let shared = Arc::new(Mutex::new(Snapshot {
+        counters,
+        identities: Arc::new(vec!["spiffe://demo.witness.test/data/batch".to_string()]),
+    }));
+    let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
+    let evidence = json!({
+        "kind": "sock_connect", "tgid": 4242, "ppid": 1, "uid": 2000, "comm": "batch",
+        "remote": "10.1.2.3:5432",
+        "identity": {"spiffe_id": "spiffe://demo.witness.test/data/batch", "owner": "team-data", "attested": true},
+        "outcome": "investigate", "kernel": {"verdict": 0, "denied": false}, "divergence": "undeclared_peer",
+        "process": {"exe": "/usr/bin/batch", "ancestors": []}
+    });
+    let serde_json::Value::Object(map) = evidence else { unreachable!() };
+    otlp.emit(&map, Outcome::Investigate, "sock_connect", 1_700_000_000_000_000_000);
+    let otlp = Arc::new(otlp);
+    let o = otlp.clone();
+    runtime.block_on(async move { tokio::task::spawn_blocking(move || o.shutdown()).await.unwrap() });
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while (received.logs.lock().unwrap().is_empty() || received.metrics.lock().unwrap().is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let logs = received.logs.lock().unwrap();
+    let record = logs
+        .iter()
+        .flat_map(|r| &r.resource_logs)
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| &s.log_records)
+        .next()
+        .expect("a log record arrived");
+    let a = attrs(&record.attributes);
+    assert_eq!(a["spiffe.id"], "spiffe://demo.witness.test/data/batch");
+    assert_eq!(a["witness.outcome"], "investigate");
+    assert_eq!(a["witness.divergence"], "undeclared_peer");
+    assert_eq!(a["process.pid"], "4242");
+    assert_eq!(a["process.executable.path"], "/usr/bin/batch");
+    assert_eq!(a["network.peer.address"], "10.1.2.3");
+    assert_eq!(a["network.peer.port"], "5432");
+    assert_eq!(record.severity_text, "WARN");
+    assert_eq!(record.time_unix_nano, 1_700_000_000_000_000_000);
+    let resource = attrs(&logs[0].resource_logs[0].resource.as_ref().unwrap().attributes);
+    assert_eq!(resource["service.name"], "witness");
+
+    let metrics = received.metrics.lock().unwrap();
+    let events = metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .find(|m| m.name == "witness.events")
+        .expect("witness.events arrived");
+    let Some(Data::Sum(sum)) = &events.data else { panic!("witness.events is not a sum: {events:?}") };
+    assert!(sum.is_monotonic);
+    let point = &sum.data_points[0];
+    assert_eq!(point.value, Some(Number::AsInt(1)));
+    let a = attrs(&point.attributes);
+    assert_eq!(a["identity"], "spiffe://demo.witness.test/data/batch");
+    assert_eq!(a["outcome"], "investigate");
+    assert_eq!(a["kind"], "sock_connect");
+}
