@@ -100,7 +100,8 @@ struct JudgeArgs {
     /// Rotated evidence files to keep.
     #[arg(long, default_value_t = 4)]
     evidence_keep: u32,
-    /// fsync the evidence log every N lines (0: only on rotation and exit).
+    /// fsync the evidence log every N lines (0: no count; `run` syncs lines
+    /// a second old, and every command syncs on rotation and exit).
     #[arg(long, default_value_t = 0)]
     evidence_sync_every: u32,
     /// Most (identity, kind, outcome) metric series before new ones go to
@@ -192,8 +193,11 @@ struct RecordArgs {
 
 #[derive(clap::Args)]
 struct ReplayArgs {
-    /// The capture file.
-    file: PathBuf,
+    /// Capture files, replayed in order through one pipeline (the process
+    /// table, caches and counters carry over; sequence numbers restart per
+    /// file). Each file's record count and CPU time go to stderr.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
     #[command(flatten)]
     judge: JudgeArgs,
     /// Print only judged events whose outcome is not allow (JSON: the
@@ -213,6 +217,14 @@ struct ReplayArgs {
     /// kinds newer than this collector are always printed.
     #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
     kinds: Option<u64>,
+    /// Print no events (the sinks, --summary and --metrics still work).
+    #[arg(long, conflicts_with_all = ["evidence_only", "kinds"])]
+    quiet: bool,
+    /// The capture was made on this host and its processes' executables are
+    /// still here: read /proc and executables for digests. Off by default,
+    /// since this host's files say nothing about another host's processes.
+    #[arg(long)]
+    read_host_files: bool,
 }
 
 #[derive(clap::Args)]
@@ -458,10 +470,10 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     use witness::pipeline::{load_config, Pipeline};
     use witness::run::Sinks;
     let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
-    let mut reader = CaptureReader::open(&args.file)?;
-    let info = reader.info().clone();
-    eprintln!("witness: replaying {} (kernel {}, host {})", args.file.display(), info.kernel, info.host);
-    let clock = Clock::with_offset(info.boot_to_unix_ns);
+    // Open every file first: a bad header is reported before any work.
+    let mut readers =
+        args.files.iter().map(|f| CaptureReader::open(f).map(|r| (f, r))).collect::<Result<Vec<_>, _>>()?;
+    let clock = Clock::with_offset(readers[0].1.info().boot_to_unix_ns);
     let evidence = args
         .judge
         .evidence
@@ -469,48 +481,30 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         .map(|p| witness::sink::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
         .transpose()?;
     let mut sinks = Sinks::new(evidence, None);
-    let mut pipeline = Pipeline::new(config, args.judge.options(), clock);
+    let options = witness::pipeline::Options { read_host_files: args.read_host_files, ..args.judge.options() };
+    let mut pipeline = Pipeline::new(config, options, clock);
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
-    let mut printer = Printer::new(Vec::new(), args.format, clock);
-    loop {
-        let batch = reader.next_batch()?;
-        if batch.is_empty() && reader.is_done() {
-            break;
+    for (n, (file, reader)) in readers.iter_mut().enumerate() {
+        let info = reader.info().clone();
+        eprintln!("witness: replaying {} (kernel {}, host {})", file.display(), info.kernel, info.host);
+        let clock = Clock::with_offset(info.boot_to_unix_ns);
+        if n > 0 {
+            pipeline.next_source(clock);
         }
-        pipeline.track(&batch);
-        let mut batch = batch;
-        batch.sort_by_key(|e| e.meta().ts_ns);
-        for event in &batch {
-            let judged = sinks.handle(&mut pipeline, event);
-            if args.evidence_only && judged.as_ref().is_none_or(|(_, rec)| rec.is_none()) {
-                continue;
-            }
-            if !wanted(args.kinds, event) {
-                continue;
-            }
-            let written = match (args.format, judged) {
-                (Format::Json, Some((j, record))) => {
-                    let record = record.unwrap_or_else(|| pipeline.evidence(event, &j));
-                    serde_json::to_writer(&mut out, &record)
-                        .map_err(io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
-                }
-                _ => printer.print(event).and_then(|()| {
-                    let bytes = std::mem::take(printer.get_mut());
-                    out.write_all(&bytes)
-                }),
-            };
-            if let Err(e) = written {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    return Ok(());
-                }
-                return Err(e.into());
-            }
-        }
+        let mut printer = Printer::new(Vec::new(), args.format, clock);
+        let cpu = thread_cpu_time();
+        let records = match replay_file(args, reader, &mut pipeline, &mut sinks, &mut printer, &mut out)? {
+            Some(records) => records,
+            None => return Ok(()), // stdout closed
+        };
+        let cpu = thread_cpu_time().saturating_sub(cpu).as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if cpu > 0.0 { records as f64 / cpu } else { 0.0 };
+        eprintln!("witness: replayed {}: {records} records in {cpu:.3} s of CPU ({rate:.0} records/s)", file.display());
     }
+    sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
-    sinks.sync();
     if args.summary {
         out.write_all(sinks.verdict_table().as_bytes())?;
     }
@@ -522,6 +516,66 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         eprintln!("witness: {} records lost in all (sequence gaps)", pipeline.lost());
     }
     Ok(())
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    // CAST: the clock's fields are non-negative.
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Replays one capture; the records read, or None when stdout was closed.
+fn replay_file(
+    args: &ReplayArgs,
+    reader: &mut CaptureReader,
+    pipeline: &mut witness::pipeline::Pipeline,
+    sinks: &mut witness::run::Sinks,
+    printer: &mut Printer<Vec<u8>>,
+    out: &mut impl Write,
+) -> anyhow::Result<Option<u64>> {
+    let mut records = 0u64;
+    loop {
+        let batch = reader.next_batch()?;
+        if batch.is_empty() && reader.is_done() {
+            break;
+        }
+        records += batch.len() as u64;
+        pipeline.track(&batch);
+        let mut batch = batch;
+        batch.sort_by_key(|e| e.meta().ts_ns);
+        for event in &batch {
+            let judged = sinks.handle(pipeline, event);
+            if args.quiet {
+                continue;
+            }
+            if args.evidence_only && judged.as_ref().is_none_or(|(_, rec)| rec.is_none()) {
+                continue;
+            }
+            if !wanted(args.kinds, event) {
+                continue;
+            }
+            let written = match (args.format, judged) {
+                (Format::Json, Some((j, record))) => {
+                    let record = record.unwrap_or_else(|| pipeline.evidence(event, &j));
+                    serde_json::to_writer(&mut *out, &record)
+                        .map_err(io::Error::from)
+                        .and_then(|()| out.write_all(b"\n"))
+                }
+                _ => printer.print(event).and_then(|()| {
+                    let bytes = std::mem::take(printer.get_mut());
+                    out.write_all(&bytes)
+                }),
+            };
+            if let Err(e) = written {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    return Ok(None);
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(Some(records))
 }
 
 fn run(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
@@ -607,7 +661,7 @@ fn validate_policy(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -
     }
     if let Some(path) = inventory {
         let inv = Inventory::load(path)?;
-        println!("{}: {} workloads", path.display(), inv.workloads.len());
+        println!("{}: {} workloads", path.display(), inv.workloads().len());
     }
     if !policy.is_empty() {
         let n = witness::policy::validate(policy)?;

@@ -12,7 +12,7 @@
 //! `identity="_overflow"` and `witness_series_overflow_total` says how many
 //! events went there.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
@@ -77,8 +77,14 @@ pub struct RingFigures {
 /// Everything counted, owned by the pipeline.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
-    /// Events by (identity, kind, outcome).
+    /// Events by (identity, kind, outcome), as of the last
+    /// [`Counters::settle`].
     pub events: BTreeMap<(u32, u16, Outcome), u64>,
+    /// The live counts behind `events`: a hash map, since every event
+    /// updates one.
+    live: HashMap<(u32, u16, Outcome), u64, foldhash::fast::RandomState>,
+    /// Identities with a series in `live`.
+    with_series: HashSet<u32, foldhash::fast::RandomState>,
     /// Kernel denials by (identity, kind).
     pub kernel_denials: BTreeMap<(u32, u16), u64>,
     /// Divergences by (identity, kind).
@@ -127,19 +133,29 @@ impl Counters {
     /// Counts one judged event.
     pub fn event(&mut self, identity: u32, kind: u16, outcome: Outcome) {
         let mut key = (identity, kind, outcome);
-        if !self.events.contains_key(&key) && self.events.len() >= self.series_budget {
+        if let Some(n) = self.live.get_mut(&key) {
+            *n += 1;
+            return;
+        }
+        if self.live.len() >= self.series_budget {
             key.0 = OVERFLOW;
             self.series_overflow += 1;
         }
-        *self.events.entry(key).or_default() += 1;
+        *self.live.entry(key).or_default() += 1;
+        self.with_series.insert(key.0);
+    }
+
+    /// Brings `events` up to date with the live counts (before a copy is
+    /// published).
+    pub fn settle(&mut self) {
+        self.events.clear();
+        self.events.extend(self.live.iter().map(|(k, v)| (*k, *v)));
     }
 
     /// Identity to use for the smaller families: the identity when it
     /// already has a series in `events`, else the overflow bucket.
     fn bounded(&self, identity: u32) -> u32 {
-        if identity == OVERFLOW
-            || self.events.range((identity, 0, Outcome::Allow)..).next().is_some_and(|k| k.0 .0 == identity)
-        {
+        if identity == OVERFLOW || self.with_series.contains(&identity) {
             identity
         } else {
             OVERFLOW
@@ -175,6 +191,12 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A snapshot of `counters` (settled) with identity label values.
+    pub fn new(mut counters: Counters, identities: Arc<Vec<String>>) -> Self {
+        counters.settle();
+        Self { counters, identities }
+    }
+
     /// The label value of identity `i`.
     pub fn identity(&self, i: u32) -> &str {
         if i == OVERFLOW {
@@ -468,6 +490,7 @@ mod tests {
         c.event(2, 1, Outcome::Deny);
         c.event(2, 5, Outcome::Deny);
         c.event(0, 1, Outcome::Allow);
+        c.settle();
         assert_eq!(c.events[&(0, 1, Outcome::Allow)], 2);
         assert_eq!(c.events[&(OVERFLOW, 1, Outcome::Deny)], 1);
         assert_eq!(c.events[&(OVERFLOW, 5, Outcome::Deny)], 1);
@@ -485,10 +508,7 @@ mod tests {
         c.handshake(0, 0.002);
         c.packet_drops.insert(2, 7);
         c.rings.insert(0, RingFigures { dropped_full: 3, used: 512, size: 1024, ..Default::default() });
-        let shared: Shared = Arc::new(Mutex::new(Snapshot {
-            counters: c,
-            identities: Arc::new(vec!["spiffe://example.org/api".into()]),
-        }));
+        let shared: Shared = Arc::new(Mutex::new(Snapshot::new(c, Arc::new(vec!["spiffe://example.org/api".into()]))));
         let text = render(&shared);
         assert!(text.contains(
             "witness_events_total{identity=\"spiffe://example.org/api\",kind=\"sock_connect\",outcome=\"investigate\"} 1"

@@ -13,6 +13,10 @@
 //! packet-drop aggregates feed `witness_packet_drops_total`.
 
 use std::collections::{HashMap, VecDeque};
+
+/// The hasher of the pipeline's tables: their keys are small numbers,
+/// and SipHash showed in the profile.
+type FastHash = foldhash::fast::RandomState;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,7 +38,7 @@ use crate::sequence::{Observation, SequenceTracker};
 #[derive(Debug)]
 pub struct Config {
     /// Declared workloads.
-    pub inventory: Inventory,
+    pub inventory: Arc<Inventory>,
     /// Policies and their decision cache.
     pub judge: Judge,
     principals: Vec<Principal>,
@@ -46,7 +50,7 @@ impl Config {
     /// A configuration from an inventory and optional policies.
     pub fn new(inventory: Inventory, policies: Option<Policies>, cache_entries: usize) -> Self {
         let mut principals: Vec<Principal> = inventory
-            .workloads
+            .workloads()
             .iter()
             .map(|w| Principal {
                 spiffe_id: w.spiffe_id.as_str().to_string(),
@@ -58,16 +62,17 @@ impl Config {
         principals.push(Principal::unattested());
         let identities = Arc::new(principals.iter().map(|p| p.spiffe_id.clone()).collect());
         let needs_digest = inventory.needs_digest();
+        let inventory = Arc::new(inventory);
         Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest }
     }
 
     /// Index of `unattested`.
     pub fn unattested(&self) -> u32 {
-        u32::try_from(self.inventory.workloads.len()).unwrap_or(u32::MAX - 1)
+        u32::try_from(self.inventory.workloads().len()).unwrap_or(u32::MAX - 1)
     }
 
     fn workload(&self, identity: u32) -> Option<&Workload> {
-        self.inventory.workloads.get(identity as usize)
+        self.inventory.workloads().get(identity as usize)
     }
 }
 
@@ -82,11 +87,20 @@ pub struct Options {
     pub series_budget: usize,
     /// Write allow events to the evidence log too.
     pub evidence_all: bool,
+    /// Read this host's /proc and executables (for digests). True for the
+    /// live daemon; false when replaying a capture made elsewhere.
+    pub read_host_files: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { max_processes: 1 << 17, max_digests: 1 << 14, series_budget: 10_000, evidence_all: false }
+        Self {
+            max_processes: 1 << 17,
+            max_digests: 1 << 14,
+            series_budget: 10_000,
+            evidence_all: false,
+            read_host_files: true,
+        }
     }
 }
 
@@ -102,7 +116,7 @@ pub struct Judged {
     /// The kernel's verdict (0 allowed, else -errno).
     pub kernel_verdict: i32,
     /// Deciding policies.
-    pub policies: Vec<String>,
+    pub policies: Arc<[String]>,
 }
 
 /// cgroup id to path, from a walk of the cgroup v2 hierarchy (the id of a
@@ -110,7 +124,7 @@ pub struct Judged {
 #[derive(Debug)]
 struct CgroupPaths {
     root: PathBuf,
-    map: HashMap<u64, Arc<str>>,
+    map: HashMap<u64, Arc<str>, FastHash>,
     last_scan: Option<Instant>,
 }
 
@@ -119,7 +133,7 @@ const CGROUP_SCAN_MAX: usize = 200_000;
 
 impl CgroupPaths {
     fn new(root: PathBuf) -> Self {
-        Self { root, map: HashMap::new(), last_scan: None }
+        Self { root, map: HashMap::default(), last_scan: None }
     }
 
     fn scan(&mut self) {
@@ -163,7 +177,7 @@ impl CgroupPaths {
 /// Executable digests by (device, inode, mtime).
 #[derive(Debug)]
 struct Digests {
-    map: HashMap<ImageKey, Option<[u8; 32]>>,
+    map: HashMap<ImageKey, Option<[u8; 32]>, FastHash>,
     max: usize,
 }
 
@@ -213,13 +227,13 @@ pub struct Pipeline {
     cgroups: CgroupPaths,
     digests: Digests,
     /// tgid → (generation, cgroup id, identity).
-    attribution: HashMap<u32, (u64, u64, u32)>,
+    attribution: HashMap<u32, (u64, u64, u32), FastHash>,
     /// Local listening port → identity.
-    listeners: HashMap<u16, u32>,
+    listeners: HashMap<u16, u32, FastHash>,
     /// Recent outgoing connects: (remote, port, identity).
     connects: VecDeque<(IpAddr, u16, u32)>,
     /// Handshakes in progress: sock id → (SYN_SENT time, identity).
-    handshakes: HashMap<u64, (u64, u32)>,
+    handshakes: HashMap<u64, (u64, u32), FastHash>,
     tracker: SequenceTracker,
     /// Everything counted.
     pub counters: Counters,
@@ -245,11 +259,11 @@ impl Pipeline {
             options,
             table: ProcessTable::new(options.max_processes),
             cgroups: CgroupPaths::new(PathBuf::from("/sys/fs/cgroup")),
-            digests: Digests { map: HashMap::new(), max: options.max_digests },
-            attribution: HashMap::new(),
-            listeners: HashMap::new(),
+            digests: Digests { map: HashMap::default(), max: options.max_digests },
+            attribution: HashMap::default(),
+            listeners: HashMap::default(),
             connects: VecDeque::new(),
-            handshakes: HashMap::new(),
+            handshakes: HashMap::default(),
             tracker: SequenceTracker::default(),
             counters: Counters::new(options.series_budget),
             clock,
@@ -297,7 +311,14 @@ impl Pipeline {
         self.counters.cache_misses = s.misses;
         self.counters.policy_errors = s.errors;
         self.counters.processes = self.table.len() as u64;
-        Snapshot { counters: self.counters.clone(), identities: self.config.identities.clone() }
+        Snapshot::new(self.counters.clone(), self.config.identities.clone())
+    }
+
+    /// Starts reading another source (the next capture of a replay):
+    /// sequence numbers start afresh and times come from `clock`.
+    pub fn next_source(&mut self, clock: Clock) {
+        self.tracker.reset();
+        self.clock = clock;
     }
 
     /// Forgets per-CPU sequence positions (the module was reloaded).
@@ -313,10 +334,13 @@ impl Pipeline {
 
     /// Digest of a process's executable, if wanted and computable.
     fn digest_of(&mut self, tgid: u32) -> Option<[u8; 32]> {
+        if !self.options.read_host_files {
+            return None;
+        }
         let image = self.table.get(tgid)?.image?;
         let mut candidates = vec![self.proc_root.join(tgid.to_string()).join("exe")];
         if let Some(exe) = self.table.get(tgid).and_then(|e| e.exe.clone()) {
-            candidates.push(PathBuf::from(exe));
+            candidates.push(PathBuf::from(&*exe));
         }
         self.digests.get(image, &candidates)
     }
@@ -353,9 +377,8 @@ impl Pipeline {
         let identity = self
             .config
             .inventory
-            .attribute(&subject)
-            .and_then(|w| self.config.inventory.by_id(w.spiffe_id.as_str()))
-            .map_or(self.config.unattested(), |(i, _)| u32::try_from(i).unwrap_or(u32::MAX - 1));
+            .attribute_index(&subject)
+            .map_or(self.config.unattested(), |i| u32::try_from(i).unwrap_or(u32::MAX - 1));
         if self.attribution.len() >= self.options.max_processes {
             self.attribution.clear();
         }
@@ -452,7 +475,10 @@ impl Pipeline {
         let task = *event.task()?;
         let kind = event.kind()?;
         let identity = self.identity_of(task.tgid, Some(&task));
-        let workload = self.config.workload(identity).cloned();
+        // The inventory is shared, so the workload can be borrowed while
+        // the pipeline changes.
+        let inventory = Arc::clone(&self.config.inventory);
+        let workload = inventory.workloads().get(identity as usize);
         let mut divergence = Divergence::None;
         let mut verdict = 0;
         let resource = match &event.body {
@@ -461,8 +487,8 @@ impl Pipeline {
                 let path = String::from_utf8_lossy(path).into_owned();
                 let key = ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec);
                 let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&path)];
-                let digest = self.digests.get(key, &candidates);
-                let declared = workload.as_ref().is_none_or(|w| w.declares_binary(&path, digest.as_ref()));
+                let digest = if self.options.read_host_files { self.digests.get(key, &candidates) } else { None };
+                let declared = workload.is_none_or(|w| w.declares_binary(&path, digest.as_ref()));
                 if !declared {
                     divergence = Divergence::UnexpectedBinary;
                 }
@@ -481,7 +507,7 @@ impl Pipeline {
                 let path = String::from_utf8_lossy(path).into_owned();
                 let owner = self.config.inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str().to_string());
                 if kind == RecordKind::FileOpen
-                    && owner.as_deref().is_some_and(|o| Some(o) != workload.as_ref().map(|w| w.spiffe_id.as_str()))
+                    && owner.as_deref().is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str()))
                 {
                     divergence = Divergence::ForeignSecret;
                 }
@@ -490,7 +516,7 @@ impl Pipeline {
             }
             Body::Sock(r) => {
                 verdict = r.verdict;
-                self.sock(kind, r, identity, workload.as_ref(), &mut divergence)
+                self.sock(kind, r, identity, workload, &mut divergence)
             }
             Body::Cred(c) => Some(Resource::Credential {
                 uid: c.new_uid,
@@ -528,7 +554,7 @@ impl Pipeline {
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
         };
         let answer = match resource {
-            None => Answer { outcome: Outcome::Allow, policies: vec![], errors: 0 },
+            None => Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 },
             Some(resource) => {
                 let exe = self.table.get(task.tgid).and_then(|e| e.exe.clone()).unwrap_or_default();
                 let question = Question {
@@ -633,7 +659,7 @@ impl Pipeline {
             "divergence".into(),
             if judged.divergence == Divergence::None { Value::Null } else { judged.divergence.name().into() },
         );
-        o.insert("policies".into(), judged.policies.clone().into());
+        o.insert("policies".into(), judged.policies.iter().map(|p| Value::from(p.as_str())).collect());
         if let Some(task) = event.task() {
             let ancestry: Vec<Value> = self
                 .table
@@ -641,11 +667,11 @@ impl Pipeline {
                 .iter()
                 .skip(1)
                 .take(8)
-                .map(|e| json!({ "pid": e.tgid, "comm": e.comm, "exe": e.exe }))
+                .map(|e| json!({ "pid": e.tgid, "comm": e.comm, "exe": e.exe.as_deref() }))
                 .collect();
             o.insert(
                 "process".into(),
-                json!({ "exe": self.table.get(task.tgid).and_then(|e| e.exe.clone()), "ancestors": ancestry }),
+                json!({ "exe": self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), "ancestors": ancestry }),
             );
         }
         o

@@ -4,7 +4,10 @@
 //! executable, ancestry and cgroup even when the event itself is small.
 
 use std::collections::HashMap;
+
+type FastHash = foldhash::fast::RandomState;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::decode::{nul_terminated, Body, Event};
 
@@ -22,7 +25,7 @@ pub struct ProcessEntry {
     /// `comm`.
     pub comm: String,
     /// Executable path, when known.
-    pub exe: Option<String>,
+    pub exe: Option<Arc<str>>,
     /// cgroup v2 id, when known (0: unknown).
     pub cgroup_id: u64,
     /// The executable file, when known.
@@ -58,7 +61,7 @@ impl ImageKey {
 /// Live processes by tgid, bounded.
 #[derive(Debug)]
 pub struct ProcessTable {
-    entries: HashMap<u32, ProcessEntry>,
+    entries: HashMap<u32, ProcessEntry, FastHash>,
     max_entries: usize,
     /// Entries refused because the table was full.
     pub overflowed: u64,
@@ -70,7 +73,7 @@ const MAX_DEPTH: usize = 64;
 impl ProcessTable {
     /// An empty table holding at most `max_entries` processes.
     pub fn new(max_entries: usize) -> Self {
-        Self { entries: HashMap::new(), max_entries, overflowed: 0 }
+        Self { entries: HashMap::default(), max_entries, overflowed: 0 }
     }
 
     /// Adds every process under `proc_root` (normally `/proc`); returns how
@@ -85,7 +88,8 @@ impl ProcessTable {
                 status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
             };
             let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("").trim().to_string();
-            let exe = std::fs::read_link(entry.path().join("exe")).ok().map(|p| p.to_string_lossy().into_owned());
+            let exe: Option<Arc<str>> =
+                std::fs::read_link(entry.path().join("exe")).ok().map(|p| Arc::from(p.to_string_lossy().as_ref()));
             let image = exe.as_ref().and_then(|_| ImageKey::of(&entry.path().join("exe")));
             // The cgroup id is the inode number of the cgroup's directory.
             let cgroup_id = std::fs::read_to_string(entry.path().join("cgroup"))
@@ -141,7 +145,7 @@ impl ProcessTable {
                 uid: task.uid,
                 gid: task.gid,
                 comm,
-                exe: Some(String::from_utf8_lossy(path).into_owned()),
+                exe: Some(Arc::from(String::from_utf8_lossy(path).as_ref())),
                 cgroup_id: task.cgroup_id,
                 image: Some(ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec)),
             }),

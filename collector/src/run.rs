@@ -15,7 +15,7 @@
 //! says so, counts `witness_module_unloads_total`, waits for the device and
 //! continues; sequence tracking restarts with the new module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -32,7 +32,7 @@ use crate::mapped::MappedRings;
 use crate::metrics::{RingFigures, Shared, Snapshot};
 use crate::pipeline::{load_config, Config, Judged, Pipeline};
 use crate::policy::Outcome;
-use crate::sink::evidence::{EvidenceLog, Policy as EvidencePolicy};
+use crate::sink::evidence::{EvidenceError, EvidenceLog, Policy as EvidencePolicy};
 use crate::sink::otlp::Otlp;
 
 /// Where judged events go.
@@ -43,10 +43,9 @@ pub struct Sinks {
     pub otlp: Option<Arc<Otlp>>,
     /// Where counters are published.
     pub shared: Shared,
-    /// Verdicts per (identity, outcome), for the summary table.
-    pub verdicts: BTreeMap<(String, Outcome), u64>,
-    /// Kernel denials per identity, for the summary table.
-    pub denials: BTreeMap<String, u64>,
+    /// Per identity: events by outcome (in [`Outcome::ALL`] order), then
+    /// kernel denials; for the summary table.
+    tally: HashMap<String, [u64; 5]>,
     last_publish: Option<Instant>,
     reported_evidence_error: bool,
 }
@@ -64,8 +63,7 @@ impl Sinks {
             evidence,
             otlp,
             shared: Arc::new(Mutex::new(Snapshot::default())),
-            verdicts: BTreeMap::new(),
-            denials: BTreeMap::new(),
+            tally: HashMap::new(),
             last_publish: None,
             reported_evidence_error: false,
         }
@@ -79,28 +77,21 @@ impl Sinks {
         event: &Event,
     ) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
         let judged = p.process(event)?;
-        let name = p.identity_name(judged.identity).to_string();
-        *self.verdicts.entry((name.clone(), judged.outcome)).or_default() += 1;
-        if judged.kernel_verdict != 0 {
-            *self.denials.entry(name).or_default() += 1;
-        }
+        let name = p.identity_name(judged.identity);
+        let row = match self.tally.get_mut(name) {
+            Some(row) => row,
+            None => self.tally.entry(name.to_string()).or_default(),
+        };
+        row[Outcome::ALL.iter().position(|o| *o == judged.outcome).unwrap_or(0)] += 1;
+        row[4] += u64::from(judged.kernel_verdict != 0);
         if !p.is_evidence(&judged) {
             return Some((judged, None));
         }
         let record = p.evidence(event, &judged);
         if let Some(log) = &mut self.evidence {
-            match log.append(&Value::Object(record.clone())) {
-                Ok(()) => p.counters.evidence_lines += 1,
-                Err(e) => {
-                    p.counters.evidence_errors += 1;
-                    if !self.reported_evidence_error {
-                        tracing::error!(
-                            "evidence log: {e} (counting further failures in witness_evidence_errors_total)"
-                        );
-                        self.reported_evidence_error = true;
-                    }
-                }
-            }
+            let result = log.append(&record);
+            p.counters.evidence_lines += 1;
+            self.account(p, result);
         }
         if let Some(otlp) = &self.otlp {
             let t = record.get("time_unix_ns").and_then(Value::as_i64).map_or(0, i128::from);
@@ -122,37 +113,54 @@ impl Sinks {
         }
     }
 
-    /// Syncs the evidence log.
-    pub fn sync(&mut self) {
+    /// Moves lines the evidence log lost from written to errors, and
+    /// reports the first failure.
+    fn account(&mut self, p: &mut Pipeline, result: Result<(), EvidenceError>) {
         if let Some(log) = &mut self.evidence {
-            if let Err(e) = log.sync() {
-                tracing::error!("evidence log: {e}");
+            let lost = log.take_lost();
+            p.counters.evidence_lines = p.counters.evidence_lines.saturating_sub(lost);
+            p.counters.evidence_errors += lost;
+        }
+        if let Err(e) = result {
+            if !self.reported_evidence_error {
+                tracing::error!("evidence log: {e} (counting further failures in witness_evidence_errors_total)");
+                self.reported_evidence_error = true;
             }
+        }
+    }
+
+    /// Writes buffered evidence lines (at the end of each batch).
+    pub fn flush(&mut self, p: &mut Pipeline) {
+        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::flush) {
+            self.account(p, result);
+        }
+    }
+
+    /// Syncs the evidence log if its oldest unsynced line is `age` old.
+    pub fn sync_if_older(&mut self, p: &mut Pipeline, age: Duration) {
+        if let Some(result) = self.evidence.as_mut().map(|log| log.sync_if_older(age)) {
+            self.account(p, result);
+        }
+    }
+
+    /// Writes and syncs the evidence log.
+    pub fn sync(&mut self, p: &mut Pipeline) {
+        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::sync) {
+            self.account(p, result);
         }
     }
 
     /// The verdict table: one row per identity, a column per outcome, and
     /// the kernel's own denials.
     pub fn verdict_table(&self) -> String {
-        let mut rows: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
-        for ((id, outcome), n) in &self.verdicts {
-            let i = Outcome::ALL.iter().position(|o| o == outcome).unwrap_or(0);
-            rows.entry(id.as_str()).or_default()[i] += n;
-        }
+        let rows: BTreeMap<&str, &[u64; 5]> = self.tally.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let width = rows.keys().map(|k| k.len()).max().unwrap_or(8).max(8);
         let mut out = format!(
             "{:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",
             "IDENTITY", "ALLOW", "REVIEW", "INVESTIGATE", "DENY", "KERNEL-DENIED"
         );
         for (id, c) in rows {
-            out.push_str(&format!(
-                "{id:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",
-                c[0],
-                c[1],
-                c[2],
-                c[3],
-                self.denials.get(id).copied().unwrap_or(0)
-            ));
+            out.push_str(&format!("{id:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n", c[0], c[1], c[2], c[3], c[4]));
         }
         out
     }
@@ -273,8 +281,8 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let listeners = crate::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
+    sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
-    sinks.sync();
     if let Some(otlp) = &sinks.otlp {
         let otlp = otlp.clone();
         runtime.block_on(async move { tokio::task::spawn_blocking(move || otlp.shutdown()).await.ok() });
@@ -284,6 +292,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
+
+/// The longest an evidence line waits for `fdatasync` in `witness run`.
+pub const EVIDENCE_MAX_UNSYNCED_AGE: Duration = Duration::from_secs(1);
 
 /// The pipeline thread's loop over the device.
 fn drain(
@@ -367,7 +378,9 @@ fn drain(
                 }
                 last_stats = Instant::now();
             }
+            sinks.flush(p);
             sinks.publish(p, false);
+            sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
         }
         if gone {
             // Unmap and close before anything else: the unload waits for it.

@@ -36,7 +36,7 @@ fn replay() -> (Judgements, Sinks) {
     .unwrap();
     let mut reader = CaptureReader::open(&root.join("tests/data/judge_e2e.cap")).unwrap();
     let clock = Clock::with_offset(reader.info().boot_to_unix_ns);
-    let mut pipeline = Pipeline::new(config, Options::default(), clock);
+    let mut pipeline = Pipeline::new(config, Options { read_host_files: false, ..Options::default() }, clock);
     let mut sinks = Sinks::new(None, None);
     let mut out = Vec::new();
     loop {

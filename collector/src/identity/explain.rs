@@ -29,7 +29,7 @@ pub fn explain(inventory: &Inventory, facts: &ProcessFacts) -> String {
         c.runtime.unwrap_or("-"),
         c.pod_uid.as_deref().unwrap_or("-")
     );
-    for w in &inventory.workloads {
+    for w in inventory.workloads() {
         let matched = w.selectors.iter().filter(|s| s.matches(&subject)).count();
         let verdict = if matched == w.selectors.len() { "matches" } else { "does not match" };
         let _ = writeln!(out, "entry {} (line {}, owner {}): {verdict}", w.spiffe_id, w.line, w.owner);

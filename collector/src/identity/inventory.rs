@@ -20,7 +20,18 @@
 //! Every error names the file and line. Attribution follows the rule in
 //! [`crate::identity`]: all selectors of an entry must match; the entry with
 //! the most selectors wins; ties go to the earlier entry.
+//!
+//! Both questions the hot path asks (which entry is this process, whose
+//! secret is this path) are answered from an index built at load time, not
+//! by walking every entry: an inventory of thousands of workloads costs a
+//! few hash lookups per question. Each entry is filed under one of its
+//! exact selectors (digest, container, pod, path, uid, namespace, gid, in
+//! that order of preference); entries with only `cgroup:path` globs are
+//! checked one by one. Each secret glob is filed under the directory part
+//! of its literal prefix, so a path is checked only against globs that can
+//! match it.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -179,8 +190,100 @@ impl Workload {
 /// A loaded inventory.
 #[derive(Clone, Debug, Default)]
 pub struct Inventory {
-    /// Entries in file order.
-    pub workloads: Vec<Workload>,
+    workloads: Vec<Workload>,
+    index: Index,
+}
+
+/// Where to look first; see the module docs.
+#[derive(Clone, Debug, Default)]
+struct Index {
+    uid: HashMap<u32, Vec<u32>>,
+    gid: HashMap<u32, Vec<u32>>,
+    exe: HashMap<String, Vec<u32>>,
+    sha256: HashMap<[u8; 32], Vec<u32>>,
+    container: HashMap<String, Vec<u32>>,
+    ns: HashMap<String, Vec<u32>>,
+    pod: HashMap<String, Vec<u32>>,
+    /// Entries with glob selectors only.
+    scan: Vec<u32>,
+    /// Secret globs by the directory of their literal prefix: (entry, glob).
+    secrets: HashMap<String, Vec<(u32, u32)>>,
+    by_id: HashMap<String, u32>,
+}
+
+/// How specific a selector is as an index key (higher: fewer entries
+/// share a value); None for globs.
+fn key_rank(s: &Selector) -> Option<u8> {
+    match s {
+        Selector::Sha256(_) => Some(7),
+        Selector::ContainerId(_) => Some(6),
+        Selector::K8sPodUid(_) => Some(5),
+        Selector::Path(_) => Some(4),
+        Selector::Uid(_) => Some(3),
+        Selector::K8sNamespace(_) => Some(2),
+        Selector::Gid(_) => Some(1),
+        Selector::CgroupPath(_) => None,
+    }
+}
+
+/// The directory part of a glob's literal prefix: every path the glob
+/// matches starts with it.
+fn glob_dir(glob: &str) -> &str {
+    let literal = glob.find(['*', '?', '[']).map_or(glob, |i| &glob[..i]);
+    literal.rfind('/').map_or("/", |i| &literal[..=i])
+}
+
+impl Index {
+    fn build(workloads: &[Workload]) -> Self {
+        let mut ix = Self::default();
+        for (i, w) in workloads.iter().enumerate() {
+            // CAST: an inventory has far fewer than 2^32 entries (it is a
+            // file a person writes).
+            let i = i as u32;
+            ix.by_id.insert(w.spiffe_id.as_str().to_string(), i);
+            match w.selectors.iter().filter(|s| key_rank(s).is_some()).max_by_key(|s| key_rank(s)) {
+                Some(Selector::Sha256(d)) => ix.sha256.entry(*d).or_default().push(i),
+                Some(Selector::ContainerId(c)) => ix.container.entry(c.clone()).or_default().push(i),
+                Some(Selector::K8sPodUid(p)) => ix.pod.entry(p.clone()).or_default().push(i),
+                Some(Selector::Path(p)) => ix.exe.entry(p.clone()).or_default().push(i),
+                Some(Selector::Uid(u)) => ix.uid.entry(*u).or_default().push(i),
+                Some(Selector::K8sNamespace(n)) => ix.ns.entry(n.clone()).or_default().push(i),
+                Some(Selector::Gid(g)) => ix.gid.entry(*g).or_default().push(i),
+                Some(Selector::CgroupPath(_)) | None => ix.scan.push(i),
+            }
+            for (j, g) in w.secrets.iter().enumerate() {
+                // CAST: as above, a handful of globs per entry.
+                ix.secrets.entry(glob_dir(g.as_str()).to_string()).or_default().push((i, j as u32));
+            }
+        }
+        ix
+    }
+
+    /// Entries that can match the subject: every entry whose key selector
+    /// the subject has, and the glob-only ones.
+    fn candidates(&self, s: &Subject<'_>, out: &mut Vec<u32>) {
+        fn add<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized>(
+            map: &HashMap<K, Vec<u32>>,
+            key: Option<&Q>,
+            out: &mut Vec<u32>,
+        ) {
+            if let Some(v) = key.and_then(|k| map.get(k)) {
+                out.extend_from_slice(v);
+            }
+        }
+        add(&self.uid, s.uid.as_ref(), out);
+        add(&self.gid, s.gid.as_ref(), out);
+        add(&self.exe, s.exe, out);
+        add(&self.sha256, s.sha256.as_ref(), out);
+        add(&self.ns, s.k8s_ns, out);
+        if !self.container.is_empty() {
+            add(&self.container, s.container_id.map(str::to_ascii_lowercase).as_deref(), out);
+        }
+        if !self.pod.is_empty() {
+            add(&self.pod, s.k8s_pod_uid.map(str::to_ascii_lowercase).as_deref(), out);
+        }
+        out.extend_from_slice(&self.scan);
+    }
 }
 
 #[derive(Deserialize)]
@@ -204,8 +307,19 @@ struct WorkloadDoc {
     secrets: Vec<Spanned<String>>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+/// Byte offsets to 1-based line numbers, by binary search over the
+/// newlines (an inventory of thousands of entries has tens of thousands of
+/// lines, and every entry asks).
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn new(text: &str) -> Self {
+        Self(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect())
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.0.partition_point(|&nl| nl < offset) + 1
+    }
 }
 
 impl Inventory {
@@ -217,27 +331,26 @@ impl Inventory {
 
     /// Validates inventory text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, InventoryError> {
+        let lines = Lines::new(text);
         let doc: FileDoc = toml::from_str(text).map_err(|e| InventoryError::Syntax {
             path: path.into(),
-            line: e.span().map_or(1, |s| line_of(text, s.start)),
+            line: e.span().map_or(1, |s| lines.line_of(s.start)),
             message: e.message().to_string(),
         })?;
         let invalid = |offset: usize, message: String| InventoryError::Invalid {
             path: path.into(),
-            line: line_of(text, offset),
+            line: lines.line_of(offset),
             message,
         };
         let mut workloads: Vec<Workload> = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for entry in doc.workload {
-            let entry_line = line_of(text, entry.span().start);
+            let entry_line = lines.line_of(entry.span().start);
             let w = entry.into_inner();
             let id =
                 SpiffeId::parse(w.spiffe_id.get_ref()).map_err(|e| invalid(w.spiffe_id.span().start, e.to_string()))?;
-            if let Some(first) = workloads.iter().find(|x| x.spiffe_id == id) {
-                return Err(invalid(
-                    w.spiffe_id.span().start,
-                    format!("{id} is already declared at line {}", first.line),
-                ));
+            if let Some(first) = seen.insert(id.as_str().to_string(), entry_line) {
+                return Err(invalid(w.spiffe_id.span().start, format!("{id} is already declared at line {first}")));
             }
             if w.owner.get_ref().trim().is_empty() {
                 return Err(invalid(w.owner.span().start, "owner must not be empty".into()));
@@ -288,30 +401,66 @@ impl Inventory {
                 line: entry_line,
             });
         }
-        Ok(Self { workloads })
+        Ok(Self::new(workloads))
+    }
+
+    /// An inventory of these entries (in file order).
+    pub fn new(workloads: Vec<Workload>) -> Self {
+        let index = Index::build(&workloads);
+        Self { workloads, index }
+    }
+
+    /// The entries in file order.
+    pub fn workloads(&self) -> &[Workload] {
+        &self.workloads
     }
 
     /// The workload a process is, or None (unattested).
     pub fn attribute(&self, subject: &Subject<'_>) -> Option<&Workload> {
-        let mut best: Option<&Workload> = None;
-        for w in &self.workloads {
-            if w.selectors.iter().all(|s| s.matches(subject))
-                && best.is_none_or(|b| w.selectors.len() > b.selectors.len())
-            {
-                best = Some(w);
-            }
-        }
-        best
+        self.attribute_index(subject).map(|i| &self.workloads[i])
     }
 
-    /// The workload declaring `path` a secret, if any (the first).
+    /// The index (file position) of the workload a process is.
+    pub fn attribute_index(&self, subject: &Subject<'_>) -> Option<usize> {
+        let mut candidates = Vec::new();
+        self.index.candidates(subject, &mut candidates);
+        let mut best: Option<(usize, usize)> = None; // (selectors, entry)
+        for &c in &candidates {
+            // CAST: u32 to usize widens.
+            let c = c as usize;
+            let w = &self.workloads[c];
+            let n = w.selectors.len();
+            if best.is_none_or(|(bn, bc)| n > bn || (n == bn && c < bc))
+                && w.selectors.iter().all(|s| s.matches(subject))
+            {
+                best = Some((n, c));
+            }
+        }
+        best.map(|(_, c)| c)
+    }
+
+    /// The workload declaring `path` a secret, if any (the first in file
+    /// order).
     pub fn secret_owner(&self, path: &str) -> Option<&Workload> {
-        self.workloads.iter().find(|w| w.owns_secret(path))
+        if self.index.secrets.is_empty() || !path.starts_with('/') {
+            return None;
+        }
+        let mut first: Option<u32> = None;
+        for (i, _) in path.match_indices('/') {
+            let Some(globs) = self.index.secrets.get(&path[..=i]) else { continue };
+            for &(w, g) in globs {
+                if first.is_none_or(|f| w < f) && self.workloads[w as usize].secrets[g as usize].matches(path) {
+                    first = Some(w);
+                }
+            }
+        }
+        first.map(|w| &self.workloads[w as usize])
     }
 
     /// The workload with this SPIFFE ID.
     pub fn by_id(&self, id: &str) -> Option<(usize, &Workload)> {
-        self.workloads.iter().enumerate().find(|(_, w)| w.spiffe_id.as_str() == id)
+        // CAST: u32 to usize widens.
+        self.index.by_id.get(id).map(|&i| (i as usize, &self.workloads[i as usize]))
     }
 
     /// Whether any selector or declared binary needs executable digests.
@@ -351,13 +500,13 @@ selectors = ["unix:gid:100"]
     #[test]
     fn loads_and_attributes_with_precedence() {
         let inv = parse(GOOD).unwrap();
-        assert_eq!(inv.workloads.len(), 3);
-        assert_eq!(inv.workloads[1].line, 10);
-        let api = &inv.workloads[0];
+        assert_eq!(inv.workloads().len(), 3);
+        assert_eq!(inv.workloads()[1].line, 10);
+        let api = &inv.workloads()[0];
         assert!(api.declares_binary("/usr/bin/api", None));
         assert!(!api.declares_binary("/usr/bin/curl", Some(&[0; 32])));
         assert!(api.needs_digest() && inv.needs_digest());
-        assert!(inv.workloads[2].declares_binary("/anything", None), "no binaries declared: not checked");
+        assert!(inv.workloads()[2].declares_binary("/anything", None), "no binaries declared: not checked");
         assert_eq!(inv.secret_owner("/etc/payments/tls.key").unwrap().spiffe_id.as_str(), api.spiffe_id.as_str());
         assert!(inv.secret_owner("/etc/passwd").is_none());
         let api = Subject { uid: Some(1234), cgroup: Some("/system.slice/api.service"), ..Default::default() };
@@ -369,10 +518,88 @@ selectors = ["unix:gid:100"]
         let both = Subject { uid: Some(1234), gid: Some(100), ..Default::default() };
         assert_eq!(inv.attribute(&both).unwrap().spiffe_id.as_str(), "spiffe://example.org/payments/api");
         assert!(inv.attribute(&Subject { uid: Some(0), ..Default::default() }).is_none(), "unattested");
-        let peers = &inv.workloads[0].peers;
+        let peers = &inv.workloads()[0].peers;
         assert!(peers[1].matches_addr("10.1.2.3".parse().unwrap(), 5432));
         assert!(!peers[1].matches_addr("10.1.2.3".parse().unwrap(), 80));
         assert!(peers[2].matches_addr("::1".parse().unwrap(), 443));
+    }
+
+    /// The index answers exactly as walking every entry would.
+    #[test]
+    fn index_agrees_with_a_full_walk() {
+        let mut text = String::new();
+        let selectors = [
+            "\"unix:uid:{u}\"",
+            "\"unix:gid:{g}\"",
+            "\"unix:uid:{u}\", \"unix:gid:{g}\"",
+            "\"unix:path:/bin/p{u}\"",
+            "\"cgroup:path:/pods/{g}/*\"",
+            "\"unix:uid:{u}\", \"cgroup:path:/pods/*\"",
+            "\"container:id:{c}\"",
+            "\"k8s:pod-uid:POD-{g}\", \"unix:gid:{g}\"",
+        ];
+        let secrets = ["/srv/{u}/*.key", "/srv/{u}/exact", "/etc/sec*/{g}", "/[ab]*/x{u}", "/etc/*"];
+        for n in 0..120u32 {
+            let (u, g) = (n % 7, n % 5);
+            let c = format!("{:064x}", n % 3);
+            let sel =
+                selectors[n as usize % selectors.len()].replace("{u}", &u.to_string()).replace("{g}", &g.to_string());
+            let sel = sel.replace("{c}", &c);
+            let sec = secrets[n as usize % secrets.len()].replace("{u}", &u.to_string()).replace("{g}", &g.to_string());
+            text.push_str(&format!(
+                "[[workload]]\nspiffe_id = \"spiffe://t.test/w{n}\"\nowner = \"o\"\nselectors = [{sel}]\nsecrets = [\"{sec}\"]\n"
+            ));
+        }
+        let inv = parse(&text).unwrap();
+        let walk = |s: &Subject<'_>| {
+            let mut best: Option<usize> = None;
+            for (i, w) in inv.workloads().iter().enumerate() {
+                if w.selectors.iter().all(|x| x.matches(s))
+                    && best.is_none_or(|b| w.selectors.len() > inv.workloads()[b].selectors.len())
+                {
+                    best = Some(i);
+                }
+            }
+            best
+        };
+        let mut checked = 0;
+        for u in 0..8 {
+            for g in 0..6 {
+                for cg in [None, Some(format!("/pods/{g}/x")), Some("/other".to_string())] {
+                    let c = format!("{:064X}", u % 4);
+                    let pod = format!("pod-{g}");
+                    let exe = format!("/bin/p{u}");
+                    let s = Subject {
+                        uid: Some(u),
+                        gid: Some(g),
+                        exe: Some(&exe),
+                        cgroup: cg.as_deref(),
+                        container_id: Some(&c),
+                        k8s_pod_uid: Some(&pod),
+                        ..Default::default()
+                    };
+                    assert_eq!(inv.attribute_index(&s), walk(&s), "{s:?}");
+                    checked += usize::from(walk(&s).is_some());
+                }
+            }
+        }
+        assert!(checked > 50, "the subjects must mostly match something ({checked})");
+        for path in [
+            "/srv/3/a.key",
+            "/srv/3/exact",
+            "/srv/3/exactly",
+            "/etc/secrets/2",
+            "/etc/x",
+            "/a/b/x1",
+            "/b/x4",
+            "/",
+            "rel",
+        ] {
+            let walked = inv.workloads().iter().find(|w| w.owns_secret(path)).map(|w| w.spiffe_id.as_str());
+            assert_eq!(inv.secret_owner(path).map(|w| w.spiffe_id.as_str()), walked, "{path}");
+        }
+        assert_eq!(inv.by_id("spiffe://t.test/w7").map(|(i, _)| i), Some(7));
+        assert!(inv.by_id("spiffe://t.test/none").is_none());
     }
 
     #[test]

@@ -23,16 +23,23 @@
 //! "the kernel denied it" and "policy says deny" are different facts.
 //!
 //! Policies are checked against the schema ([`SCHEMA`]) at load; every
-//! error names the file and line. Decisions are cached in a bounded LRU
-//! keyed by the whole request, so the hot path evaluates each distinct
-//! request once.
+//! error names the file and line. Decisions are cached in a bounded cache
+//! ([`cache`]) keyed by the whole request, so the hot path evaluates each
+//! distinct request once. The key is a 128-bit SipHash-1-3 fingerprint of the
+//! request under a random per-process key, not the request itself: a hit
+//! then costs one hash of data already in cache and no walk through the
+//! stored request's strings (which measured as the largest cost of a hit).
+//! Two distinct requests share a fingerprint with probability 2^-128, and
+//! without the key nobody can aim for a collision.
+
+pub mod cache;
 
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use cedar_policy::{
@@ -263,7 +270,7 @@ pub struct Facts {
     /// Acting task's gid.
     pub gid: u32,
     /// Acting process's executable ("" when unknown).
-    pub exe: String,
+    pub exe: Arc<str>,
 }
 
 /// One question for the policy set. It is also the cache key, so it holds
@@ -287,7 +294,7 @@ pub struct Answer {
     /// The outcome from policy alone (divergence is applied by the caller).
     pub outcome: Outcome,
     /// Names of the deciding policies (`@id` or `file:line`).
-    pub policies: Vec<String>,
+    pub policies: Arc<[String]>,
     /// Policies that failed to evaluate on this request.
     pub errors: u32,
 }
@@ -468,7 +475,7 @@ impl Policies {
         let (request, entities) = match build(principal, q) {
             Ok(x) => x,
             // Only reachable through a bug in `build`; judged as an error.
-            Err(_) => return Answer { outcome: Outcome::Review, policies: vec![], errors: 1 },
+            Err(_) => return Answer { outcome: Outcome::Review, policies: Arc::from([]), errors: 1 },
         };
         let response = self.authorizer.is_authorized(&request, &self.set, &entities);
         let errors = u32::try_from(response.diagnostics().errors().count()).unwrap_or(u32::MAX);
@@ -487,7 +494,7 @@ impl Policies {
             (Decision::Allow, None) => Outcome::Allow,
             (Decision::Deny, None) => Outcome::Deny,
         };
-        Answer { outcome, policies, errors }
+        Answer { outcome, policies: policies.into(), errors }
     }
 
     /// The schema policies were validated against.
@@ -672,7 +679,8 @@ pub struct CacheStats {
 /// A bounded cache of answers in front of a policy set.
 pub struct Judge {
     policies: Option<Policies>,
-    cache: lru::LruCache<Question, Answer>,
+    cache: cache::DecisionCache,
+    key: (u64, u64),
     /// Counters.
     pub stats: CacheStats,
 }
@@ -684,14 +692,18 @@ impl std::fmt::Debug for Judge {
 }
 
 /// Default number of cached answers.
-pub const DEFAULT_CACHE_ENTRIES: usize = 65_536;
+pub const DEFAULT_CACHE_ENTRIES: usize = 1 << 18;
 
 impl Judge {
     /// A judge over `policies` (None: every event is allowed by policy, and
     /// only divergence raises outcomes) caching at most `entries` answers.
     pub fn new(policies: Option<Policies>, entries: usize) -> Self {
-        let cap = NonZeroUsize::new(entries.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { policies, cache: lru::LruCache::new(cap), stats: CacheStats::default() }
+        Self {
+            policies,
+            cache: cache::DecisionCache::new(entries),
+            key: (random_u64(), random_u64()),
+            stats: CacheStats::default(),
+        }
     }
 
     /// The policies, if any.
@@ -702,9 +714,12 @@ impl Judge {
     /// Answers a question, from the cache when possible.
     pub fn judge(&mut self, principal: &Principal, q: &Question) -> Answer {
         let Some(policies) = &self.policies else {
-            return Answer { outcome: Outcome::Allow, policies: vec![], errors: 0 };
+            return Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 };
         };
-        if let Some(a) = self.cache.get(q) {
+        let mut h = siphasher::sip128::SipHasher13::new_with_keys(self.key.0, self.key.1);
+        q.hash(&mut h);
+        let fingerprint = siphasher::sip128::Hasher128::finish128(&h).as_u128();
+        if let Some(a) = self.cache.get(fingerprint) {
             self.stats.hits += 1;
             return a.clone();
         }
@@ -713,9 +728,16 @@ impl Judge {
         self.stats.eval_ns += u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.stats.misses += 1;
         self.stats.errors += u64::from(answer.errors);
-        self.cache.put(q.clone(), answer.clone());
+        self.cache.put(fingerprint, answer.clone());
         answer
     }
+}
+
+/// A random number from the standard library's randomly keyed hasher
+/// (which seeds itself from the OS).
+fn random_u64() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
 
 /// Validates policy files against the schema; `Ok(n)` is how many policies.
@@ -780,9 +802,9 @@ forbid(principal, action == Action::"file_open", resource)
         let exec =
             q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: String::new(), declared: true });
         let a = p.evaluate(&api(), &exec);
-        assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Allow, ["base".to_string()].as_slice()));
+        assert_eq!((a.outcome, &a.policies[..]), (Outcome::Allow, ["base".to_string()].as_slice()));
         let a = p.evaluate(&Principal::unattested(), &exec);
-        assert_eq!((a.outcome, a.policies.as_slice()), (Outcome::Review, ["unattested-exec".to_string()].as_slice()));
+        assert_eq!((a.outcome, &a.policies[..]), (Outcome::Review, ["unattested-exec".to_string()].as_slice()));
         let root =
             q(RecordKind::CredChange, Resource::Credential { uid: 0, euid: 0, gid: 0, egid: 0, caps_gained: true });
         assert_eq!(p.evaluate(&api(), &root).outcome, Outcome::Deny);

@@ -49,10 +49,10 @@ pub(crate) fn export_and_check(runtime: &tokio::runtime::Runtime, endpoint: &str
     }
     let mut counters = Counters::new(100);
     counters.event(0, witness_abi::record::RecordKind::SockConnect as u16, Outcome::Investigate);
-    let shared = Arc::new(Mutex::new(Snapshot {
+    let shared = Arc::new(Mutex::new(Snapshot::new(
         counters,
-        identities: Arc::new(vec!["spiffe://demo.witness.test/data/batch".to_string()]),
-    }));
+        Arc::new(vec!["spiffe://demo.witness.test/data/batch".to_string()]),
+    )));
     let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
     let evidence = json!({
         "kind": "sock_connect", "tgid": 4242, "ppid": 1, "uid": 2000, "comm": "batch",
