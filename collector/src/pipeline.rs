@@ -12,6 +12,7 @@
 //! sent to Cedar; TCP state changes feed the handshake latency histogram;
 //! packet-drop aggregates feed `witness_packet_drops_total`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 /// The hasher of the pipeline's tables: their keys are small numbers,
@@ -484,35 +485,36 @@ impl Pipeline {
         let resource = match &event.body {
             Body::Fork(_) | Body::Exit(_) => None,
             Body::Exec { rec, path, .. } => {
-                let path = String::from_utf8_lossy(path).into_owned();
+                let path = String::from_utf8_lossy(path);
                 let key = ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec);
-                let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&path)];
+                let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&*path)];
                 let digest = if self.options.read_host_files { self.digests.get(key, &candidates) } else { None };
                 let declared = workload.is_none_or(|w| w.declares_binary(&path, digest.as_ref()));
                 if !declared {
                     divergence = Divergence::UnexpectedBinary;
                 }
-                Some(Resource::Binary { path, sha256: digest.as_ref().map(hex).unwrap_or_default(), declared })
+                let sha256 = digest.as_ref().map_or(Cow::Borrowed(""), |d| Cow::Owned(hex(d)));
+                Some(Resource::Binary { path, sha256, declared })
             }
             Body::BprmCheck { rec, path } => {
                 verdict = rec.verdict;
                 Some(Resource::Binary {
-                    path: String::from_utf8_lossy(path).into_owned(),
-                    sha256: String::new(),
+                    path: String::from_utf8_lossy(path),
+                    sha256: Cow::Borrowed(""),
                     declared: true,
                 })
             }
             Body::File { rec, path, .. } => {
                 verdict = rec.verdict;
-                let path = String::from_utf8_lossy(path).into_owned();
-                let owner = self.config.inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str().to_string());
+                let path = String::from_utf8_lossy(path);
+                let owner = inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str());
                 if kind == RecordKind::FileOpen
-                    && owner.as_deref().is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str()))
+                    && owner.is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str()))
                 {
                     divergence = Divergence::ForeignSecret;
                 }
                 let secret = owner.is_some() || rec.path_flags & FILE_PATH_SECRET != 0;
-                Some(Resource::File { path, secret_owner: owner.unwrap_or_default(), secret })
+                Some(Resource::File { path, secret_owner: Cow::Borrowed(owner.unwrap_or("")), secret })
             }
             Body::Sock(r) => {
                 verdict = r.verdict;
@@ -530,13 +532,11 @@ impl Pipeline {
                 Some(Resource::Capability { number: c.cap, in_setid: c.opts & CAP_OPT_INSETID != 0 })
             }
             Body::Ns(n) => Some(Resource::Namespace { changed: n.changed }),
-            Body::Module(x) => {
-                Some(Resource::Module { name: String::from_utf8_lossy(nul_terminated(&x.name)).into_owned() })
-            }
+            Body::Module(x) => Some(Resource::Module { name: String::from_utf8_lossy(nul_terminated(&x.name)) }),
             Body::Bpf(b) => {
                 verdict = b.verdict;
                 Some(Resource::Program {
-                    name: String::from_utf8_lossy(nul_terminated(&b.name)).into_owned(),
+                    name: String::from_utf8_lossy(nul_terminated(&b.name)),
                     prog_type: b.prog_type,
                 })
             }
@@ -547,8 +547,8 @@ impl Pipeline {
             Body::Key { rec, key_type, description } => {
                 verdict = rec.verdict;
                 Some(Resource::Key {
-                    key_type: String::from_utf8_lossy(key_type).into_owned(),
-                    description: String::from_utf8_lossy(description).into_owned(),
+                    key_type: String::from_utf8_lossy(key_type),
+                    description: String::from_utf8_lossy(description),
                 })
             }
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
@@ -556,7 +556,7 @@ impl Pipeline {
         let answer = match resource {
             None => Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 },
             Some(resource) => {
-                let exe = self.table.get(task.tgid).and_then(|e| e.exe.clone()).unwrap_or_default();
+                let exe = self.table.get(task.tgid).and_then(|e| e.exe.as_deref()).unwrap_or("");
                 let question = Question {
                     principal_index: identity,
                     action: kind,
@@ -567,7 +567,7 @@ impl Pipeline {
                         uid: task.uid,
                         euid: task.euid,
                         gid: task.gid,
-                        exe,
+                        exe: Cow::Borrowed(exe),
                     },
                 };
                 let principal = &self.config.principals[(identity as usize).min(self.config.principals.len() - 1)];
@@ -601,7 +601,7 @@ impl Pipeline {
         identity: u32,
         workload: Option<&Workload>,
         divergence: &mut Divergence,
-    ) -> Option<Resource> {
+    ) -> Option<Resource<'static>> {
         let (addr, port) = match kind {
             RecordKind::SockBind | RecordKind::SockListen => (&r.local, r.local.port),
             _ => (&r.remote, r.remote.port),
@@ -631,7 +631,7 @@ impl Pipeline {
             }
             self.connects.push_back((ip, port, identity));
         }
-        Some(Resource::Peer { ip, port, spiffe_id: peer_id, declared })
+        Some(Resource::Peer { ip, port, spiffe_id: Cow::Owned(peer_id), declared })
     }
 
     /// Whether a judged event goes to the evidence sinks.

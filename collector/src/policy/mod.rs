@@ -34,6 +34,7 @@
 
 pub mod cache;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -167,15 +168,16 @@ impl Principal {
     }
 }
 
-/// What an event touched (the Cedar resource).
+/// What an event touched (the Cedar resource). Strings are borrowed from
+/// the event where they can be, so a cached decision costs no copy.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Resource {
+pub enum Resource<'a> {
     /// exec, bprm_check.
     Binary {
         /// Path.
-        path: String,
+        path: Cow<'a, str>,
         /// Lower-case hex digest, "" when unknown.
-        sha256: String,
+        sha256: Cow<'a, str>,
         /// Whether it is among the workload's declared binaries (true when
         /// it declares none).
         declared: bool,
@@ -183,9 +185,9 @@ pub enum Resource {
     /// The file kinds.
     File {
         /// Path.
-        path: String,
+        path: Cow<'a, str>,
         /// SPIFFE ID of the workload declaring it secret ("" if none).
-        secret_owner: String,
+        secret_owner: Cow<'a, str>,
         /// Whether it is a secret (declared, or flagged by the kernel).
         secret: bool,
     },
@@ -196,7 +198,7 @@ pub enum Resource {
         /// Port.
         port: u16,
         /// The local workload listening there ("" if unknown).
-        spiffe_id: String,
+        spiffe_id: Cow<'a, str>,
         /// Whether the principal declares this peer.
         declared: bool,
     },
@@ -231,12 +233,12 @@ pub enum Resource {
     /// module_load.
     Module {
         /// Module name.
-        name: String,
+        name: Cow<'a, str>,
     },
     /// bpf_prog_load.
     Program {
         /// Program name.
-        name: String,
+        name: Cow<'a, str>,
         /// Program type.
         prog_type: u32,
     },
@@ -250,15 +252,15 @@ pub enum Resource {
     /// key_access.
     Key {
         /// Key type.
-        key_type: String,
+        key_type: Cow<'a, str>,
         /// Description.
-        description: String,
+        description: Cow<'a, str>,
     },
 }
 
 /// The request context.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Facts {
+pub struct Facts<'a> {
     /// 0 or -errno.
     pub kernel_verdict: i32,
     /// What the collector found.
@@ -270,22 +272,22 @@ pub struct Facts {
     /// Acting task's gid.
     pub gid: u32,
     /// Acting process's executable ("" when unknown).
-    pub exe: Arc<str>,
+    pub exe: Cow<'a, str>,
 }
 
 /// One question for the policy set. It is also the cache key, so it holds
 /// everything the answer depends on.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Question {
+pub struct Question<'a> {
     /// Index of the principal in the caller's identity table (the cache
     /// key part; `principal` must be the same for the same index).
     pub principal_index: u32,
     /// The action.
     pub action: RecordKind,
     /// The resource.
-    pub resource: Resource,
+    pub resource: Resource<'a>,
     /// The context.
-    pub facts: Facts,
+    pub facts: Facts<'a>,
 }
 
 /// An answer.
@@ -471,7 +473,7 @@ impl Policies {
     }
 
     /// Evaluates one question (uncached).
-    pub fn evaluate(&self, principal: &Principal, q: &Question) -> Answer {
+    pub fn evaluate(&self, principal: &Principal, q: &Question<'_>) -> Answer {
         let (request, entities) = match build(principal, q) {
             Ok(x) => x,
             // Only reachable through a bug in `build`; judged as an error.
@@ -573,7 +575,7 @@ pub fn cap_name(number: u32) -> String {
 }
 
 /// The Cedar entity of a resource.
-fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpression>) {
+fn resource_entity(r: &Resource<'_>) -> (EntityUid, HashMap<String, RestrictedExpression>) {
     let attrs = |pairs: Vec<(&str, RestrictedExpression)>| pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     match r {
         Resource::Binary { path, sha256, declared } => {
@@ -632,7 +634,7 @@ fn resource_entity(r: &Resource) -> (EntityUid, HashMap<String, RestrictedExpres
 }
 
 /// The Cedar request and entities of a question.
-fn build(p: &Principal, q: &Question) -> anyhow::Result<(Request, Entities)> {
+fn build(p: &Principal, q: &Question<'_>) -> anyhow::Result<(Request, Entities)> {
     let principal_uid = uid("Workload", &p.spiffe_id);
     let principal = Entity::new(
         principal_uid.clone(),
@@ -712,7 +714,7 @@ impl Judge {
     }
 
     /// Answers a question, from the cache when possible.
-    pub fn judge(&mut self, principal: &Principal, q: &Question) -> Answer {
+    pub fn judge(&mut self, principal: &Principal, q: &Question<'_>) -> Answer {
         let Some(policies) = &self.policies else {
             return Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 };
         };
@@ -786,7 +788,7 @@ forbid(principal, action == Action::"file_open", resource)
         }
     }
 
-    fn q(action: RecordKind, resource: Resource) -> Question {
+    fn q(action: RecordKind, resource: Resource<'static>) -> Question<'static> {
         Question { principal_index: 0, action, resource, facts: Facts { uid: 1000, euid: 1000, ..Default::default() } }
     }
 
@@ -799,8 +801,7 @@ forbid(principal, action == Action::"file_open", resource)
     fn outcomes_follow_annotations() {
         let p = policies(POLICY).unwrap();
         assert_eq!(p.len(), 4);
-        let exec =
-            q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: String::new(), declared: true });
+        let exec = q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: "".into(), declared: true });
         let a = p.evaluate(&api(), &exec);
         assert_eq!((a.outcome, &a.policies[..]), (Outcome::Allow, ["base".to_string()].as_slice()));
         let a = p.evaluate(&Principal::unattested(), &exec);
@@ -809,7 +810,10 @@ forbid(principal, action == Action::"file_open", resource)
             q(RecordKind::CredChange, Resource::Credential { uid: 0, euid: 0, gid: 0, egid: 0, caps_gained: true });
         assert_eq!(p.evaluate(&api(), &root).outcome, Outcome::Deny);
         let secret = |owner: &str| {
-            q(RecordKind::FileOpen, Resource::File { path: "/s".into(), secret_owner: owner.into(), secret: true })
+            q(
+                RecordKind::FileOpen,
+                Resource::File { path: "/s".into(), secret_owner: owner.to_string().into(), secret: true },
+            )
         };
         assert_eq!(p.evaluate(&api(), &secret("spiffe://example.org/db")).outcome, Outcome::Investigate);
         assert_eq!(p.evaluate(&api(), &secret("spiffe://example.org/api")).outcome, Outcome::Allow);
@@ -824,10 +828,10 @@ forbid(principal, action == Action::"file_open", resource)
         let p = policies(POLICY).unwrap();
         let cases = [
             (RecordKind::BprmCheck, Resource::Binary { path: "/x".into(), sha256: "ab".into(), declared: false }),
-            (RecordKind::FileRename, Resource::File { path: "/x".into(), secret_owner: String::new(), secret: false }),
+            (RecordKind::FileRename, Resource::File { path: "/x".into(), secret_owner: "".into(), secret: false }),
             (
                 RecordKind::SockConnect,
-                Resource::Peer { ip: "::1".parse().unwrap(), port: 443, spiffe_id: String::new(), declared: false },
+                Resource::Peer { ip: "::1".parse().unwrap(), port: 443, spiffe_id: "".into(), declared: false },
             ),
             (RecordKind::CapDenied, Resource::Capability { number: 21, in_setid: false }),
             (RecordKind::NsChange, Resource::Namespace { changed: 0b10100 }),

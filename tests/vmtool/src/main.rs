@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod errno;
 mod hostile;
 mod mmap;
@@ -105,6 +106,21 @@ enum Command {
         seconds: f64,
         #[arg(long, default_value = "/etc/passwd")]
         path: String,
+        /// Total opens per second (0: as fast as possible).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+    },
+    /// Time a system call loop on CPU 0 (the overhead benchmark).
+    Bench {
+        #[arg(value_enum)]
+        op: bench::Op,
+        #[arg(long, default_value_t = 2000)]
+        iterations: u32,
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// The file `open` opens.
+        #[arg(long, default_value = "/etc/passwd")]
+        path: String,
     },
 }
 
@@ -147,6 +163,7 @@ impl Command {
             Command::HostileDevice { .. } => "hostile-device",
             Command::MmapCheck { .. } => "mmap-check",
             Command::Storm { .. } => "storm",
+            Command::Bench { .. } => "bench",
         }
     }
 }
@@ -185,7 +202,9 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
         }
         Command::HostileDevice { device, rounds, seed } => hostile::run(device, *rounds, *seed),
         Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
-        Command::Storm { threads, seconds, path } => Ok(storm(*threads, *seconds, path)?),
+        Command::Storm { threads, seconds, path, rate: 0 } => Ok(storm(*threads, *seconds, path)?),
+        Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
+        Command::Bench { op, iterations, rounds, path } => Ok(bench::run(*op, *iterations, *rounds, path)?),
     })
 }
 
