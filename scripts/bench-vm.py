@@ -40,7 +40,9 @@ def main(path):
         if base is None:
             continue
         figure("overhead", f"{op} ns, module unloaded", base, "ns")
-        for state, label in [("recording-off", "loaded, recording off"), ("recording-on", "all hooks on + witness run")]:
+        for state, label in [("recording-off", "loaded, recording off"),
+                             ("recording-kernel", "all hooks recording, rings drained after"),
+                             ("recording-on", "all hooks on + witness run")]:
             v = overhead.get((state, op))
             if v is None:
                 continue
@@ -68,6 +70,13 @@ def main(path):
             d, p = int(s["dropped"]), int(s["produced"])
             figure("loss", "open storm at full speed", float(s["achieved"]), "opens/s")
             figure("loss", "drop fraction at full speed", round(d / max(d + p, 1), 4), "fraction")
+            if "collector_ticks" in s:
+                # 4 s of storm and drain; clock ticks are 1/100 s.
+                busy = int(s["collector_ticks"]) / 100 / 4
+                figure("loss", "witness run CPU during it (one vCPU = 1)", round(busy, 3), "CPUs")
+                if busy > 0:
+                    figure("loss", "records witness run drains per CPU-second (in the VM)", round(p / (busy * 4)),
+                           "records/s")
     if accounting:
         gaps = accounting["gaps"]
         dropped = int(accounting["dropped"])

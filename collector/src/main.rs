@@ -549,7 +549,7 @@ fn replay_file(
             if args.quiet {
                 continue;
             }
-            if args.evidence_only && judged.as_ref().is_none_or(|(_, rec)| rec.is_none()) {
+            if args.evidence_only && judged.as_ref().is_none_or(|(j, _)| !pipeline.is_evidence(j)) {
                 continue;
             }
             if !wanted(args.kinds, event) {

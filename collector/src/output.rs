@@ -325,26 +325,79 @@ fn addr_or_dash(family: u16, a: &NetAddr) -> String {
 /// The JSON object of one event: header fields, then the task, then the
 /// kind-specific fields.
 pub fn json(event: &Event, clock: &Clock) -> Map<String, Value> {
-    let m = event.meta();
     let mut o = Map::new();
-    o.insert("kind".into(), event.kind_name().into());
-    o.insert("cpu".into(), m.cpu.into());
-    o.insert("seq".into(), m.seq.into());
-    o.insert("ts_boot_ns".into(), m.ts_ns.into());
-    o.insert("time_unix_ns".into(), json!(clock.unix_ns(m.ts_ns)));
-    if let Some(t) = event.task() {
-        task_json(&mut o, t);
-    }
-    body_json(&mut o, event);
+    fields(&mut o, event, clock);
     o
 }
 
-/// Inserts `key: value`.
-fn put(o: &mut Map<String, Value>, key: &str, value: impl Into<Value>) {
-    o.insert(key.into(), value.into());
+/// Writes the fields of [`json`] to `o`, in the same order.
+pub fn fields(o: &mut impl Fields, event: &Event, clock: &Clock) {
+    let m = event.meta();
+    put(o, "kind", event.kind_name());
+    put(o, "cpu", m.cpu);
+    put(o, "seq", m.seq);
+    put(o, "ts_boot_ns", m.ts_ns);
+    put(o, "time_unix_ns", json!(clock.unix_ns(m.ts_ns)));
+    if let Some(t) = event.task() {
+        task_json(o, t);
+    }
+    body_json(o, event);
 }
 
-fn task_json(o: &mut Map<String, Value>, t: &TaskContext) {
+/// Where the fields of a JSON object go: a [`Map`] (to be inspected or
+/// handed on), or an [`ObjectWriter`] (written out as they come, without
+/// the map's per-key allocations and hashing; the evidence log's path).
+/// Each key is given once.
+pub trait Fields {
+    /// Adds `key: value`.
+    fn field(&mut self, key: &str, value: Value);
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&mut self, key: &str, value: Value) {
+        self.insert(key.into(), value);
+    }
+}
+
+/// Writes one JSON object to a byte buffer, field by field.
+#[derive(Debug)]
+pub struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    /// Starts an object at the end of `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        out.push(b'{');
+        Self { out, empty: true }
+    }
+
+    /// Closes the object.
+    pub fn finish(self) {
+        self.out.push(b'}');
+    }
+}
+
+impl Fields for ObjectWriter<'_> {
+    fn field(&mut self, key: &str, value: Value) {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        // Writing to a Vec cannot fail, and a Value always serializes.
+        let _ = serde_json::to_writer(&mut *self.out, key);
+        self.out.push(b':');
+        let _ = serde_json::to_writer(&mut *self.out, &value);
+    }
+}
+
+/// Inserts `key: value`.
+fn put(o: &mut impl Fields, key: &str, value: impl Into<Value>) {
+    o.field(key, value.into());
+}
+
+fn task_json(o: &mut impl Fields, t: &TaskContext) {
     for (k, v) in [
         ("pid", t.pid),
         ("tgid", t.tgid),
@@ -360,7 +413,7 @@ fn task_json(o: &mut Map<String, Value>, t: &TaskContext) {
     put(o, "comm", escape_bytes(nul_terminated(&t.comm)));
 }
 
-fn body_json(o: &mut Map<String, Value>, event: &Event) {
+fn body_json(o: &mut impl Fields, event: &Event) {
     match &event.body {
         Body::Exec { rec, path, argv } => exec_json(o, rec, path, argv),
         Body::Fork(r) => {
@@ -414,7 +467,7 @@ fn body_json(o: &mut Map<String, Value>, event: &Event) {
     }
 }
 
-fn exec_json(o: &mut Map<String, Value>, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) {
+fn exec_json(o: &mut impl Fields, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) {
     put(o, "path", escape_bytes(path));
     put(o, "argv", argv.iter().map(|a| Value::from(escape_bytes(a))).collect::<Vec<_>>());
     put(o, "argc", rec.argc);
@@ -429,13 +482,13 @@ fn exec_json(o: &mut Map<String, Value>, rec: &ExecRecord, path: &[u8], argv: &[
 
 /// The `FILE_PATH_*` flags of the path called `name`, as booleans (the
 /// secret flag is named separately).
-fn path_flags_json(o: &mut Map<String, Value>, name: &str, flags: u16) {
+fn path_flags_json(o: &mut impl Fields, name: &str, flags: u16) {
     put(o, &format!("{name}_truncated"), flags & FILE_PATH_TRUNCATED != 0);
     put(o, &format!("{name}_in_filesystem"), flags & FILE_PATH_IN_FS != 0);
     put(o, &format!("{name}_unresolved"), flags & FILE_PATH_UNRESOLVED != 0);
 }
 
-fn file_json(o: &mut Map<String, Value>, rename: bool, rec: &FileRecord, path: &[u8], path2: &[u8]) {
+fn file_json(o: &mut impl Fields, rename: bool, rec: &FileRecord, path: &[u8], path2: &[u8]) {
     put(o, "verdict", rec.verdict);
     put(o, "path", escape_bytes(path));
     path_flags_json(o, "path", rec.path_flags);
@@ -451,7 +504,7 @@ fn file_json(o: &mut Map<String, Value>, rename: bool, rec: &FileRecord, path: &
     put(o, "ino", rec.ino);
 }
 
-fn sock_json(o: &mut Map<String, Value>, listen: bool, r: &SockRecord) {
+fn sock_json(o: &mut impl Fields, listen: bool, r: &SockRecord) {
     put(o, "verdict", r.verdict);
     put(o, "family", r.family);
     put(o, "sock_type", r.sock_type);
@@ -463,7 +516,7 @@ fn sock_json(o: &mut Map<String, Value>, listen: bool, r: &SockRecord) {
     }
 }
 
-fn tcp_state_json(o: &mut Map<String, Value>, r: &TcpStateRecord) {
+fn tcp_state_json(o: &mut impl Fields, r: &TcpStateRecord) {
     put(o, "sock_id", sock_id(r.sock_id));
     put(o, "old_state", r.old_state);
     put(o, "new_state", r.new_state);
@@ -474,7 +527,7 @@ fn tcp_state_json(o: &mut Map<String, Value>, r: &TcpStateRecord) {
     put(o, "remote", addr(r.family, &r.remote));
 }
 
-fn cred_json(o: &mut Map<String, Value>, r: &CredRecord) {
+fn cred_json(o: &mut impl Fields, r: &CredRecord) {
     put(o, "new_uid", r.new_uid);
     put(o, "new_euid", r.new_euid);
     put(o, "new_gid", r.new_gid);
@@ -485,7 +538,7 @@ fn cred_json(o: &mut Map<String, Value>, r: &CredRecord) {
     put(o, "new_cap_permitted", r.new_cap_permitted);
 }
 
-fn ns_json(o: &mut Map<String, Value>, r: &NsRecord) {
+fn ns_json(o: &mut impl Fields, r: &NsRecord) {
     let by_name = |ns: &[u32; 8]| -> Map<String, Value> {
         NS_NAMES.iter().zip(ns.iter()).map(|(n, v)| ((*n).to_string(), Value::from(*v))).collect()
     };
@@ -494,7 +547,7 @@ fn ns_json(o: &mut Map<String, Value>, r: &NsRecord) {
     put(o, "new_ns", by_name(&r.new_ns));
 }
 
-fn key_json(o: &mut Map<String, Value>, rec: &KeyRecord, key_type: &[u8], description: &[u8]) {
+fn key_json(o: &mut impl Fields, rec: &KeyRecord, key_type: &[u8], description: &[u8]) {
     put(o, "op", key_op(rec.op));
     put(o, "verdict", rec.verdict);
     put(o, "key_type", escape_bytes(key_type));

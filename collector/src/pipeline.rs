@@ -30,7 +30,7 @@ use crate::cgroup::{self, CgroupInfo};
 use crate::decode::{nul_terminated, Body, Event};
 use crate::identity::{Inventory, Subject, Workload};
 use crate::metrics::{Counters, Snapshot};
-use crate::output::{self, Clock};
+use crate::output::{self, Clock, Fields};
 use crate::policy::{Answer, Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::process_table::{ImageKey, ProcessTable};
 use crate::sequence::{Observation, SequenceTracker};
@@ -643,23 +643,38 @@ impl Pipeline {
     /// identity, outcome, kernel verdict, divergence, deciding policies and
     /// the process's executable and ancestry.
     pub fn evidence(&self, event: &Event, judged: &Judged) -> Map<String, Value> {
-        let mut o = output::json(event, &self.clock);
+        let mut o = Map::new();
+        self.evidence_fields(&mut o, event, judged);
+        o
+    }
+
+    /// The evidence record as one JSON object appended to `out` (no
+    /// newline): the same fields as [`Pipeline::evidence`], written as
+    /// they come.
+    pub fn write_evidence(&self, event: &Event, judged: &Judged, out: &mut Vec<u8>) {
+        let mut o = output::ObjectWriter::new(out);
+        self.evidence_fields(&mut o, event, judged);
+        o.finish();
+    }
+
+    fn evidence_fields(&self, o: &mut impl Fields, event: &Event, judged: &Judged) {
+        output::fields(o, event, &self.clock);
         let workload = self.config.workload(judged.identity);
-        o.insert(
-            "identity".into(),
+        o.field(
+            "identity",
             json!({
                 "spiffe_id": self.identity_name(judged.identity),
                 "owner": workload.map(|w| w.owner.as_str()),
                 "attested": workload.is_some(),
             }),
         );
-        o.insert("outcome".into(), judged.outcome.name().into());
-        o.insert("kernel".into(), json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }));
-        o.insert(
-            "divergence".into(),
+        o.field("outcome", judged.outcome.name().into());
+        o.field("kernel", json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }));
+        o.field(
+            "divergence",
             if judged.divergence == Divergence::None { Value::Null } else { judged.divergence.name().into() },
         );
-        o.insert("policies".into(), judged.policies.iter().map(|p| Value::from(p.as_str())).collect());
+        o.field("policies", judged.policies.iter().map(|p| Value::from(p.as_str())).collect());
         if let Some(task) = event.task() {
             let ancestry: Vec<Value> = self
                 .table
@@ -669,12 +684,11 @@ impl Pipeline {
                 .take(8)
                 .map(|e| json!({ "pid": e.tgid, "comm": e.comm, "exe": e.exe.as_deref() }))
                 .collect();
-            o.insert(
-                "process".into(),
+            o.field(
+                "process",
                 json!({ "exe": self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), "ancestors": ancestry }),
             );
         }
-        o
     }
 }
 

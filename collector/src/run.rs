@@ -45,7 +45,10 @@ pub struct Sinks {
     pub shared: Shared,
     /// Per identity: events by outcome (in [`Outcome::ALL`] order), then
     /// kernel denials; for the summary table.
-    tally: HashMap<String, [u64; 5]>,
+    tally: HashMap<String, [u64; 5], foldhash::fast::RandomState>,
+    /// Return the evidence record of evidence events from
+    /// [`Sinks::handle`] even when no sink needed it as a map.
+    pub keep_records: bool,
     last_publish: Option<Instant>,
     reported_evidence_error: bool,
 }
@@ -63,14 +66,16 @@ impl Sinks {
             evidence,
             otlp,
             shared: Arc::new(Mutex::new(Snapshot::default())),
-            tally: HashMap::new(),
+            tally: HashMap::default(),
+            keep_records: false,
             last_publish: None,
             reported_evidence_error: false,
         }
     }
 
     /// Runs one event through the pipeline and the sinks; returns the
-    /// judgement (and the evidence record when there is one).
+    /// judgement, and the evidence record as a map for evidence events when
+    /// the OTLP sink needed one or `keep_records` is set.
     pub fn handle(
         &mut self,
         p: &mut Pipeline,
@@ -87,18 +92,21 @@ impl Sinks {
         if !p.is_evidence(&judged) {
             return Some((judged, None));
         }
-        let record = p.evidence(event, &judged);
         if let Some(log) = &mut self.evidence {
-            let result = log.append(&record);
+            let result = log.append_with(|buf| {
+                p.write_evidence(event, &judged, buf);
+                Ok(())
+            });
             p.counters.evidence_lines += 1;
             self.account(p, result);
         }
-        if let Some(otlp) = &self.otlp {
+        let record = (self.otlp.is_some() || self.keep_records).then(|| p.evidence(event, &judged));
+        if let (Some(otlp), Some(record)) = (&self.otlp, &record) {
             let t = record.get("time_unix_ns").and_then(Value::as_i64).map_or(0, i128::from);
-            otlp.emit(&record, judged.outcome, event.kind_name(), t);
+            otlp.emit(record, judged.outcome, event.kind_name(), t);
             p.counters.otlp_logs += 1;
         }
-        Some((judged, Some(record)))
+        Some((judged, record))
     }
 
     /// Publishes the counters if `force` or enough time passed.

@@ -38,6 +38,7 @@ fn replay() -> (Judgements, Sinks) {
     let clock = Clock::with_offset(reader.info().boot_to_unix_ns);
     let mut pipeline = Pipeline::new(config, Options { read_host_files: false, ..Options::default() }, clock);
     let mut sinks = Sinks::new(None, None);
+    sinks.keep_records = true;
     let mut out = Vec::new();
     loop {
         let batch = reader.next_batch().unwrap();
@@ -49,6 +50,13 @@ fn replay() -> (Judgements, Sinks) {
         batch.sort_by_key(|e| e.meta().ts_ns);
         for event in &batch {
             if let Some((j, record)) = sinks.handle(&mut pipeline, event) {
+                // The evidence log writes records field by field; it must be
+                // byte for byte what serializing the record's map gives, for
+                // every kind (a key given twice would differ).
+                let mut streamed = Vec::new();
+                pipeline.write_evidence(event, &j, &mut streamed);
+                let map = serde_json::to_vec(&pipeline.evidence(event, &j)).unwrap();
+                assert_eq!(String::from_utf8_lossy(&streamed), String::from_utf8_lossy(&map), "{}", event.kind_name());
                 out.push((
                     pipeline.identity_name(j.identity).to_string(),
                     event.kind_name().to_string(),

@@ -48,6 +48,10 @@ unsafe extern "C" fn creds_pre(_kp: Kptr, regs: Kptr) -> c_int {
 /// `int security_capable(const struct cred *cred, struct user_namespace *ns,
 /// int cap, unsigned int opts)`.
 unsafe extern "C" fn capable_entry(ri: Kptr, regs: Kptr) -> c_int {
+    // Hits of this hook are denials, unknown here: a skip is not counted.
+    if !super::entry_wanted(Hook::SecurityCapable, RecordKind::CapDenied, false) {
+        return 1;
+    }
     // CAST: cap is an int, opts an unsigned int.
     let stash = [super::arg(regs, 2) as u32, super::arg(regs, 3) as u32];
     // SAFETY: registered with data_size = size_of::<[u32; 2]>().

@@ -43,6 +43,9 @@ struct Tagged {
 }
 
 fn stash(ri: Kptr, hook: Hook, stash: Stash) -> c_int {
+    if !super::entry_wanted(hook, kind_of(hook), true) {
+        return 1;
+    }
     // SAFETY: registered with data_size = size_of::<Tagged>().
     unsafe { kri_data::<Tagged>(ri).write_unaligned(Tagged { hook: hook as u32, reserved: 0, stash }) };
     0

@@ -50,7 +50,19 @@ pub(super) static POINTS: &[HookPoint] = &[
     tracepoint!(KfreeSkb, c"kfree_skb", drop_probe),
 ];
 
+/// The record kind of a socket hook.
+fn sock_kind(hook: Hook) -> RecordKind {
+    match hook {
+        Hook::SecuritySocketConnect => RecordKind::SockConnect,
+        Hook::SecuritySocketBind => RecordKind::SockBind,
+        _ => RecordKind::SockListen,
+    }
+}
+
 fn stash_addr(ri: Kptr, regs: Kptr, hook: Hook) -> c_int {
+    if !super::entry_wanted(hook, sock_kind(hook), true) {
+        return 1;
+    }
     let mut addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
     // CAST: addrlen is an int argument.
     let len = super::arg(regs, 2) as c_int;
@@ -75,6 +87,9 @@ unsafe extern "C" fn bind_entry(ri: Kptr, regs: Kptr) -> c_int {
 
 /// `int security_socket_listen(struct socket *sock, int backlog)`.
 unsafe extern "C" fn listen_entry(ri: Kptr, regs: Kptr) -> c_int {
+    if !super::entry_wanted(Hook::SecuritySocketListen, RecordKind::SockListen, true) {
+        return 1;
+    }
     let addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
     // CAST: backlog is an int.
     let backlog = super::arg(regs, 1) as u32;
@@ -149,11 +164,7 @@ unsafe extern "C" fn sock_return(ri: Kptr, regs: Kptr) -> c_int {
     // SAFETY: every entry handler of these kretprobes wrote a Stash.
     let s = unsafe { kri_data::<Stash>(ri).read_unaligned() };
     let Some(hook) = Hook::from_id(s.hook) else { return 0 };
-    let kind = match hook {
-        Hook::SecuritySocketConnect => RecordKind::SockConnect,
-        Hook::SecuritySocketBind => RecordKind::SockBind,
-        _ => RecordKind::SockListen,
-    };
+    let kind = sock_kind(hook);
     let Some(hit) = Hit::begin_global(hook, kind) else { return 0 };
     let mut rec = empty_sock_record(verdict(regs), s.arg);
     if !hit.task_passes(&rec.task) {

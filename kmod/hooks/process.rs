@@ -107,6 +107,9 @@ unsafe extern "C" fn exit_probe(data: *mut c_void, task: Kptr) {
 /// Entry of `int security_bprm_check(struct linux_binprm *bprm)`: keeps
 /// `bprm` for the return handler.
 unsafe extern "C" fn bprm_entry(ri: Kptr, regs: Kptr) -> c_int {
+    if !super::entry_wanted(Hook::SecurityBprmCheck, RecordKind::BprmCheck, true) {
+        return 1;
+    }
     let bprm = super::arg(regs, 0);
     // SAFETY: registered with data_size = size_of::<usize>().
     unsafe { kri_data::<usize>(ri).write_unaligned(bprm) };

@@ -5,81 +5,129 @@
 //! An LRU list was the first design and the profile of `make bench`
 //! showed its cost: every hit unlinks and relinks a heap node, touching
 //! the node and both neighbours, three cache misses on a table far larger
-//! than the CPU cache. Here a hit reads one set (four slots side by side)
-//! and sets a bit; a miss that must evict clears "referenced" bits from a
-//! rotating hand until it finds a slot not used since the hand last
-//! passed. The memory is allocated once, at the configured size.
+//! than the CPU cache. Here a set is one 64-byte cache line: four 16-byte
+//! slots, each 96 bits of the request's fingerprint and a 32-bit word with
+//! the answer's number and two flags. Answers themselves are few (an
+//! outcome and a list of deciding policies) and are kept once, numbered,
+//! beside the table. A hit reads one line and sets a bit; a miss that must
+//! evict clears "referenced" bits from a rotating hand until it finds a
+//! slot not used since the hand last passed. Memory is allocated once: 16
+//! bytes per entry.
+//!
+//! 96 bits of a keyed 128-bit fingerprint: two distinct requests collide
+//! with probability 2^-96 per pair, and without the key nobody can aim for
+//! a collision.
+
+use std::collections::HashMap;
 
 use super::Answer;
 
-/// Slots per set.
+/// Slots per set (one cache line).
 const WAYS: usize = 4;
+/// Slot word: the answer's number in the low bits.
+const ANSWER_MASK: u32 = (1 << 30) - 1;
+const VALID: u32 = 1 << 30;
+const REFERENCED: u32 = 1 << 31;
+/// Distinct answers kept before the cache starts afresh (they are far
+/// fewer in practice: outcomes times combinations of deciding policies).
+const MAX_ANSWERS: usize = 1 << 16;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
 struct Slot {
-    fingerprint: u128,
-    answer: Option<Answer>,
-    referenced: bool,
+    hi: u64,
+    lo: u32,
+    word: u32,
 }
+
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Set([Slot; WAYS]);
 
 /// A bounded cache of answers.
 #[derive(Debug)]
 pub struct DecisionCache {
-    slots: Vec<Slot>,
+    sets: Vec<Set>,
     hands: Vec<u8>,
-    ways: usize,
     set_mask: usize,
+    answers: Vec<Answer>,
+    numbers: HashMap<Answer, u32>,
 }
 
 impl DecisionCache {
-    /// A cache of at least `entries` answers (rounded up to a power of
-    /// two; at least one).
+    /// A cache of at least `entries` answers (rounded up to a power of two
+    /// and to at least one set).
     pub fn new(entries: usize) -> Self {
-        let entries = entries.max(1).next_power_of_two();
-        let ways = WAYS.min(entries);
-        let sets = entries / ways;
-        Self { slots: vec![Slot::default(); entries], hands: vec![0; sets], ways, set_mask: sets - 1 }
+        let sets = entries.div_ceil(WAYS).max(1).next_power_of_two();
+        Self {
+            sets: vec![Set::default(); sets],
+            hands: vec![0; sets],
+            set_mask: sets - 1,
+            answers: Vec::new(),
+            numbers: HashMap::new(),
+        }
     }
 
     /// How many answers it can hold.
     pub fn capacity(&self) -> usize {
-        self.slots.len()
+        self.sets.len() * WAYS
     }
 
-    fn set(&self, fingerprint: u128) -> usize {
-        // CAST: the low bits of a uniformly random fingerprint pick the set.
-        (fingerprint as usize) & self.set_mask
+    /// (set, high tag, low tag) of a fingerprint: the set from the low
+    /// bits, the tag from the 96 bits above them.
+    fn place(&self, fingerprint: u128) -> (usize, u64, u32) {
+        // CAST: the low bits of a uniformly random fingerprint pick the
+        // set; the tag is taken from the other end.
+        ((fingerprint as usize) & self.set_mask, (fingerprint >> 64) as u64, (fingerprint >> 32) as u32)
     }
 
     /// The cached answer, marking it recently used.
     pub fn get(&mut self, fingerprint: u128) -> Option<&Answer> {
-        let base = self.set(fingerprint) * self.ways;
-        let slot = self.slots[base..base + self.ways]
-            .iter_mut()
-            .find(|s| s.answer.is_some() && s.fingerprint == fingerprint)?;
-        slot.referenced = true;
-        slot.answer.as_ref()
+        let (set, hi, lo) = self.place(fingerprint);
+        let slot = self.sets[set].0.iter_mut().find(|s| s.word & VALID != 0 && s.hi == hi && s.lo == lo)?;
+        slot.word |= REFERENCED;
+        // CAST: u32 to usize widens.
+        self.answers.get((slot.word & ANSWER_MASK) as usize)
     }
 
     /// Stores an answer, evicting one not recently used from its set.
     pub fn put(&mut self, fingerprint: u128, answer: Answer) {
-        let set = self.set(fingerprint);
-        let base = set * self.ways;
-        let ways = &mut self.slots[base..base + self.ways];
-        let way = match ways.iter().position(|s| s.answer.is_none() || s.fingerprint == fingerprint) {
+        let number = match self.numbers.get(&answer) {
+            Some(&n) => n,
+            None => {
+                if self.answers.len() >= MAX_ANSWERS {
+                    self.clear();
+                }
+                // CAST: fewer than MAX_ANSWERS < 2^30 answers.
+                let n = self.answers.len() as u32;
+                self.answers.push(answer.clone());
+                self.numbers.insert(answer, n);
+                n
+            }
+        };
+        let (set, hi, lo) = self.place(fingerprint);
+        let ways = &mut self.sets[set].0;
+        let way = match ways.iter().position(|s| s.word & VALID == 0 || (s.hi == hi && s.lo == lo)) {
             Some(free) => free,
             None => {
-                let mut hand = usize::from(self.hands[set]) % self.ways;
-                while ways[hand].referenced {
-                    ways[hand].referenced = false;
-                    hand = (hand + 1) % self.ways;
+                let mut hand = usize::from(self.hands[set]) % WAYS;
+                while ways[hand].word & REFERENCED != 0 {
+                    ways[hand].word &= !REFERENCED;
+                    hand = (hand + 1) % WAYS;
                 }
                 // CAST: hand < WAYS.
-                self.hands[set] = ((hand + 1) % self.ways) as u8;
+                self.hands[set] = ((hand + 1) % WAYS) as u8;
                 hand
             }
         };
-        ways[way] = Slot { fingerprint, answer: Some(answer), referenced: false };
+        ways[way] = Slot { hi, lo, word: VALID | number };
+    }
+
+    /// Forgets every answer.
+    fn clear(&mut self) {
+        self.sets.fill(Set::default());
+        self.answers.clear();
+        self.numbers.clear();
     }
 }
 
@@ -90,6 +138,12 @@ mod tests {
 
     fn answer(outcome: Outcome) -> Answer {
         Answer { outcome, policies: std::sync::Arc::from([]), errors: 0 }
+    }
+
+    #[test]
+    fn a_set_is_one_cache_line() {
+        assert_eq!(size_of::<Set>(), 64);
+        assert_eq!(align_of::<Set>(), 64);
     }
 
     #[test]
@@ -115,17 +169,34 @@ mod tests {
         // Putting a cached fingerprint again replaces it in place.
         c.put(4 << 64, answer(Outcome::Review));
         assert_eq!(c.get(4 << 64).map(|a| a.outcome), Some(Outcome::Review));
-        assert_eq!(c.slots.iter().filter(|s| s.answer.is_some()).count(), 4);
+        assert_eq!(c.sets[0].0.iter().filter(|s| s.word & VALID != 0).count(), 4);
+        // Answers are kept once each.
+        assert_eq!(c.answers.len(), 3);
     }
 
     #[test]
-    fn sets_are_chosen_by_the_low_bits() {
+    fn sets_are_chosen_by_the_low_bits_and_tags_by_the_rest() {
         let mut c = DecisionCache::new(64);
         for fp in 0..64u128 {
-            c.put(fp, answer(Outcome::Allow));
+            c.put(fp | (fp << 100), answer(Outcome::Allow));
         }
         // 16 sets of 4: 64 distinct low bits fill every slot without loss.
-        assert!((0..64u128).all(|fp| c.get(fp).is_some()));
-        assert!(c.get(64).is_none());
+        assert!((0..64u128).all(|fp| c.get(fp | (fp << 100)).is_some()));
+        // Same set, different tag: a miss.
+        assert!(c.get(1).is_none());
+        assert!(c.get(1 | (2 << 100)).is_none());
+    }
+
+    #[test]
+    fn too_many_distinct_answers_start_afresh() {
+        let mut c = DecisionCache::new(8);
+        for i in 0..=MAX_ANSWERS as u32 {
+            c.put(
+                u128::from(i) << 64,
+                Answer { outcome: Outcome::Allow, policies: std::sync::Arc::from([]), errors: i },
+            );
+        }
+        assert_eq!(c.answers.len(), 1, "the table was cleared before the last answer");
+        assert_eq!(c.get(u128::from(MAX_ANSWERS as u32) << 64).map(|a| a.errors), Some(MAX_ANSWERS as u32));
     }
 }

@@ -291,7 +291,7 @@ pub struct Question<'a> {
 }
 
 /// An answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Answer {
     /// The outcome from policy alone (divergence is applied by the caller).
     pub outcome: Outcome,
@@ -883,15 +883,19 @@ forbid(principal, action == Action::"file_open", resource)
 
     #[test]
     fn the_cache_answers_repeats() {
-        let mut judge = Judge::new(Some(policies(POLICY).unwrap()), 2);
+        let mut judge = Judge::new(Some(policies(POLICY).unwrap()), 4);
         let a = q(RecordKind::ModuleLoad, Resource::Module { name: "a".into() });
         let b = q(RecordKind::ModuleLoad, Resource::Module { name: "b".into() });
         let c = q(RecordKind::ModuleLoad, Resource::Module { name: "c".into() });
+        let mut answers = Vec::new();
         for question in [&a, &a, &b, &a, &c, &b] {
-            judge.judge(&api(), question);
+            answers.push(judge.judge(&api(), question));
         }
-        // a miss, a hit, b miss, a hit, c miss (evicts b), b miss.
-        assert_eq!((judge.stats.hits, judge.stats.misses), (2, 4));
+        // a miss, a hit, b miss, a hit, c miss, b hit; a hit answers as
+        // the evaluation did (eviction is tested in `cache`).
+        assert_eq!((judge.stats.hits, judge.stats.misses), (3, 3));
+        assert_eq!(answers[1], answers[0]);
+        assert_eq!(answers[5], answers[2]);
         let mut open = Judge::new(None, 10);
         assert_eq!(open.judge(&api(), &a).outcome, Outcome::Allow);
     }

@@ -100,8 +100,17 @@ impl EvidenceLog {
 
     /// Appends one JSON object as a line.
     pub fn append<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EvidenceError> {
+        self.append_with(|buf| serde_json::to_writer(buf, value))
+    }
+
+    /// Appends the JSON object that `write` appends to the buffer it is
+    /// given (without a newline) as a line.
+    pub fn append_with(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+    ) -> Result<(), EvidenceError> {
         let start = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, value) {
+        if let Err(e) = write(&mut self.buf) {
             self.buf.truncate(start);
             self.lost += 1;
             return Err(self.err("encoding a line", io::Error::other(e)));
