@@ -67,6 +67,11 @@ impl Config {
         Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest }
     }
 
+    /// Identity label values by index (`unattested` last).
+    pub fn identities(&self) -> &Arc<Vec<String>> {
+        &self.identities
+    }
+
     /// Index of `unattested`.
     pub fn unattested(&self) -> u32 {
         u32::try_from(self.inventory.workloads().len()).unwrap_or(u32::MAX - 1)

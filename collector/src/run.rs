@@ -45,7 +45,12 @@ pub struct Sinks {
     pub shared: Shared,
     /// Per identity: events by outcome (in [`Outcome::ALL`] order), then
     /// kernel denials; for the summary table.
-    tally: HashMap<String, [u64; 5], foldhash::fast::RandomState>,
+    tally: HashMap<String, [u64; 5]>,
+    /// The same for the running configuration, by identity index (no
+    /// string per event); folded into `tally` when the configuration
+    /// changes.
+    live: Vec<[u64; 5]>,
+    live_names: Arc<Vec<String>>,
     /// Return the evidence record of evidence events from
     /// [`Sinks::handle`] even when no sink needed it as a map.
     pub keep_records: bool,
@@ -66,7 +71,9 @@ impl Sinks {
             evidence,
             otlp,
             shared: Arc::new(Mutex::new(Snapshot::default())),
-            tally: HashMap::default(),
+            tally: HashMap::new(),
+            live: Vec::new(),
+            live_names: Arc::default(),
             keep_records: false,
             last_publish: None,
             reported_evidence_error: false,
@@ -82,11 +89,14 @@ impl Sinks {
         event: &Event,
     ) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
         let judged = p.process(event)?;
-        let name = p.identity_name(judged.identity);
-        let row = match self.tally.get_mut(name) {
-            Some(row) => row,
-            None => self.tally.entry(name.to_string()).or_default(),
-        };
+        if !Arc::ptr_eq(&self.live_names, p.config().identities()) {
+            self.fold_live();
+            self.live_names = p.config().identities().clone();
+            self.live = vec![[0; 5]; self.live_names.len() + 1];
+        }
+        // CAST: u32 to usize widens; the last row is "_overflow".
+        let i = (judged.identity as usize).min(self.live.len() - 1);
+        let row = &mut self.live[i];
         row[Outcome::ALL.iter().position(|o| *o == judged.outcome).unwrap_or(0)] += 1;
         row[4] += u64::from(judged.kernel_verdict != 0);
         if !p.is_evidence(&judged) {
@@ -158,10 +168,33 @@ impl Sinks {
         }
     }
 
+    /// The live rows with counts, by identity name.
+    fn live_rows(&self) -> impl Iterator<Item = (&str, [u64; 5])> {
+        self.live
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.iter().any(|&n| n > 0))
+            .map(|(i, c)| (self.live_names.get(i).map_or("_overflow", String::as_str), *c))
+    }
+
+    /// Moves the live rows into the table by name.
+    fn fold_live(&mut self) {
+        let rows: Vec<(String, [u64; 5])> = self.live_rows().map(|(n, c)| (n.to_string(), c)).collect();
+        for (name, counts) in rows {
+            let row = self.tally.entry(name).or_default();
+            row.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+        }
+        self.live.iter_mut().for_each(|r| *r = [0; 5]);
+    }
+
     /// The verdict table: one row per identity, a column per outcome, and
     /// the kernel's own denials.
     pub fn verdict_table(&self) -> String {
-        let rows: BTreeMap<&str, &[u64; 5]> = self.tally.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let mut rows: BTreeMap<&str, [u64; 5]> = self.tally.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        for (name, counts) in self.live_rows() {
+            let row = rows.entry(name).or_default();
+            row.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
+        }
         let width = rows.keys().map(|k| k.len()).max().unwrap_or(8).max(8);
         let mut out = format!(
             "{:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",

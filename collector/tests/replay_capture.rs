@@ -95,6 +95,21 @@ fn the_capture_is_judged_by_identity() {
         && j.4.as_ref().is_some_and(|r| r["policies"][0] == "privilege-escalation" && r["kernel"]["denied"] == false)));
     let table = sinks.verdict_table();
     assert!(table.contains(BATCH) && table.contains(API), "{table}");
+    // Each row counts that identity's judged events by outcome.
+    for id in [API, BATCH] {
+        let row: Vec<u64> = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{id} ")))
+            .unwrap_or_else(|| panic!("no row for {id}: {table}"))
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        for (column, outcome) in Outcome::ALL.iter().enumerate() {
+            let want = judged.iter().filter(|j| j.0 == id && j.2 == *outcome).count() as u64;
+            assert_eq!(row[column], want, "{id} {outcome:?}: {table}");
+        }
+    }
 }
 
 fn http_get(url: &str) -> Option<String> {
