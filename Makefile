@@ -2,13 +2,14 @@
 # Both provision the machine (Debian packages, bindgen-cli) and build what
 # they need; the test kernel is cached in ~/.cache/witness.
 
-.PHONY: demo test test-debug bench build kernel kernel-debug module collector vm-shell clean help
+.PHONY: demo test test-debug bench fuzz build kernel kernel-debug module collector vm-shell clean help
 
 help:
 	@echo "make demo          build everything and show exec events from the VM"
 	@echo "make test          host unit tests + VM scenarios; ends with 'N passed, N failed'"
 	@echo "make test-debug    the same on the KASAN/lockdep/kmemleak kernel"
 	@echo "make bench         ring, pipeline, in-kernel overhead and loss-free rate; one table"
+	@echo "make fuzz          fuzz the decoder, capture reader, inventory and policy parsers (bounded time)"
 	@echo "make build         provision and build kernel, module, collector, initramfs"
 	@echo "make kernel        build (or reuse) the plain test kernel"
 	@echo "make kernel-debug  build (or reuse) the KASAN/lockdep/kmemleak kernel"
@@ -27,6 +28,9 @@ test-debug:
 
 bench:
 	bash scripts/bench.sh
+
+fuzz:
+	bash scripts/fuzz.sh
 
 build:
 	bash scripts/build-all.sh

@@ -139,10 +139,12 @@ impl CaptureWriter {
     }
 }
 
-/// Reads a capture: the header, then events in file order.
+/// Reads a capture: the header, then events in file order. `R` is the
+/// source: a file ([`CaptureReader::open`]) or any reader
+/// ([`CaptureReader::from_reader`], used by the fuzz target).
 #[derive(Debug)]
-pub struct CaptureReader {
-    input: BufReader<File>,
+pub struct CaptureReader<R = File> {
+    input: BufReader<R>,
     path: PathBuf,
     info: CaptureInfo,
     /// Bytes read but not yet decoded (at most one partial record).
@@ -151,11 +153,20 @@ pub struct CaptureReader {
     offset: u64,
 }
 
-impl CaptureReader {
+impl CaptureReader<File> {
     /// Opens `path` and checks its header.
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        let io_err = |source| CaptureError::Io { path: path.into(), source };
-        let mut input = BufReader::new(File::open(path).map_err(io_err)?);
+        let file = File::open(path).map_err(|source| CaptureError::Io { path: path.into(), source })?;
+        Self::from_reader(file, path)
+    }
+}
+
+impl<R: Read> CaptureReader<R> {
+    /// Reads a capture from `input` and checks its header; `name` names it
+    /// in errors.
+    pub fn from_reader(input: R, name: &Path) -> Result<Self, CaptureError> {
+        let io_err = |source| CaptureError::Io { path: name.into(), source };
+        let mut input = BufReader::new(input);
         let mut header = [0u8; HEADER_LEN];
         let mut got = 0;
         while got < HEADER_LEN {
@@ -164,8 +175,8 @@ impl CaptureReader {
                 n => got += n,
             }
         }
-        let info = parse_header(&header[..got]).map_err(|what| CaptureError::BadHeader { path: path.into(), what })?;
-        Ok(Self { input, path: path.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64 })
+        let info = parse_header(&header[..got]).map_err(|what| CaptureError::BadHeader { path: name.into(), what })?;
+        Ok(Self { input, path: name.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64 })
     }
 
     /// What the header says.

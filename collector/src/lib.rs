@@ -30,13 +30,16 @@
 //! - [`sink`]: outputs for judged events (the JSONL evidence log, OTLP),
 //! - [`run`]: the daemon (`witness run`): device, pipeline, sinks, /metrics,
 //!   signals,
-//! - [`settings`]: the daemon's TOML settings file.
+//! - [`settings`]: the daemon's TOML settings file,
+//! - [`hostile`]: properties of the parsers of untrusted input, for the
+//!   fuzz targets and their regression tests.
 
 pub mod capture;
 pub mod cgroup;
 pub mod control;
 pub mod decode;
 pub mod device;
+pub mod hostile;
 pub mod identity;
 pub mod mapped;
 pub mod metrics;

@@ -346,9 +346,13 @@ fn message_of(d: &dyn miette::Diagnostic) -> String {
 
 /// The built-in schema, parsed.
 pub fn schema() -> Schema {
-    // The schema is part of this crate and covered by tests.
-    #[allow(clippy::expect_used)]
-    Schema::from_cedarschema_str(SCHEMA).expect("built-in schema parses").0
+    /// Parsed once: parsing dominated loading a small policy set.
+    static PARSED: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| {
+        // The schema is part of this crate and covered by tests.
+        #[allow(clippy::expect_used)]
+        Schema::from_cedarschema_str(SCHEMA).expect("built-in schema parses").0
+    });
+    PARSED.clone()
 }
 
 /// Parsed and validated policy files, each with its text.
