@@ -14,13 +14,14 @@
 //! is being unloaded, `poll` reports `POLLHUP`; the caller then drops the
 //! mapping (which lets the unload finish) and reopens the device later.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
 use rustix::mm::{MapFlags, ProtFlags};
 use thiserror::Error;
-use witness_abi::ring::{ring_area_len, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
+use witness_abi::ring::{ring_area_len, ReadCursor, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
 
 use crate::decode::{decode_one, DecodeError, Event};
 use crate::device::Device;
@@ -93,6 +94,9 @@ pub struct MappedRings {
     // Field order matters: rings go before the areas they point into, which
     // are only held to be unmapped on drop.
     rings: Vec<Ring>,
+    /// Per ring, how far [`MappedRings::drain`] has read past the
+    /// committed position.
+    held: Vec<Cell<Option<ReadCursor>>>,
     _areas: Vec<Area>,
 }
 
@@ -155,7 +159,8 @@ impl MappedRings {
                 .map_err(|_| MapError::Layout { path: path.clone(), data_size })?;
             rings.push(ring);
         }
-        Ok(Self { rings, _areas: areas })
+        let held = rings.iter().map(|_| Cell::new(None)).collect();
+        Ok(Self { rings, held, _areas: areas })
     }
 
     /// Rings mapped.
@@ -173,12 +178,15 @@ impl MappedRings {
         self.rings.iter().map(|r| r.unread(&r.read_begin())).sum()
     }
 
-    /// Decodes what every ring holds (at most about `budget` bytes per ring)
-    /// into `out`, in ring order, and gives the space back to the module.
-    /// Faults are reported through `fault` and never stop the drain.
+    /// Decodes what every ring holds past what was drained before (at most
+    /// about `budget` bytes per ring) into `out`, in ring order. The space
+    /// goes back to the module only on [`MappedRings::commit`]: call it once
+    /// what was drained has reached the sinks, so that a collector killed
+    /// in between leaves the records to its successor (at least once, never
+    /// lost). Faults are reported through `fault` and never stop the drain.
     pub fn drain(&self, budget: u64, out: &mut Vec<Event>, mut fault: impl FnMut(RingFault)) {
-        for (cpu, ring) in self.rings.iter().enumerate() {
-            let mut cursor = ring.read_begin();
+        for ((cpu, ring), held) in self.rings.iter().enumerate().zip(&self.held) {
+            let mut cursor = held.get().map_or_else(|| ring.read_begin(), |c| ring.read_continue(&c));
             let start = cursor.position();
             loop {
                 match ring.read_next(&cursor) {
@@ -205,7 +213,16 @@ impl MappedRings {
                     }
                 }
             }
-            ring.read_commit(&cursor);
+            held.set(Some(cursor));
+        }
+    }
+
+    /// Gives the space of everything drained so far back to the module.
+    pub fn commit(&self) {
+        for (ring, held) in self.rings.iter().zip(&self.held) {
+            if let Some(cursor) = held.take() {
+                ring.read_commit(&cursor);
+            }
         }
     }
 }
@@ -272,6 +289,11 @@ mod tests {
         assert_eq!(out.len(), 11);
         let seqs: Vec<_> = out.iter().filter(|e| e.meta.cpu == 0).map(|e| e.meta.seq).collect();
         assert_eq!(seqs, (0..10).collect::<Vec<u64>>());
+        assert!(mapped.unread() > 0, "nothing is given back before commit");
+        let mut again = Vec::new();
+        mapped.drain(u64::MAX, &mut again, |f| panic!("{f}"));
+        assert!(again.is_empty(), "a second drain goes on from the first");
+        mapped.commit();
         assert_eq!(mapped.unread(), 0, "the consumer position was committed");
         assert_eq!(producers[0].counters().tail, producers[0].counters().head);
 
@@ -284,6 +306,7 @@ mod tests {
         assert_eq!(out.len(), 1);
         mapped.drain(u64::MAX, &mut out, |_| {});
         assert_eq!(out.len(), 10);
+        mapped.commit();
         // The space is reusable: wrap the ring several times.
         for round in 0..50 {
             for i in 0..20 {
@@ -291,6 +314,7 @@ mod tests {
             }
             out.clear();
             mapped.drain(u64::MAX, &mut out, |f| panic!("{f}"));
+            mapped.commit();
             assert_eq!(out.len(), 20, "round {round}");
         }
         assert_eq!(producers[0].counters().dropped_full, 0);
@@ -315,6 +339,7 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(faults.len(), 1, "{faults:?}");
         assert!(faults[0].starts_with("ring 0: ") && faults[0].contains("skipped"), "{faults:?}");
+        mapped.commit();
         assert_eq!(mapped.unread(), 0);
         produce(&producer, 0, 3);
         mapped.drain(u64::MAX, &mut out, |f| panic!("{f}"));

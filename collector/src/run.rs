@@ -420,6 +420,9 @@ fn drain(
                 last_stats = Instant::now();
             }
             sinks.flush(p);
+            // Only now give the ring space back: what was drained has
+            // reached the sinks (the evidence log's page cache at least).
+            source.commit();
             sinks.publish(p, false);
             sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
         }
@@ -469,6 +472,14 @@ impl Source {
             }
         }
         Ok(Self::Read { device: Device::open(path)?, buf: vec![0u8; Device::batch_size()] })
+    }
+
+    /// Gives back the ring space of what `next` returned (mmap; read(2)
+    /// consumed it already).
+    fn commit(&self) {
+        if let Self::Mapped { rings, .. } = self {
+            rings.commit();
+        }
     }
 
     fn name(&self) -> &'static str {

@@ -425,6 +425,13 @@ impl Ring {
         }
     }
 
+    /// Continues a batch that was read but not committed: from `cursor`'s
+    /// position to the current head, so that records produced since it
+    /// began are included.
+    pub fn read_continue(&self, cursor: &ReadCursor) -> ReadCursor {
+        ReadCursor { pos: cursor.pos, head: self.producer().head.load(Ordering::Acquire) }
+    }
+
     /// The next record of the batch, skipping pad, without moving the cursor:
     /// call [`ReadCursor`]'s owner's `advance` (via [`Ring::read_advance`])
     /// once the record is used. The bytes stay valid until the cursor is

@@ -40,6 +40,15 @@ pub struct EvidenceError {
     pub error: io::Error,
 }
 
+/// How a log file is opened: appending, created readable by its owner
+/// only (it holds workloads' paths and arguments).
+fn options() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.create(true).read(true).append(true).mode(0o600);
+    o
+}
+
 /// Buffered bytes that make [`EvidenceLog::append`] write them out.
 const FLUSH_AT: usize = 64 << 10;
 
@@ -81,7 +90,7 @@ impl EvidenceLog {
     /// Opens (or creates) the log at `path`, trimming a cut last line.
     pub fn open(path: &Path, policy: Policy) -> Result<Self, EvidenceError> {
         let err = |what| move |error| EvidenceError { path: path.into(), what, error };
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(err("opening"))?;
+        let mut file = options().open(path).map_err(err("opening"))?;
         let trimmed = trim_partial_line(&mut file).map_err(err("repairing a cut last line"))?;
         let size = file.metadata().map_err(err("reading its size"))?.len();
         Ok(Self {
@@ -204,12 +213,7 @@ impl EvidenceLog {
             }
             fs::rename(&self.path, self.rotated(1)).map_err(|e| self.err("rotating", e))?;
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&self.path)
-            .map_err(|e| self.err("reopening after rotation", e))?;
+        self.file = options().open(&self.path).map_err(|e| self.err("reopening after rotation", e))?;
         self.size = 0;
         Ok(())
     }
@@ -306,6 +310,43 @@ mod tests {
         assert_eq!(log.pending(), 100, "not old enough");
         log.sync_if_older(Duration::ZERO).unwrap();
         assert_eq!(log.pending(), 0);
+    }
+
+    /// A full disk (here /dev/full, where every write fails with ENOSPC):
+    /// the error names the log and says how many lines were lost, the
+    /// lines are counted as lost, and the log keeps accepting lines.
+    #[test]
+    fn a_full_disk_loses_lines_countably_and_keeps_going() {
+        let path = Path::new("/dev/full");
+        if !path.exists() {
+            return;
+        }
+        let mut log = EvidenceLog::open(path, Policy::default()).unwrap();
+        for n in 0..5 {
+            log.append(&json!({"n": n})).unwrap();
+        }
+        let err = log.flush().unwrap_err().to_string();
+        assert!(err.starts_with("evidence log /dev/full: writing: "), "{err}");
+        assert!(err.contains("5 lines lost"), "{err}");
+        assert_eq!(log.take_lost(), 5);
+        assert_eq!(log.take_lost(), 0, "taken once");
+        log.append(&json!({"n": 5})).unwrap();
+        assert!(log.sync().is_err());
+        assert_eq!(log.take_lost(), 1);
+    }
+
+    #[test]
+    fn new_logs_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = temp("mode");
+        let mut log = EvidenceLog::open(&path, Policy { max_bytes: 30, keep: 1, sync_every: 0 }).unwrap();
+        for n in 0..3 {
+            log.append(&json!({"n": n, "pad": "xxxxxxxx"})).unwrap();
+        }
+        drop(log);
+        for p in [path.clone(), PathBuf::from(format!("{}.1", path.display()))] {
+            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+        }
     }
 
     #[test]
