@@ -350,6 +350,14 @@ impl<'a> Reader<'a> {
 
 /// Decodes one framed record (`record.len()` is its length field).
 pub fn decode_one(record: &[u8], offset: usize) -> Result<Event, DecodeError> {
+    decode_with_rest(record, offset).map(|(event, _)| event)
+}
+
+/// Decodes one framed record and also returns the bytes after its body and
+/// tails: alignment padding, which the module must zero (a test checks it
+/// on records the real module wrote; nothing in a record may be left
+/// uninitialised).
+pub fn decode_with_rest(record: &[u8], offset: usize) -> Result<(Event, &[u8]), DecodeError> {
     let (header, rest) = RecordHeader::read_from_prefix(record).map_err(|_| DecodeError::Truncated {
         offset,
         need: RECORD_HEADER_LEN,
@@ -362,7 +370,7 @@ pub fn decode_one(record: &[u8], offset: usize) -> Result<Event, DecodeError> {
         Some(kind) => decode_body(kind, &mut r)?,
         None => Body::Unknown,
     };
-    Ok(Event { meta, wire_kind: header.kind, body })
+    Ok((Event { meta, wire_kind: header.kind, body }, r.rest))
 }
 
 fn decode_body(kind: RecordKind, r: &mut Reader<'_>) -> Result<Body, DecodeError> {
