@@ -103,3 +103,121 @@ pub(crate) fn run(path: &str, rounds: u32, seed: u64) -> std::io::Result<String>
     let summary: Vec<String> = seen.iter().map(|(k, v)| format!("{k}={v}")).collect();
     Ok(summary.join(" "))
 }
+
+/// `threads` threads for `seconds`, each doing random device operations
+/// with random arguments: opening and closing its own descriptors, and
+/// polling, reading, querying and mapping both those and one descriptor
+/// all threads share. Returns the operations made and their outcomes.
+pub(crate) fn concurrent(path: &str, threads: usize, seconds: f64, seed: u64) -> std::io::Result<String> {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    let shared = OpenOptions::new().read(true).open(path)?;
+    let shared_fd = shared.as_raw_fd();
+    let end = Instant::now() + Duration::from_secs_f64(seconds);
+    let totals: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let totals = &totals;
+            s.spawn(move || {
+                let mut rng = Rng((seed ^ (t as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+                let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+                let mut note = |what: &str, failed: bool| {
+                    let name = if failed {
+                        let e = std::io::Error::last_os_error();
+                        crate::errno::describe(&e).split(' ').next().unwrap_or("E?").to_string()
+                    } else {
+                        "ok".to_string()
+                    };
+                    *seen.entry(format!("{what}:{name}")).or_default() += 1;
+                };
+                let mut buf = vec![0u8; 1 << 16];
+                let mut own: Vec<std::fs::File> = Vec::new();
+                while Instant::now() < end {
+                    let fd = match own.get((rng.next() as usize) % (own.len() + 1)) {
+                        Some(f) if !rng.next().is_multiple_of(4) => f.as_raw_fd(),
+                        _ => shared_fd,
+                    };
+                    match rng.next() % 7 {
+                        0 => match OpenOptions::new().read(true).open(path) {
+                            Ok(f) if own.len() < 8 => {
+                                note("open", false);
+                                own.push(f);
+                            }
+                            Ok(_) => note("open", false),
+                            Err(_) => note("open", true),
+                        },
+                        1 => {
+                            if !own.is_empty() {
+                                let i = (rng.next() as usize) % own.len();
+                                drop(own.swap_remove(i));
+                                note("close", false);
+                            }
+                        }
+                        2 => {
+                            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                            // SAFETY: one valid pollfd; a short timeout.
+                            let r = unsafe { libc::poll(&mut pfd, 1, (rng.next() % 3) as i32) };
+                            note("poll", r < 0);
+                        }
+                        3 => {
+                            let len = [0usize, 1, 8, 100, 4096, 1 << 16][(rng.next() as usize) % 6];
+                            // SAFETY: fcntl on a descriptor we hold; `buf`
+                            // has room for `len` bytes.
+                            let r = unsafe {
+                                libc::fcntl(fd, libc::F_SETFL, libc::O_NONBLOCK);
+                                libc::read(fd, buf.as_mut_ptr().cast(), len)
+                            };
+                            note("read", r < 0);
+                        }
+                        4 => {
+                            let cmd =
+                                ioc(rng.next() % 4, rng.next() % 8, [0u64, 16, 32, 280][(rng.next() as usize) % 4]);
+                            let arg = if rng.next().is_multiple_of(2) {
+                                buf.as_mut_ptr() as u64
+                            } else {
+                                BAD_POINTERS[(rng.next() as usize) % BAD_POINTERS.len()]
+                            };
+                            // SAFETY: the kernel validates the argument;
+                            // `buf` is 64 KiB, more than any request size.
+                            let r = unsafe { libc::ioctl(fd, cmd as _, arg) };
+                            note("ioctl", r < 0);
+                        }
+                        _ => {
+                            let page = 4096u64;
+                            let offset = (rng.next() % 4096) * page;
+                            let len = ((rng.next() % 16) + 1) * page;
+                            let prot = if rng.next().is_multiple_of(2) {
+                                libc::PROT_READ
+                            } else {
+                                libc::PROT_READ | libc::PROT_WRITE
+                            };
+                            let flags = if rng.next().is_multiple_of(3) { libc::MAP_PRIVATE } else { libc::MAP_SHARED };
+                            // SAFETY: a fresh mapping the kernel places; it
+                            // is unmapped right away and never touched.
+                            let p = unsafe {
+                                libc::mmap(std::ptr::null_mut(), len as usize, prot, flags, fd, offset as i64)
+                            };
+                            if p == libc::MAP_FAILED {
+                                note("mmap", true);
+                            } else {
+                                note("mmap", false);
+                                // SAFETY: the mapping just made.
+                                unsafe { libc::munmap(p, len as usize) };
+                            }
+                        }
+                    }
+                }
+                drop(own);
+                let mut totals = totals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (k, v) in seen {
+                    *totals.entry(k).or_default() += v;
+                }
+            });
+        }
+    });
+    drop(shared);
+    let totals = totals.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let ops: u64 = totals.values().sum();
+    let summary: Vec<String> = totals.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(format!("{ops} operations on {threads} threads: {}", summary.join(" ")))
+}

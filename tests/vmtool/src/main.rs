@@ -86,6 +86,13 @@ enum Command {
         rounds: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Then this many threads at once, for --seconds: open, close,
+        /// poll, read, ioctl and mmap with random arguments, on their own
+        /// descriptors and on one they share.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
     },
     /// Consume one CPU's ring through mmap and check the mapping protections.
     MmapCheck {
@@ -200,7 +207,14 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
         Command::RequestKey { key_type, description } => {
             sys::request_key(&cstr(key_type)?, &cstr(description)?).map(|id| format!("key {id}"))
         }
-        Command::HostileDevice { device, rounds, seed } => hostile::run(device, *rounds, *seed),
+        Command::HostileDevice { device, rounds, seed, threads, seconds } => hostile::run(device, *rounds, *seed)
+            .and_then(|mut summary| {
+                if *threads > 0 {
+                    summary.push_str(" | concurrent: ");
+                    summary.push_str(&hostile::concurrent(device, *threads, *seconds, *seed)?);
+                }
+                Ok(summary)
+            }),
         Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
         Command::Storm { threads, seconds, path, rate: 0 } => Ok(storm(*threads, *seconds, path)?),
         Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
