@@ -492,8 +492,11 @@ impl Pipeline {
             Body::Exec { rec, path, .. } => {
                 let path = String::from_utf8_lossy(path);
                 let key = ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec);
-                let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&*path)];
-                let digest = if self.options.read_host_files { self.digests.get(key, &candidates) } else { None };
+                let digest = self.options.read_host_files.then(|| {
+                    let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&*path)];
+                    self.digests.get(key, &candidates)
+                });
+                let digest = digest.flatten();
                 let declared = workload.is_none_or(|w| w.declares_binary(&path, digest.as_ref()));
                 if !declared {
                     divergence = Divergence::UnexpectedBinary;

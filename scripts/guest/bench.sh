@@ -101,7 +101,7 @@ while :; do
     line="$(witness-vmtool storm --threads "$(nproc)" --rate "$rate" --seconds 3 --path /etc/passwd)"
     sleep 1
     d1="$(dropped)" p1="$(produced)" t1="$(run_ticks)"
-    achieved="$(echo "$line" | sed -n 's/.*achieved=\([0-9]*\).*/\1/p')"
+    achieved="$(echo "$line" | sed -n 's/.*(\([0-9]*\)\/s).*/\1/p')"
     bench "storm rate=$rate achieved=$achieved dropped=$((d1 - d0)) produced=$((p1 - p0)) collector_ticks=$((t1 - t0))"
     # Stop once records were dropped, or when the storm cannot go faster.
     [ "$((d1 - d0))" -gt 0 ] && break

@@ -208,7 +208,6 @@ struct Index {
     scan: Vec<u32>,
     /// Secret globs by the directory of their literal prefix: (entry, glob).
     secrets: HashMap<String, Vec<(u32, u32)>>,
-    by_id: HashMap<String, u32>,
 }
 
 /// How specific a selector is as an index key (higher: fewer entries
@@ -240,7 +239,6 @@ impl Index {
             // CAST: an inventory has far fewer than 2^32 entries (it is a
             // file a person writes).
             let i = i as u32;
-            ix.by_id.insert(w.spiffe_id.as_str().to_string(), i);
             match w.selectors.iter().filter(|s| key_rank(s).is_some()).max_by_key(|s| key_rank(s)) {
                 Some(Selector::Sha256(d)) => ix.sha256.entry(*d).or_default().push(i),
                 Some(Selector::ContainerId(c)) => ix.container.entry(c.clone()).or_default().push(i),
@@ -457,10 +455,9 @@ impl Inventory {
         first.map(|w| &self.workloads[w as usize])
     }
 
-    /// The workload with this SPIFFE ID.
+    /// The workload with this SPIFFE ID (not on the hot path).
     pub fn by_id(&self, id: &str) -> Option<(usize, &Workload)> {
-        // CAST: u32 to usize widens.
-        self.index.by_id.get(id).map(|&i| (i as usize, &self.workloads[i as usize]))
+        self.workloads.iter().enumerate().find(|(_, w)| w.spiffe_id.as_str() == id)
     }
 
     /// Whether any selector or declared binary needs executable digests.

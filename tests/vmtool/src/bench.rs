@@ -16,7 +16,7 @@ use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
 use crate::sys;
 
@@ -110,13 +110,11 @@ pub(crate) fn run(op: Op, iterations: u32, rounds: u32, path: &str) -> anyhow::R
 }
 
 /// Opens `path` at `rate` opens/s in total, spread over `threads` threads
-/// pinned round-robin to the CPUs, for `seconds`; 0 means as fast as
-/// possible. Prints `STORM rate=R achieved=A opens=N seconds=S`.
+/// (at least one) pinned round-robin to the CPUs, for `seconds`; rate 0
+/// means as fast as possible. Says `N opens in S s (R/s) on T threads`.
 pub(crate) fn storm(threads: usize, rate: u64, seconds: f64, path: &str) -> anyhow::Result<String> {
     let duration = Duration::try_from_secs_f64(seconds).context("--seconds")?;
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let threads = threads.max(1);
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     // Each thread opens in bursts of `burst`, paced so that the total is
     // `rate`: a burst every `burst * threads / rate` seconds.
@@ -154,5 +152,5 @@ pub(crate) fn storm(threads: usize, rate: u64, seconds: f64, path: &str) -> anyh
     // CAST: display only.
     #[allow(clippy::cast_precision_loss)]
     let achieved = opens as f64 / secs;
-    Ok(format!("STORM rate={rate} achieved={achieved:.0} opens={opens} seconds={secs:.2}"))
+    Ok(format!("{opens} opens in {secs:.2} s ({achieved:.0}/s) on {threads} threads"))
 }

@@ -11,7 +11,7 @@ use std::ffi::CString;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
@@ -216,7 +216,6 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
                 Ok(summary)
             }),
         Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
-        Command::Storm { threads, seconds, path, rate: 0 } => Ok(storm(*threads, *seconds, path)?),
         Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
         Command::Bench { op, iterations, rounds, path } => Ok(bench::run(*op, *iterations, *rounds, path)?),
     })
@@ -249,34 +248,4 @@ fn udp_send(addr: SocketAddr, count: u32) -> io::Result<String> {
         }
     }
     Ok(format!("sent {count} datagrams to {addr}"))
-}
-
-fn storm(threads: usize, seconds: f64, path: &str) -> anyhow::Result<String> {
-    let duration = Duration::try_from_secs_f64(seconds).context("--seconds")?;
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
-    let start = Instant::now();
-    let opens: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1))
-            .map(|i| {
-                s.spawn(move || {
-                    sys::pin_to_cpu(i % cpus);
-                    let mut n = 0u64;
-                    while start.elapsed() < duration {
-                        for _ in 0..64 {
-                            if std::fs::File::open(path).is_ok() {
-                                n += 1;
-                            }
-                        }
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
-    });
-    let secs = start.elapsed().as_secs_f64();
-    // CAST: display only.
-    #[allow(clippy::cast_precision_loss)]
-    let rate = opens as f64 / secs;
-    Ok(format!("{opens} opens in {secs:.2} s ({rate:.0}/s) on {threads} threads"))
 }
