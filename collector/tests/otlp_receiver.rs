@@ -4,43 +4,14 @@
 
 mod otlp_common;
 
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
-use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
-use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
-    MetricsService, MetricsServiceServer,
-};
-use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
-use otlp_common::{export_and_check, Received};
-
-#[derive(Clone, Default)]
-struct Receiver(Received);
-
-#[tonic::async_trait]
-impl LogsService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.0.logs.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(ExportLogsServiceResponse { partial_success: None }))
-    }
-}
-
-#[tonic::async_trait]
-impl MetricsService for Receiver {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
-        self.0.metrics.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
-    }
-}
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
+use otlp_common::{export_and_check, GrpcReceiver};
 
 #[test]
 fn evidence_and_metrics_reach_an_otlp_grpc_receiver() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let receiver = Receiver::default();
+    let receiver = GrpcReceiver::default();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap();
     let server = receiver.clone();
@@ -56,5 +27,5 @@ fn evidence_and_metrics_reach_an_otlp_grpc_receiver() {
             .await
             .unwrap();
     });
-    export_and_check(&runtime, &format!("http://{addr}"), "grpc", &receiver.0);
+    export_and_check(&runtime, &format!("http://{addr}"), "grpc", &[], &receiver.0);
 }

@@ -5,8 +5,10 @@
 //! (`OTEL_EXPORTER_OTLP_ENDPOINT`, `..._LOGS_ENDPOINT`,
 //! `..._METRICS_ENDPOINT`, `..._HEADERS`, `..._TIMEOUT`,
 //! `OTEL_EXPORTER_OTLP_PROTOCOL` = `grpc` | `http/protobuf`,
-//! `OTEL_METRIC_EXPORT_INTERVAL`). gRPC endpoints with `https://` use TLS
-//! with the system's roots.
+//! `OTEL_METRIC_EXPORT_INTERVAL`). Endpoints with `https://` (and gRPC
+//! endpoints without a scheme) use TLS over rustls: the system's roots, or
+//! the CA in `OTEL_EXPORTER_OTLP_CERTIFICATE`, and mutual TLS with
+//! `..._CLIENT_CERTIFICATE` and `..._CLIENT_KEY` (see [`super::otlp_tls`]).
 //!
 //! Log records carry OpenTelemetry semantic-convention attributes
 //! (`process.pid`, `process.parent_pid`, `process.executable.path`,
@@ -26,12 +28,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{LogExporter, MetricExporter, WithExportConfig as _};
+use opentelemetry_otlp::{LogExporter, MetricExporter, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value};
 
+use super::otlp_tls::{self, Signal, Tls};
 use crate::metrics::{kind_name, Shared};
 use crate::policy::Outcome;
 
@@ -117,17 +120,38 @@ impl Otlp {
     /// Builds exporters from the environment (`protocol` chooses the
     /// transport); metrics read `shared`. Must run inside a Tokio runtime.
     pub fn new(protocol: Protocol, shared: &Shared) -> anyhow::Result<Self> {
+        // reqwest's rustls needs a process-wide provider even for plain
+        // http:// (it builds its TLS connector up front); tonic takes the
+        // same one. Another caller may have installed one already: keep it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let env = |name: &str| std::env::var(name).ok();
+        let grpc = protocol == Protocol::Grpc;
+        let logs_tls = Tls::resolve(Signal::Logs, grpc, &env)?;
+        let metrics_tls = Tls::resolve(Signal::Metrics, grpc, &env)?;
         let (log_exporter, metric_exporter) = match protocol {
             Protocol::Grpc => {
-                (LogExporter::builder().with_tonic().build()?, MetricExporter::builder().with_tonic().build()?)
+                let mut logs = LogExporter::builder().with_tonic();
+                if let Some(tls) = &logs_tls {
+                    logs = logs.with_tls_config(tls.grpc());
+                }
+                let mut metrics = MetricExporter::builder().with_tonic();
+                if let Some(tls) = &metrics_tls {
+                    metrics = metrics.with_tls_config(tls.grpc());
+                }
+                (logs.build()?, metrics.build()?)
             }
-            Protocol::HttpProtobuf => (
-                LogExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary).build()?,
-                MetricExporter::builder()
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .build()?,
-            ),
+            Protocol::HttpProtobuf => {
+                let mut logs = LogExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                if let Some(tls) = &logs_tls {
+                    logs = logs.with_http_client(tls.http_client(otlp_tls::timeout(Signal::Logs, &env))?);
+                }
+                let mut metrics =
+                    MetricExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                if let Some(tls) = &metrics_tls {
+                    metrics = metrics.with_http_client(tls.http_client(otlp_tls::timeout(Signal::Metrics, &env))?);
+                }
+                (logs.build()?, metrics.build()?)
+            }
         };
         let logs = SdkLoggerProvider::builder().with_resource(resource()).with_batch_exporter(log_exporter).build();
         let logger = logs.logger("witness");

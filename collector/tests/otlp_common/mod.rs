@@ -1,7 +1,10 @@
 //! Shared by the OTLP receiver tests (gRPC and HTTP/protobuf): what is
 //! exported, and what the receiver must have decoded.
 
+#![allow(dead_code, unreachable_pub)]
+
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,12 +43,22 @@ fn attrs(kvs: &[KeyValue]) -> BTreeMap<String, String> {
 /// Points the exporter at `endpoint` over `protocol`, exports one evidence
 /// record and one counter, shuts down (which flushes), and checks what
 /// `received` decoded.
-pub(crate) fn export_and_check(runtime: &tokio::runtime::Runtime, endpoint: &str, protocol: &str, received: &Received) {
+/// `env` adds variables (TLS files).
+pub(crate) fn export_and_check(
+    runtime: &tokio::runtime::Runtime,
+    endpoint: &str,
+    protocol: &str,
+    env: &[(&str, &str)],
+    received: &Received,
+) {
     // SAFETY: each test binary holds one test, and no thread it started
     // reads the environment yet, so nothing reads it while it changes.
     unsafe {
         std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
         std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+        for (k, v) in env {
+            std::env::set_var(k, v);
+        }
     }
     let mut counters = Counters::new(100);
     counters.event(0, witness_abi::record::RecordKind::SockConnect as u16, Outcome::Investigate);
@@ -111,3 +124,136 @@ pub(crate) fn export_and_check(runtime: &tokio::runtime::Runtime, endpoint: &str
     assert_eq!(a["outcome"], "investigate");
     assert_eq!(a["kind"], "sock_connect");
 }
+
+/// A test PKI in a fresh directory: a CA, a server certificate for
+/// `localhost` and a client certificate, each signed by the CA, plus a
+/// second CA that signed nothing here.
+pub(crate) struct Pki {
+    pub(crate) dir: PathBuf,
+    pub(crate) ca: PathBuf,
+    pub(crate) other_ca: PathBuf,
+    pub(crate) client_cert: PathBuf,
+    pub(crate) client_key: PathBuf,
+    pub(crate) ca_pem: String,
+    pub(crate) server_cert_pem: String,
+    pub(crate) server_key_pem: String,
+}
+
+impl Pki {
+    pub(crate) fn new(tag: &str) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let dir = std::env::temp_dir().join(format!("witness-pki-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca = |name: &str| {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+        };
+        let root = ca("witness test CA");
+        let other = ca("unrelated CA");
+        let leaf = |names: Vec<String>| {
+            let key = KeyPair::generate().unwrap();
+            let cert = CertificateParams::new(names).unwrap().signed_by(&key, &root).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+        let (server_cert_pem, server_key_pem) = leaf(vec!["localhost".to_string()]);
+        let (client_cert_pem, client_key_pem) = leaf(vec!["witness-collector".to_string()]);
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        Self {
+            ca: write("ca.pem", &root.pem()),
+            other_ca: write("other-ca.pem", &other.pem()),
+            client_cert: write("client.pem", &client_cert_pem),
+            client_key: write("client.key", &client_key_pem),
+            ca_pem: root.pem(),
+            server_cert_pem,
+            server_key_pem,
+            dir,
+        }
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn protobuf(headers: &axum::http::HeaderMap) -> Result<(), (axum::http::StatusCode, String)> {
+    use axum::http::{header, StatusCode};
+    match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+        Some("application/x-protobuf") => Ok(()),
+        other => Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("content type {other:?}"))),
+    }
+}
+
+/// An OTLP/HTTP receiver: `/v1/logs` and `/v1/metrics` as the OTLP/HTTP
+/// specification says, decoding the protobuf bodies into `received`.
+pub(crate) fn http_receiver(received: &Received) -> axum::Router {
+    use axum::body::Bytes;
+    use axum::http::{header, HeaderMap, StatusCode};
+    use axum::routing::post;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse;
+    use prost::Message;
+    let (logs, metrics) = (received.logs.clone(), received.metrics.clone());
+    axum::Router::new()
+        .route(
+            "/v1/logs",
+            post(move |headers: HeaderMap, body: Bytes| async move {
+                protobuf(&headers)?;
+                let request =
+                    ExportLogsServiceRequest::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+                logs.lock().unwrap().push(request);
+                Ok::<_, (StatusCode, String)>((
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    ExportLogsServiceResponse { partial_success: None }.encode_to_vec(),
+                ))
+            }),
+        )
+        .route(
+            "/v1/metrics",
+            post(move |headers: HeaderMap, body: Bytes| async move {
+                protobuf(&headers)?;
+                let request =
+                    ExportMetricsServiceRequest::decode(body).map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?;
+                metrics.lock().unwrap().push(request);
+                Ok::<_, (StatusCode, String)>((
+                    [(header::CONTENT_TYPE, "application/x-protobuf")],
+                    ExportMetricsServiceResponse { partial_success: None }.encode_to_vec(),
+                ))
+            }),
+        )
+}
+
+/// An OTLP/gRPC receiver: the collector's LogsService and MetricsService,
+/// keeping what they decode.
+#[derive(Clone, Default)]
+pub(crate) struct GrpcReceiver(pub(crate) Received);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>, tonic::Status> {
+        self.0.logs.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse { partial_success: None }))
+    }
+}
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse>, tonic::Status> {
+        self.0.metrics.lock().unwrap().push(request.into_inner());
+        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
+
