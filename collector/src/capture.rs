@@ -151,6 +151,8 @@ pub struct CaptureReader<R = File> {
     pending: Vec<u8>,
     /// File offset of `pending[0]`.
     offset: u64,
+    /// The read buffer, kept between batches.
+    chunk: Vec<u8>,
 }
 
 impl CaptureReader<File> {
@@ -176,7 +178,7 @@ impl<R: Read> CaptureReader<R> {
             }
         }
         let info = parse_header(&header[..got]).map_err(|what| CaptureError::BadHeader { path: name.into(), what })?;
-        Ok(Self { input, path: name.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64 })
+        Ok(Self { input, path: name.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64, chunk: Vec::new() })
     }
 
     /// What the header says.
@@ -186,10 +188,21 @@ impl<R: Read> CaptureReader<R> {
 
     /// The next batch of events; an empty batch at the end of the file.
     pub fn next_batch(&mut self) -> Result<Vec<Event>, CaptureError> {
-        let path = self.path.clone();
-        let mut chunk = vec![0u8; 1 << 16];
-        let n = self.input.read(&mut chunk).map_err(|source| CaptureError::Io { path: path.clone(), source })?;
-        self.pending.extend_from_slice(&chunk[..n]);
+        let mut events = Vec::new();
+        self.next_batch_into(&mut events)?;
+        Ok(events)
+    }
+
+    /// Appends the next batch of events to `events` (none at the end of
+    /// the file). Reusing one vector and one read buffer across batches
+    /// keeps the replay loop free of per-batch allocation and regrowth.
+    pub fn next_batch_into(&mut self, events: &mut Vec<Event>) -> Result<(), CaptureError> {
+        self.chunk.resize(1 << 16, 0);
+        let n = match self.input.read(&mut self.chunk) {
+            Ok(n) => n,
+            Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
+        };
+        self.pending.extend_from_slice(&self.chunk[..n]);
         let complete = complete_prefix(&self.pending);
         if n == 0 && complete < self.pending.len() {
             // The file ends inside a record: say so (decode reports it).
@@ -199,14 +212,25 @@ impl<R: Read> CaptureReader<R> {
                     need: RECORD_MAX_LEN,
                     have: self.pending.len() - complete,
                 });
-            return Err(CaptureError::Record { path, file_offset: self.offset + complete as u64, source: err });
+            return Err(CaptureError::Record {
+                path: self.path.clone(),
+                file_offset: self.offset + complete as u64,
+                source: err,
+            });
         }
-        let events = decode::records(&self.pending[..complete])
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| CaptureError::Record { path, file_offset: self.offset, source })?;
+        // Typical records are 64 bytes or more; shorter ones just grow it.
+        events.reserve(complete / 64);
+        for event in decode::records(&self.pending[..complete]) {
+            match event {
+                Ok(e) => events.push(e),
+                Err(source) => {
+                    return Err(CaptureError::Record { path: self.path.clone(), file_offset: self.offset, source })
+                }
+            }
+        }
         self.pending.drain(..complete);
         self.offset += complete as u64;
-        Ok(events)
+        Ok(())
     }
 
     /// Whether the whole file has been consumed.

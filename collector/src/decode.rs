@@ -236,6 +236,18 @@ pub fn records(buf: &[u8]) -> Records<'_> {
     Records { buf, offset: 0, failed: false }
 }
 
+/// The events of a batch in time order (stable: ties keep arrival order),
+/// as references. Sorting the 176-byte events themselves moved each one
+/// several times, which showed in the profile; most batches are already in
+/// order and cost one pass.
+pub fn by_time(events: &[Event]) -> Vec<&Event> {
+    let mut order: Vec<&Event> = events.iter().collect();
+    if !order.is_sorted_by_key(|e| e.meta.ts_ns) {
+        order.sort_by_key(|e| e.meta.ts_ns);
+    }
+    order
+}
+
 /// Iterator returned by [`records`].
 #[derive(Debug)]
 pub struct Records<'a> {

@@ -535,16 +535,16 @@ fn replay_file(
     out: &mut impl Write,
 ) -> anyhow::Result<Option<u64>> {
     let mut records = 0u64;
+    let mut batch = Vec::new();
     loop {
-        let batch = reader.next_batch()?;
+        batch.clear();
+        reader.next_batch_into(&mut batch)?;
         if batch.is_empty() && reader.is_done() {
             break;
         }
         records += batch.len() as u64;
         pipeline.track(&batch);
-        let mut batch = batch;
-        batch.sort_by_key(|e| e.meta().ts_ns);
-        for event in &batch {
+        for event in decode::by_time(&batch) {
             let judged = sinks.handle(pipeline, event);
             if args.quiet {
                 continue;

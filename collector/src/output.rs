@@ -4,10 +4,12 @@
 //! Byte strings from the kernel (paths, comm) need not be UTF-8 and may hold
 //! control characters; [`escape_bytes`] shows them unambiguously.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use serde::Serialize;
 use serde_json::{json, Map, Value};
 use witness_abi::record::{
     CredRecord, ExecRecord, FileRecord, KeyRecord, NetAddr, NsRecord, RecordKind, SockRecord, TaskContext,
@@ -64,7 +66,14 @@ impl Clock {
 /// are escaped (`\x1b` for ESC, `\u{0085}` for C1 controls) so that a
 /// hostile path cannot drive the terminal; other bytes as `\xNN`; and a
 /// backslash as `\\` so that the escaping is unambiguous.
-pub fn escape_bytes(bytes: &[u8]) -> String {
+///
+/// Most strings need none of this: those come back borrowed.
+pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        if !text.chars().any(|c| c == '\\' || c.is_control()) {
+            return Cow::Borrowed(text);
+        }
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -83,7 +92,17 @@ pub fn escape_bytes(bytes: &[u8]) -> String {
             let _ = write!(out, "\\x{b:02x}");
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// A list of byte strings (argv) serialized as escaped strings, without
+/// building a `Value` per element.
+pub struct EscapedList<'a>(pub &'a [Vec<u8>]);
+
+impl Serialize for EscapedList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|a| escape_bytes(a)))
+    }
 }
 
 /// Writes events in one format.
@@ -213,7 +232,7 @@ fn summary(event: &Event) -> String {
 }
 
 fn exec_summary(rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) -> String {
-    let mut s = escape_bytes(path);
+    let mut s = escape_bytes(path).into_owned();
     for arg in argv.iter().skip(1) {
         s.push(' ');
         s.push_str(&escape_bytes(arg));
@@ -226,7 +245,7 @@ fn exec_summary(rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) -> String {
 }
 
 fn file_summary(event: &Event, rec: &FileRecord, path: &[u8], path2: &[u8]) -> String {
-    let mut s = escape_bytes(path);
+    let mut s = escape_bytes(path).into_owned();
     if event.kind() == Some(RecordKind::FileRename) {
         s.push_str(" -> ");
         s.push_str(&escape_bytes(path2));
@@ -350,16 +369,18 @@ pub fn fields(o: &mut impl Fields, event: &Event, clock: &Clock) {
 /// Each key is given once.
 pub trait Fields {
     /// Adds `key: value`.
-    fn field(&mut self, key: &str, value: Value);
+    fn field<V: Serialize>(&mut self, key: &str, value: V);
 }
 
 impl Fields for Map<String, Value> {
-    fn field(&mut self, key: &str, value: Value) {
-        self.insert(key.into(), value);
+    fn field<V: Serialize>(&mut self, key: &str, value: V) {
+        // Serializing plain data to a Value cannot fail.
+        self.insert(key.into(), serde_json::to_value(value).unwrap_or(Value::Null));
     }
 }
 
-/// Writes one JSON object to a byte buffer, field by field.
+/// Writes one JSON object to a byte buffer, field by field, serializing
+/// each value straight into it (no `Value` in between).
 #[derive(Debug)]
 pub struct ObjectWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -380,12 +401,12 @@ impl<'a> ObjectWriter<'a> {
 }
 
 impl Fields for ObjectWriter<'_> {
-    fn field(&mut self, key: &str, value: Value) {
+    fn field<V: Serialize>(&mut self, key: &str, value: V) {
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        // Writing to a Vec cannot fail, and a Value always serializes.
+        // Writing to a Vec cannot fail, and plain data always serializes.
         let _ = serde_json::to_writer(&mut *self.out, key);
         self.out.push(b':');
         let _ = serde_json::to_writer(&mut *self.out, &value);
@@ -393,8 +414,8 @@ impl Fields for ObjectWriter<'_> {
 }
 
 /// Inserts `key: value`.
-fn put(o: &mut impl Fields, key: &str, value: impl Into<Value>) {
-    o.field(key, value.into());
+fn put(o: &mut impl Fields, key: &str, value: impl Serialize) {
+    o.field(key, value);
 }
 
 fn task_json(o: &mut impl Fields, t: &TaskContext) {
@@ -427,7 +448,7 @@ fn body_json(o: &mut impl Fields, event: &Event) {
         Body::BprmCheck { rec, path } => {
             put(o, "verdict", rec.verdict);
             put(o, "path", escape_bytes(path));
-            path_flags_json(o, "path", rec.path_flags);
+            path_flags_json(o, PATH_FLAGS, rec.path_flags);
         }
         Body::File { rec, path, path2 } => file_json(o, event.kind() == Some(RecordKind::FileRename), rec, path, path2),
         Body::Sock(r) => sock_json(o, event.kind() == Some(RecordKind::SockListen), r),
@@ -469,7 +490,7 @@ fn body_json(o: &mut impl Fields, event: &Event) {
 
 fn exec_json(o: &mut impl Fields, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) {
     put(o, "path", escape_bytes(path));
-    put(o, "argv", argv.iter().map(|a| Value::from(escape_bytes(a))).collect::<Vec<_>>());
+    put(o, "argv", EscapedList(argv));
     put(o, "argc", rec.argc);
     put(o, "path_truncated", rec.flags & EXEC_PATH_TRUNCATED != 0);
     put(o, "path_from_argument", rec.flags & EXEC_PATH_FROM_ARGUMENT != 0);
@@ -482,20 +503,24 @@ fn exec_json(o: &mut impl Fields, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>
 
 /// The `FILE_PATH_*` flags of the path called `name`, as booleans (the
 /// secret flag is named separately).
-fn path_flags_json(o: &mut impl Fields, name: &str, flags: u16) {
-    put(o, &format!("{name}_truncated"), flags & FILE_PATH_TRUNCATED != 0);
-    put(o, &format!("{name}_in_filesystem"), flags & FILE_PATH_IN_FS != 0);
-    put(o, &format!("{name}_unresolved"), flags & FILE_PATH_UNRESOLVED != 0);
+fn path_flags_json(o: &mut impl Fields, keys: [&str; 3], flags: u16) {
+    put(o, keys[0], flags & FILE_PATH_TRUNCATED != 0);
+    put(o, keys[1], flags & FILE_PATH_IN_FS != 0);
+    put(o, keys[2], flags & FILE_PATH_UNRESOLVED != 0);
 }
+
+/// The flag keys of `path` and of a rename's `new_path`.
+const PATH_FLAGS: [&str; 3] = ["path_truncated", "path_in_filesystem", "path_unresolved"];
+const NEW_PATH_FLAGS: [&str; 3] = ["new_path_truncated", "new_path_in_filesystem", "new_path_unresolved"];
 
 fn file_json(o: &mut impl Fields, rename: bool, rec: &FileRecord, path: &[u8], path2: &[u8]) {
     put(o, "verdict", rec.verdict);
     put(o, "path", escape_bytes(path));
-    path_flags_json(o, "path", rec.path_flags);
+    path_flags_json(o, PATH_FLAGS, rec.path_flags);
     put(o, "secret", rec.path_flags & FILE_PATH_SECRET != 0);
     if rename {
         put(o, "new_path", escape_bytes(path2));
-        path_flags_json(o, "new_path", rec.path2_flags);
+        path_flags_json(o, NEW_PATH_FLAGS, rec.path2_flags);
         put(o, "new_path_secret", rec.path2_flags & FILE_PATH_SECRET != 0);
     }
     put(o, "flags", rec.flags);

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET};
 
 use crate::cgroup::{self, CgroupInfo};
@@ -670,34 +670,58 @@ impl Pipeline {
         let workload = self.config.workload(judged.identity);
         o.field(
             "identity",
-            json!({
-                "spiffe_id": self.identity_name(judged.identity),
-                "owner": workload.map(|w| w.owner.as_str()),
-                "attested": workload.is_some(),
-            }),
+            IdentityJson {
+                spiffe_id: self.identity_name(judged.identity),
+                owner: workload.map(|w| w.owner.as_str()),
+                attested: workload.is_some(),
+            },
         );
-        o.field("outcome", judged.outcome.name().into());
-        o.field("kernel", json!({ "verdict": judged.kernel_verdict, "denied": judged.kernel_verdict != 0 }));
-        o.field(
-            "divergence",
-            if judged.divergence == Divergence::None { Value::Null } else { judged.divergence.name().into() },
-        );
-        o.field("policies", judged.policies.iter().map(|p| Value::from(p.as_str())).collect());
+        o.field("outcome", judged.outcome.name());
+        o.field("kernel", KernelJson { verdict: judged.kernel_verdict, denied: judged.kernel_verdict != 0 });
+        o.field("divergence", (judged.divergence != Divergence::None).then(|| judged.divergence.name()));
+        o.field("policies", &*judged.policies);
         if let Some(task) = event.task() {
-            let ancestry: Vec<Value> = self
-                .table
-                .ancestry(task.tgid)
+            let chain = self.table.ancestry(task.tgid);
+            let ancestors = chain
                 .iter()
                 .skip(1)
                 .take(8)
-                .map(|e| json!({ "pid": e.tgid, "comm": e.comm, "exe": e.exe.as_deref() }))
+                .map(|e| AncestorJson { pid: e.tgid, comm: &e.comm, exe: e.exe.as_deref() })
                 .collect();
-            o.field(
-                "process",
-                json!({ "exe": self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), "ancestors": ancestry }),
-            );
+            o.field("process", ProcessJson { exe: self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), ancestors });
         }
     }
+}
+
+/// Evidence's `identity` object.
+#[derive(serde::Serialize)]
+struct IdentityJson<'a> {
+    spiffe_id: &'a str,
+    owner: Option<&'a str>,
+    attested: bool,
+}
+
+/// Evidence's `kernel` object.
+#[derive(serde::Serialize)]
+struct KernelJson {
+    verdict: i32,
+    denied: bool,
+}
+
+/// One of evidence's `process.ancestors`.
+#[derive(serde::Serialize)]
+struct AncestorJson<'a> {
+    pid: u32,
+    comm: &'a str,
+    exe: Option<&'a str>,
+}
+
+/// Evidence's `process` object: borrowed from the process table, written
+/// straight into the line (building `Value`s cost an allocation per field).
+#[derive(serde::Serialize)]
+struct ProcessJson<'a> {
+    exe: Option<&'a str>,
+    ancestors: Vec<AncestorJson<'a>>,
 }
 
 fn is_local(ip: IpAddr) -> bool {

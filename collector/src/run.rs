@@ -399,8 +399,7 @@ fn drain(
                 Err(e) => return Err(e.into()),
             }
             p.track(&events);
-            events.sort_by_key(|e| e.meta.ts_ns);
-            for event in &events {
+            for event in decode::by_time(&events) {
                 sinks.handle(p, event);
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
