@@ -147,13 +147,17 @@ pub struct CaptureReader<R = File> {
     input: BufReader<R>,
     path: PathBuf,
     info: CaptureInfo,
-    /// Bytes read but not yet decoded (at most one partial record).
-    pending: Vec<u8>,
-    /// File offset of `pending[0]`.
+    /// The read buffer, kept between batches: `buf[..filled]` is read but
+    /// not yet decoded (at most one partial record between batches), and
+    /// reads go straight in after it.
+    buf: Vec<u8>,
+    filled: usize,
+    /// File offset of `buf[0]`.
     offset: u64,
-    /// The read buffer, kept between batches.
-    chunk: Vec<u8>,
 }
+
+/// Bytes read per batch.
+const CHUNK: usize = 1 << 16;
 
 impl CaptureReader<File> {
     /// Opens `path` and checks its header.
@@ -178,7 +182,7 @@ impl<R: Read> CaptureReader<R> {
             }
         }
         let info = parse_header(&header[..got]).map_err(|what| CaptureError::BadHeader { path: name.into(), what })?;
-        Ok(Self { input, path: name.into(), info, pending: Vec::new(), offset: HEADER_LEN as u64, chunk: Vec::new() })
+        Ok(Self { input, path: name.into(), info, buf: Vec::new(), filled: 0, offset: HEADER_LEN as u64 })
     }
 
     /// What the header says.
@@ -197,21 +201,25 @@ impl<R: Read> CaptureReader<R> {
     /// the file). Reusing one vector and one read buffer across batches
     /// keeps the replay loop free of per-batch allocation and regrowth.
     pub fn next_batch_into(&mut self, events: &mut Vec<Event>) -> Result<(), CaptureError> {
-        self.chunk.resize(1 << 16, 0);
-        let n = match self.input.read(&mut self.chunk) {
+        // A partial record is shorter than RECORD_MAX_LEN (a longer length
+        // field is malformed and decoded, below), so a chunk fits; only a
+        // caller going on after an error could find less room.
+        self.buf.resize(CHUNK + RECORD_MAX_LEN, 0);
+        let room = (self.buf.len() - self.filled).min(CHUNK);
+        let n = match self.input.read(&mut self.buf[self.filled..self.filled + room]) {
             Ok(n) => n,
             Err(source) => return Err(CaptureError::Io { path: self.path.clone(), source }),
         };
-        self.pending.extend_from_slice(&self.chunk[..n]);
-        let complete = complete_prefix(&self.pending);
-        if n == 0 && complete < self.pending.len() {
+        self.filled += n;
+        let pending = &self.buf[..self.filled];
+        let complete = complete_prefix(pending);
+        if n == 0 && complete < pending.len() {
             // The file ends inside a record: say so (decode reports it).
-            let err =
-                decode::records(&self.pending[complete..]).find_map(Result::err).unwrap_or(DecodeError::Truncated {
-                    offset: 0,
-                    need: RECORD_MAX_LEN,
-                    have: self.pending.len() - complete,
-                });
+            let err = decode::records(&pending[complete..]).find_map(Result::err).unwrap_or(DecodeError::Truncated {
+                offset: 0,
+                need: RECORD_MAX_LEN,
+                have: pending.len() - complete,
+            });
             return Err(CaptureError::Record {
                 path: self.path.clone(),
                 file_offset: self.offset + complete as u64,
@@ -220,7 +228,7 @@ impl<R: Read> CaptureReader<R> {
         }
         // Typical records are 64 bytes or more; shorter ones just grow it.
         events.reserve(complete / 64);
-        for event in decode::records(&self.pending[..complete]) {
+        for event in decode::records(&pending[..complete]) {
             match event {
                 Ok(e) => events.push(e),
                 Err(source) => {
@@ -228,14 +236,15 @@ impl<R: Read> CaptureReader<R> {
                 }
             }
         }
-        self.pending.drain(..complete);
+        self.buf.copy_within(complete..self.filled, 0);
+        self.filled -= complete;
         self.offset += complete as u64;
         Ok(())
     }
 
     /// Whether the whole file has been consumed.
     pub fn is_done(&self) -> bool {
-        self.pending.is_empty() && self.input.buffer().is_empty()
+        self.filled == 0 && self.input.buffer().is_empty()
     }
 }
 

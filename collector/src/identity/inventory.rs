@@ -194,20 +194,25 @@ pub struct Inventory {
     index: Index,
 }
 
+/// The index's maps. Their keys come from the inventory; lookups come with
+/// event data on every event, and SipHash showed in the profile. foldhash
+/// is seeded per process, and a lookup cannot grow a map.
+type Fast<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Where to look first; see the module docs.
 #[derive(Clone, Debug, Default)]
 struct Index {
-    uid: HashMap<u32, Vec<u32>>,
-    gid: HashMap<u32, Vec<u32>>,
-    exe: HashMap<String, Vec<u32>>,
-    sha256: HashMap<[u8; 32], Vec<u32>>,
-    container: HashMap<String, Vec<u32>>,
-    ns: HashMap<String, Vec<u32>>,
-    pod: HashMap<String, Vec<u32>>,
+    uid: Fast<u32, Vec<u32>>,
+    gid: Fast<u32, Vec<u32>>,
+    exe: Fast<String, Vec<u32>>,
+    sha256: Fast<[u8; 32], Vec<u32>>,
+    container: Fast<String, Vec<u32>>,
+    ns: Fast<String, Vec<u32>>,
+    pod: Fast<String, Vec<u32>>,
     /// Entries with glob selectors only.
     scan: Vec<u32>,
     /// Secret globs by the directory of their literal prefix: (entry, glob).
-    secrets: HashMap<String, Vec<(u32, u32)>>,
+    secrets: Fast<String, Vec<(u32, u32)>>,
 }
 
 /// How specific a selector is as an index key (higher: fewer entries
@@ -261,7 +266,7 @@ impl Index {
     /// the subject has, and the glob-only ones.
     fn candidates(&self, s: &Subject<'_>, out: &mut Vec<u32>) {
         fn add<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash + Eq + ?Sized>(
-            map: &HashMap<K, Vec<u32>>,
+            map: &Fast<K, Vec<u32>>,
             key: Option<&Q>,
             out: &mut Vec<u32>,
         ) {
