@@ -290,6 +290,99 @@ pub struct Question<'a> {
     pub facts: Facts<'a>,
 }
 
+impl Question<'_> {
+    /// Appends an unambiguous byte encoding of the question to `out`: fixed
+    /// fields little-endian, strings with a length prefix, a tag per
+    /// resource kind. Distinct questions encode differently, so the keyed
+    /// hash of the encoding is a fingerprint as strong as one of the
+    /// question itself; hashing one buffer is much cheaper than the derived
+    /// `Hash`, which made a hasher call per field.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        fn text(out: &mut Vec<u8>, s: &str) {
+            // CAST: strings here come from records (at most a few KiB).
+            out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        fn num(out: &mut Vec<u8>, n: u32) {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        num(out, self.principal_index);
+        out.extend_from_slice(&(self.action as u16).to_le_bytes());
+        match &self.resource {
+            Resource::Binary { path, sha256, declared } => {
+                out.push(1);
+                text(out, path);
+                text(out, sha256);
+                out.push(u8::from(*declared));
+            }
+            Resource::File { path, secret_owner, secret } => {
+                out.push(2);
+                text(out, path);
+                text(out, secret_owner);
+                out.push(u8::from(*secret));
+            }
+            Resource::Peer { ip, port, spiffe_id, declared } => {
+                out.push(3);
+                match ip {
+                    IpAddr::V4(a) => {
+                        out.push(4);
+                        out.extend_from_slice(&a.octets());
+                    }
+                    IpAddr::V6(a) => {
+                        out.push(6);
+                        out.extend_from_slice(&a.octets());
+                    }
+                }
+                out.extend_from_slice(&port.to_le_bytes());
+                text(out, spiffe_id);
+                out.push(u8::from(*declared));
+            }
+            Resource::Credential { uid, euid, gid, egid, caps_gained } => {
+                out.push(4);
+                for n in [*uid, *euid, *gid, *egid] {
+                    num(out, n);
+                }
+                out.push(u8::from(*caps_gained));
+            }
+            Resource::Capability { number, in_setid } => {
+                out.push(5);
+                num(out, *number);
+                out.push(u8::from(*in_setid));
+            }
+            Resource::Namespace { changed } => {
+                out.push(6);
+                num(out, *changed);
+            }
+            Resource::Module { name } => {
+                out.push(7);
+                text(out, name);
+            }
+            Resource::Program { name, prog_type } => {
+                out.push(8);
+                text(out, name);
+                num(out, *prog_type);
+            }
+            Resource::Process { tgid, uid } => {
+                out.push(9);
+                num(out, *tgid);
+                num(out, *uid);
+            }
+            Resource::Key { key_type, description } => {
+                out.push(10);
+                text(out, key_type);
+                text(out, description);
+            }
+        }
+        let f = &self.facts;
+        out.extend_from_slice(&f.kernel_verdict.to_le_bytes());
+        out.push(f.divergence as u8);
+        for n in [f.uid, f.euid, f.gid] {
+            num(out, n);
+        }
+        text(out, &f.exe);
+    }
+}
+
 /// An answer.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Answer {
@@ -687,6 +780,8 @@ pub struct Judge {
     policies: Option<Policies>,
     cache: cache::DecisionCache,
     key: (u64, u64),
+    /// The encoded question being fingerprinted (kept to reuse its memory).
+    scratch: Vec<u8>,
     /// Counters.
     pub stats: CacheStats,
 }
@@ -708,6 +803,7 @@ impl Judge {
             policies,
             cache: cache::DecisionCache::new(entries),
             key: (random_u64(), random_u64()),
+            scratch: Vec::new(),
             stats: CacheStats::default(),
         }
     }
@@ -722,9 +818,10 @@ impl Judge {
         let Some(policies) = &self.policies else {
             return Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 };
         };
-        let mut h = siphasher::sip128::SipHasher13::new_with_keys(self.key.0, self.key.1);
-        q.hash(&mut h);
-        let fingerprint = siphasher::sip128::Hasher128::finish128(&h).as_u128();
+        self.scratch.clear();
+        q.encode(&mut self.scratch);
+        let fingerprint =
+            siphasher::sip128::SipHasher13::new_with_keys(self.key.0, self.key.1).hash(&self.scratch).as_u128();
         if let Some(a) = self.cache.get(fingerprint) {
             self.stats.hits += 1;
             return a.clone();
@@ -794,6 +891,26 @@ forbid(principal, action == Action::"file_open", resource)
 
     fn q(action: RecordKind, resource: Resource<'static>) -> Question<'static> {
         Question { principal_index: 0, action, resource, facts: Facts { uid: 1000, euid: 1000, ..Default::default() } }
+    }
+
+    #[test]
+    fn encodings_keep_string_boundaries() {
+        let file = |path: &'static str, owner: &'static str| {
+            let mut out = Vec::new();
+            q(
+                RecordKind::FileOpen,
+                Resource::File { path: path.into(), secret_owner: owner.into(), secret: false },
+            )
+            .encode(&mut out);
+            out
+        };
+        assert_ne!(file("/ab", "c"), file("/a", "bc"));
+        assert_eq!(file("/a", "bc"), file("/a", "bc"));
+        let mut module = Vec::new();
+        q(RecordKind::ModuleLoad, Resource::Module { name: "x".into() }).encode(&mut module);
+        let mut program = Vec::new();
+        q(RecordKind::ModuleLoad, Resource::Program { name: "x".into(), prog_type: 0 }).encode(&mut program);
+        assert_ne!(module, program);
     }
 
     #[test]
