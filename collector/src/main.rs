@@ -310,6 +310,11 @@ struct EventsArgs {
     follow: bool,
 }
 
+/// mimalloc: the pipeline frees each batch's events together, more than
+/// glibc's per-thread cache holds, and its slow path showed in the profile.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     use clap::{CommandFactory, FromArgMatches};
     let matches = Cli::command().get_matches();
