@@ -31,7 +31,7 @@ use crate::decode::{nul_terminated, Body, Event};
 use crate::identity::{Inventory, Subject, Workload};
 use crate::metrics::{Counters, Snapshot};
 use crate::output::{self, Clock, Fields};
-use crate::policy::{Answer, Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
+use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::process_table::{ImageKey, ProcessTable};
 use crate::sequence::{Observation, SequenceTracker};
 
@@ -207,6 +207,16 @@ impl Digests {
         // retried on every event.
         self.map.insert(key, digest);
         digest
+    }
+}
+
+/// Bytes as text, invalid UTF-8 replaced: `String::from_utf8_lossy`, but
+/// valid input (nearly all) checked by `str::from_utf8`, whose ASCII fast
+/// path the lossy scan lacks.
+fn lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -490,7 +500,7 @@ impl Pipeline {
         let resource = match &event.body {
             Body::Fork(_) | Body::Exit(_) => None,
             Body::Exec { rec, path, .. } => {
-                let path = String::from_utf8_lossy(path);
+                let path = lossy(path);
                 let key = ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec);
                 let digest = self.options.read_host_files.then(|| {
                     let candidates = [self.proc_root.join(task.tgid.to_string()).join("exe"), PathBuf::from(&*path)];
@@ -507,14 +517,14 @@ impl Pipeline {
             Body::BprmCheck { rec, path } => {
                 verdict = rec.verdict;
                 Some(Resource::Binary {
-                    path: String::from_utf8_lossy(path),
+                    path: lossy(path),
                     sha256: Cow::Borrowed(""),
                     declared: true,
                 })
             }
             Body::File { rec, path, .. } => {
                 verdict = rec.verdict;
-                let path = String::from_utf8_lossy(path);
+                let path = lossy(path);
                 let owner = inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str());
                 if kind == RecordKind::FileOpen
                     && owner.is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str()))
@@ -540,11 +550,11 @@ impl Pipeline {
                 Some(Resource::Capability { number: c.cap, in_setid: c.opts & CAP_OPT_INSETID != 0 })
             }
             Body::Ns(n) => Some(Resource::Namespace { changed: n.changed }),
-            Body::Module(x) => Some(Resource::Module { name: String::from_utf8_lossy(nul_terminated(&x.name)) }),
+            Body::Module(x) => Some(Resource::Module { name: lossy(nul_terminated(&x.name)) }),
             Body::Bpf(b) => {
                 verdict = b.verdict;
                 Some(Resource::Program {
-                    name: String::from_utf8_lossy(nul_terminated(&b.name)),
+                    name: lossy(nul_terminated(&b.name)),
                     prog_type: b.prog_type,
                 })
             }
@@ -555,14 +565,14 @@ impl Pipeline {
             Body::Key { rec, key_type, description } => {
                 verdict = rec.verdict;
                 Some(Resource::Key {
-                    key_type: String::from_utf8_lossy(key_type),
-                    description: String::from_utf8_lossy(description),
+                    key_type: lossy(key_type),
+                    description: lossy(description),
                 })
             }
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
         };
         let answer = match resource {
-            None => Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 },
+            None => self.config.judge.allow(),
             Some(resource) => {
                 let exe = self.table.get(task.tgid).and_then(|e| e.exe.as_deref()).unwrap_or("");
                 let question = Question {

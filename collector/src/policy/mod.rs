@@ -782,6 +782,9 @@ pub struct Judge {
     key: (u64, u64),
     /// The encoded question being fingerprinted (kept to reuse its memory).
     scratch: Vec<u8>,
+    /// An empty policy list, shared (an empty `Arc<[String]>` is still
+    /// an allocation).
+    none: Arc<[String]>,
     /// Counters.
     pub stats: CacheStats,
 }
@@ -804,8 +807,14 @@ impl Judge {
             cache: cache::DecisionCache::new(entries),
             key: (random_u64(), random_u64()),
             scratch: Vec::new(),
+            none: Arc::from([]),
             stats: CacheStats::default(),
         }
+    }
+
+    /// An allow decided without policy (lifecycle events).
+    pub fn allow(&self) -> Answer {
+        Answer { outcome: Outcome::Allow, policies: self.none.clone(), errors: 0 }
     }
 
     /// The policies, if any.
@@ -816,7 +825,7 @@ impl Judge {
     /// Answers a question, from the cache when possible.
     pub fn judge(&mut self, principal: &Principal, q: &Question<'_>) -> Answer {
         let Some(policies) = &self.policies else {
-            return Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 };
+            return Answer { outcome: Outcome::Allow, policies: self.none.clone(), errors: 0 };
         };
         self.scratch.clear();
         q.encode(&mut self.scratch);
