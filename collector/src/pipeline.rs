@@ -516,11 +516,7 @@ impl Pipeline {
             }
             Body::BprmCheck { rec, path } => {
                 verdict = rec.verdict;
-                Some(Resource::Binary {
-                    path: lossy(path),
-                    sha256: Cow::Borrowed(""),
-                    declared: true,
-                })
+                Some(Resource::Binary { path: lossy(path), sha256: Cow::Borrowed(""), declared: true })
             }
             Body::File { rec, path, .. } => {
                 verdict = rec.verdict;
@@ -553,10 +549,7 @@ impl Pipeline {
             Body::Module(x) => Some(Resource::Module { name: lossy(nul_terminated(&x.name)) }),
             Body::Bpf(b) => {
                 verdict = b.verdict;
-                Some(Resource::Program {
-                    name: lossy(nul_terminated(&b.name)),
-                    prog_type: b.prog_type,
-                })
+                Some(Resource::Program { name: lossy(nul_terminated(&b.name)), prog_type: b.prog_type })
             }
             Body::Ptrace(p) => {
                 verdict = p.verdict;
@@ -564,10 +557,7 @@ impl Pipeline {
             }
             Body::Key { rec, key_type, description } => {
                 verdict = rec.verdict;
-                Some(Resource::Key {
-                    key_type: lossy(key_type),
-                    description: lossy(description),
-                })
+                Some(Resource::Key { key_type: lossy(key_type), description: lossy(description) })
             }
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
         };
@@ -698,7 +688,10 @@ impl Pipeline {
                 .take(8)
                 .map(|e| AncestorJson { pid: e.tgid, comm: &e.comm, exe: e.exe.as_deref() })
                 .collect();
-            o.field("process", ProcessJson { exe: self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), ancestors });
+            o.field(
+                "process",
+                ProcessJson { exe: self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), ancestors },
+            );
         }
     }
 }

@@ -21,9 +21,8 @@ fn server_config(pki: &Pki) -> rustls::ServerConfig {
     for cert in CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
-    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
-        .unwrap();
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
     let chain = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes()).map(Result::unwrap).collect();
     let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes()).unwrap();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -906,11 +906,8 @@ forbid(principal, action == Action::"file_open", resource)
     fn encodings_keep_string_boundaries() {
         let file = |path: &'static str, owner: &'static str| {
             let mut out = Vec::new();
-            q(
-                RecordKind::FileOpen,
-                Resource::File { path: path.into(), secret_owner: owner.into(), secret: false },
-            )
-            .encode(&mut out);
+            q(RecordKind::FileOpen, Resource::File { path: path.into(), secret_owner: owner.into(), secret: false })
+                .encode(&mut out);
             out
         };
         assert_ne!(file("/ab", "c"), file("/a", "bc"));

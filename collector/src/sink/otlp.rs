@@ -28,7 +28,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::KeyValue;
-use opentelemetry_otlp::{LogExporter, MetricExporter, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _};
+use opentelemetry_otlp::{
+    LogExporter, MetricExporter, WithExportConfig as _, WithHttpConfig as _, WithTonicConfig as _,
+};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
@@ -141,7 +143,8 @@ impl Otlp {
                 (logs.build()?, metrics.build()?)
             }
             Protocol::HttpProtobuf => {
-                let mut logs = LogExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
+                let mut logs =
+                    LogExporter::builder().with_http().with_protocol(opentelemetry_otlp::Protocol::HttpBinary);
                 if let Some(tls) = &logs_tls {
                     logs = logs.with_http_client(tls.http_client(otlp_tls::timeout(Signal::Logs, &env))?);
                 }

@@ -96,11 +96,7 @@ fn uses_tls(endpoint: &str, grpc: bool, insecure: bool) -> bool {
 impl Tls {
     /// Reads the variables for `signal` through `var` (the environment in
     /// production). `Ok(None)` means a plain-text endpoint.
-    pub fn resolve(
-        signal: Signal,
-        grpc: bool,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> anyhow::Result<Option<Self>> {
+    pub fn resolve(signal: Signal, grpc: bool, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
         let pick = |suffix: &str| -> Option<(String, String)> {
             let specific = format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal.infix());
             let general = format!("OTEL_EXPORTER_OTLP_{suffix}");
@@ -275,7 +271,11 @@ mod tests {
         let err = resolve(
             Signal::Metrics,
             true,
-            &[https, ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent"), ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", junk)],
+            &[
+                https,
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/nonexistent"),
+                ("OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE", junk),
+            ],
         )
         .unwrap_err()
         .to_string();

@@ -240,9 +240,14 @@ impl opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsS
     async fn export(
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>, tonic::Status> {
+    ) -> Result<
+        tonic::Response<opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse>,
+        tonic::Status,
+    > {
         self.0.logs.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -251,9 +256,13 @@ impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server:
     async fn export(
         &self,
         request: tonic::Request<ExportMetricsServiceRequest>,
-    ) -> Result<tonic::Response<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse>, tonic::Status> {
+    ) -> Result<
+        tonic::Response<opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse>,
+        tonic::Status,
+    > {
         self.0.metrics.lock().unwrap().push(request.into_inner());
-        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse { partial_success: None }))
+        Ok(tonic::Response::new(opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
     }
 }
-
