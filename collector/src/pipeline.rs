@@ -417,7 +417,10 @@ impl Pipeline {
                     lost += missing;
                 }
                 Observation::InOrder | Observation::Restart => {
-                    self.counters.sequence_gaps.entry(m.cpu).or_default();
+                    // The CPU's series exists from its first record on.
+                    if !self.counters.sequence_gaps.contains_key(&m.cpu) {
+                        self.counters.sequence_gaps.insert(m.cpu, 0);
+                    }
                 }
             }
         }

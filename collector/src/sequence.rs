@@ -7,9 +7,16 @@
 
 use std::collections::HashMap;
 
+/// CPUs tracked in a vector.
+const DENSE_CPUS: usize = 4096;
+
 /// Tracks the last sequence number seen per CPU.
 #[derive(Debug, Default)]
 pub struct SequenceTracker {
+    /// Last sequence number by CPU: dense for CPU numbers below
+    /// [`DENSE_CPUS`] (every event looks one up), a map above (CPU numbers
+    /// in a capture file are data, not a bound).
+    dense: Vec<Option<u64>>,
     last: HashMap<u32, u64>,
     lost: u64,
 }
@@ -32,7 +39,15 @@ pub enum Observation {
 impl SequenceTracker {
     /// Records `seq` from `cpu`.
     pub fn observe(&mut self, cpu: u32, seq: u64) -> Observation {
-        let previous = self.last.insert(cpu, seq);
+        let previous = match usize::try_from(cpu) {
+            Ok(i) if i < DENSE_CPUS => {
+                if i >= self.dense.len() {
+                    self.dense.resize(i + 1, None);
+                }
+                self.dense[i].replace(seq)
+            }
+            _ => self.last.insert(cpu, seq),
+        };
         match previous {
             None => Observation::InOrder,
             Some(p) if seq == p.wrapping_add(1) => Observation::InOrder,
@@ -52,6 +67,7 @@ impl SequenceTracker {
 
     /// Forgets every CPU's position (after the module was reloaded).
     pub fn reset(&mut self) {
+        self.dense.clear();
         self.last.clear();
     }
 }
@@ -73,5 +89,9 @@ mod tests {
         t.reset();
         assert_eq!(t.observe(0, 0), Observation::InOrder);
         assert_eq!(t.lost(), 4);
+        // CPU numbers from a capture are data: large ones use the map.
+        assert_eq!(t.observe(u32::MAX, 7), Observation::InOrder);
+        assert_eq!(t.observe(u32::MAX, 9), Observation::Gap { missing: 1 });
+        assert_eq!(t.lost(), 5);
     }
 }

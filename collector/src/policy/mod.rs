@@ -290,6 +290,20 @@ pub struct Question<'a> {
     pub facts: Facts<'a>,
 }
 
+impl Resource<'_> {
+    /// Bytes of text the resource holds.
+    fn text_len(&self) -> usize {
+        match self {
+            Self::Binary { path, sha256, .. } => path.len() + sha256.len(),
+            Self::File { path, secret_owner, .. } => path.len() + secret_owner.len(),
+            Self::Peer { spiffe_id, .. } => spiffe_id.len(),
+            Self::Module { name } | Self::Program { name, .. } => name.len(),
+            Self::Key { key_type, description } => key_type.len() + description.len(),
+            Self::Credential { .. } | Self::Capability { .. } | Self::Namespace { .. } | Self::Process { .. } => 0,
+        }
+    }
+}
+
 impl Question<'_> {
     /// Appends an unambiguous byte encoding of the question to `out`: fixed
     /// fields little-endian, strings with a length prefix, a tag per
@@ -306,6 +320,8 @@ impl Question<'_> {
         fn num(out: &mut Vec<u8>, n: u32) {
             out.extend_from_slice(&n.to_le_bytes());
         }
+        // One reservation for the fixed fields and the longest strings.
+        out.reserve(64 + self.facts.exe.len() + self.resource.text_len());
         num(out, self.principal_index);
         out.extend_from_slice(&(self.action as u16).to_le_bytes());
         match &self.resource {
