@@ -418,9 +418,7 @@ impl Pipeline {
                 }
                 Observation::InOrder | Observation::Restart => {
                     // The CPU's series exists from its first record on.
-                    if !self.counters.sequence_gaps.contains_key(&m.cpu) {
-                        self.counters.sequence_gaps.insert(m.cpu, 0);
-                    }
+                    self.counters.sequence_gaps.entry(m.cpu).or_default();
                 }
             }
         }
