@@ -585,8 +585,19 @@ fn replay_file(
 
 fn run(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
     init_logging();
+    let mut settings_file = None;
     if let Some(path) = &args.config {
         let settings = witness::settings::Settings::load(path)?;
+        settings_file = Some(witness::settings::SettingsFile {
+            path: path.clone(),
+            explicit: explicit.to_vec(),
+            base: witness::settings::JudgeSources {
+                inventory: args.judge.inventory.clone(),
+                policy: args.judge.policy.clone(),
+                cache_entries: args.judge.cache_entries,
+            },
+            at_start: settings.clone(),
+        });
         merge_settings(&mut args, settings, explicit);
     }
     witness::run::run(witness::run::RunOptions {
@@ -601,6 +612,7 @@ fn run(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
         cache_entries: args.judge.cache_entries,
         duration: args.duration,
         source: args.source,
+        settings_file,
     })
 }
 

@@ -6,7 +6,10 @@
 //! `/metrics`, runs the OTLP exporters and handles signals. The pipeline
 //! publishes its counters a few times a second; readers never block it.
 //!
-//! Signals: SIGHUP reloads the inventory and policies (a bad reload keeps
+//! Signals: SIGHUP reloads the inventory and policies, re-reading the
+//! `--config` file first when there is one (its `inventory`, `policy` and
+//! `cache_entries` apply; other changed keys are logged as needing a
+//! restart). A bad reload keeps
 //! the running configuration, logs why with file and line, and counts
 //! `witness_config_reloads_total{result="rejected"}`); SIGINT and SIGTERM
 //! stop after flushing the evidence log and the OTLP exporters.
@@ -232,6 +235,8 @@ pub struct RunOptions {
     pub duration: Option<Duration>,
     /// How to read the rings.
     pub source: SourceMode,
+    /// The settings file, re-read on SIGHUP (None: no `--config`).
+    pub settings_file: Option<crate::settings::SettingsFile>,
 }
 
 /// Serves `/metrics` (OpenMetrics text) until the process ends.
@@ -297,6 +302,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     {
         let stop = stop.clone();
         let (inventory, policies, cache) = (opts.inventory.clone(), opts.policies.clone(), opts.cache_entries);
+        let settings_file = opts.settings_file.clone();
         runtime.spawn(async move {
             use tokio::signal::unix::{signal, SignalKind};
             let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
@@ -308,7 +314,20 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
-                        let loaded = load_config(inventory.as_deref(), &policies, cache).map_err(|e| format!("{e:#}"));
+                        let loaded = match &settings_file {
+                            None => load_config(inventory.as_deref(), &policies, cache),
+                            Some(file) => file.reread().map_err(anyhow::Error::from).and_then(|(now, restart)| {
+                                if !restart.is_empty() {
+                                    tracing::warn!(
+                                        "{}: {} changed; that takes effect when witness run restarts",
+                                        file.path.display(),
+                                        restart.join(", ")
+                                    );
+                                }
+                                load_config(now.inventory.as_deref(), &now.policy, now.cache_entries)
+                            }),
+                        }
+                        .map_err(|e| format!("{e:#}"));
                         if reload_tx.send(loaded).is_err() { return; }
                     }
                     _ = term.recv() => { stop.store(true, Ordering::SeqCst); return; }

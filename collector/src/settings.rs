@@ -6,7 +6,7 @@
 //! file are relative to the file's directory, so a config directory can be
 //! moved as a whole. Unknown keys are errors (a misspelt key silently
 //! ignored is a setting silently lost), and every error names the file and
-//! line.
+//! line. SIGHUP re-reads the file ([`SettingsFile::reread`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 /// Settings read from the file; `None` where the file says nothing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The witness device.
@@ -103,6 +103,72 @@ impl Settings {
     }
 }
 
+/// What judging reads: the inventory, the policies, the decision cache
+/// size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgeSources {
+    /// The inventory.
+    pub inventory: Option<PathBuf>,
+    /// Policy files or directories.
+    pub policy: Vec<PathBuf>,
+    /// Decisions cached.
+    pub cache_entries: usize,
+}
+
+/// A settings file as SIGHUP re-reads it: the judging sources apply (a
+/// command-line flag still wins, and a key removed from the file goes back
+/// to the flag's default); keys that only take effect at start are
+/// reported when they changed.
+#[derive(Clone, Debug)]
+pub struct SettingsFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Ids of the `witness run` flags given on the command line.
+    pub explicit: Vec<String>,
+    /// The judging sources from the command line and defaults alone.
+    pub base: JudgeSources,
+    /// The file as read at start.
+    pub at_start: Settings,
+}
+
+impl SettingsFile {
+    /// Reads the file again: the judging sources to load, and the keys
+    /// that changed but need a restart. Errors name the file and line.
+    pub fn reread(&self) -> Result<(JudgeSources, Vec<&'static str>), SettingsError> {
+        let now = Settings::load(&self.path)?;
+        let wins = |id: &str| self.explicit.iter().any(|e| e == id);
+        let sources = JudgeSources {
+            inventory: match (&now.inventory, wins("inventory")) {
+                (Some(p), false) => Some(p.clone()),
+                _ => self.base.inventory.clone(),
+            },
+            policy: match (&now.policy, wins("policy")) {
+                (Some(p), false) => p.clone(),
+                _ => self.base.policy.clone(),
+            },
+            cache_entries: match (now.cache_entries, wins("cache_entries")) {
+                (Some(n), false) => n,
+                _ => self.base.cache_entries,
+            },
+        };
+        let (a, b) = (&self.at_start, &now);
+        let restart_only = [
+            ("device", a.device != b.device),
+            ("evidence", a.evidence != b.evidence),
+            ("evidence_all", a.evidence_all != b.evidence_all),
+            ("evidence_max_bytes", a.evidence_max_bytes != b.evidence_max_bytes),
+            ("evidence_keep", a.evidence_keep != b.evidence_keep),
+            ("evidence_sync_every", a.evidence_sync_every != b.evidence_sync_every),
+            ("series_budget", a.series_budget != b.series_budget),
+            ("listen", a.listen != b.listen),
+            ("metrics", a.metrics != b.metrics),
+            ("otlp", a.otlp != b.otlp),
+            ("source", a.source != b.source),
+        ];
+        Ok((sources, restart_only.iter().filter(|(_, changed)| *changed).map(|(k, _)| *k).collect()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +199,35 @@ mod tests {
         assert!(err.starts_with("w.toml:3: ") && err.contains("lisen"), "{err}");
         let err = Settings::parse("listen = \"localhost\"\n", Path::new("w.toml")).unwrap_err().to_string();
         assert!(err.starts_with("w.toml:1: "), "{err}");
+    }
+
+    #[test]
+    fn a_reread_applies_judging_sources_and_names_restart_only_changes() {
+        let dir = std::env::temp_dir().join(format!("witness-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("witness.toml");
+        std::fs::write(&path, "inventory = \"a.toml\"\npolicy = [\"p1\"]\nlisten = \"127.0.0.1:9750\"\n").unwrap();
+        let base = JudgeSources { inventory: None, policy: vec![], cache_entries: 4096 };
+        let file = SettingsFile {
+            path: path.clone(),
+            explicit: vec!["cache_entries".into()],
+            base: base.clone(),
+            at_start: Settings::load(&path).unwrap(),
+        };
+        let (same, changed) = file.reread().unwrap();
+        assert_eq!(same.inventory, Some(dir.join("a.toml")));
+        assert!(changed.is_empty());
+
+        // New policy, inventory key removed, a cache size the command line
+        // overrides, a new listen address.
+        std::fs::write(&path, "policy = [\"p2\"]\ncache_entries = 8\nlisten = \"127.0.0.1:9751\"\n").unwrap();
+        let (now, changed) = file.reread().unwrap();
+        assert_eq!(now, JudgeSources { inventory: None, policy: vec![dir.join("p2")], cache_entries: 4096 });
+        assert_eq!(changed, ["listen"]);
+
+        std::fs::write(&path, "policy = [\"p2\"]\n\ncache_entrys = 8\n").unwrap();
+        let err = file.reread().unwrap_err().to_string();
+        assert!(err.starts_with(&format!("{}:3: ", path.display())), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,6 +11,9 @@ BATCH=spiffe://demo.witness.test/data/batch
 mkdir -p conf
 cp -r /examples/policy conf/policy
 cp /examples/inventory.toml conf/inventory.toml
+# The daemon's settings file names the inventory and policies (relative to
+# the file); SIGHUP re-reads it.
+printf 'inventory = "inventory.toml"\npolicy = ["policy"]\n' > conf/witness.toml
 
 read_secret() {
     su -s /bin/sh wbatch -c 'cat /srv/payments/secrets/db.key > /dev/null'
@@ -33,8 +36,7 @@ expect_metric() {
 }
 
 load_module
-witness run --source mmap --inventory conf/inventory.toml --policy conf/policy \
-    --evidence evidence.jsonl > run.out 2> run.err &
+witness run --source mmap --config conf/witness.toml --evidence evidence.jsonl > run.out 2> run.err &
 daemon=$!
 wait_for 20 grep -q "reading /dev/witness through mmap" run.err
 read_secret
@@ -62,12 +64,25 @@ read_secret
 wait_for 10 sh -c "[ \"\$(grep -c foreign_secret evidence.jsonl)\" -ge 3 ]"
 expect_metric 'witness_config_reloads_total{result="rejected"}' 1
 
-# A good change: the db's key is no longer a declared secret. SIGHUP applies
-# it, and the same read stops being evidence of a foreign secret.
 rm conf/policy/broken.cedar
-sed -i 's|^secrets = \["/srv/payments/secrets/\*"\]|secrets = []|' conf/inventory.toml
+
+# A broken settings file: rejected with file and line, judging goes on.
+printf 'inventory = "inventory.toml"\npolicy = ["policy"]\ninventroy = "x.toml"\n' > conf/witness.toml
+kill -HUP "$daemon"
+wait_for 10 sh -c '[ "$(grep -c "reload rejected" run.err)" -ge 2 ]'
+grep "reload rejected" run.err | tail -1 | grep -q "witness.toml:3" || fail "no file:line: $(grep 'reload rejected' run.err | tail -1)"
+expect_metric 'witness_config_reloads_total{result="rejected"}' 2
+
+# A good change through the settings file: another inventory in which the
+# db's key is no longer a declared secret (and a new listen address, which
+# needs a restart and says so). SIGHUP applies it, and the same read stops
+# being evidence of a foreign secret.
+sed 's|^secrets = \["/srv/payments/secrets/\*"\]|secrets = []|' conf/inventory.toml > conf/inventory-2.toml
+printf 'inventory = "inventory-2.toml"\npolicy = ["policy"]\nlisten = "127.0.0.1:9751"\n' > conf/witness.toml
 kill -HUP "$daemon"
 wait_for 10 grep -q "configuration reloaded" run.err
+grep -q "listen changed; that takes effect when witness run restarts" run.err \
+    || fail "no restart notice for listen: $(tail -3 run.err)"
 expect_metric 'witness_config_reloads_total{result="applied"}' 1
 before=$(secret_reads)
 read_secret
