@@ -492,9 +492,9 @@ impl Pipeline {
         let task = *event.task()?;
         let kind = event.kind()?;
         let identity = self.identity_of(task.tgid, Some(&task));
-        // The inventory is shared, so the workload can be borrowed while
-        // the pipeline changes.
-        let inventory = Arc::clone(&self.config.inventory);
+        // Borrowed field by field: the workload from the configuration
+        // while the tables beside it change.
+        let inventory = &self.config.inventory;
         let workload = inventory.workloads().get(identity as usize);
         let mut divergence = Divergence::None;
         let mut verdict = 0;
@@ -533,7 +533,9 @@ impl Pipeline {
             }
             Body::Sock(r) => {
                 verdict = r.verdict;
-                self.sock(kind, r, identity, workload, &mut divergence)
+                let tables = PeerTables { listeners: &mut self.listeners, connects: &mut self.connects };
+                let (names, unattested) = (&self.config.identities[..], self.config.unattested());
+                sock(tables, names, unattested, kind, r, identity, workload, &mut divergence)
             }
             Body::Cred(c) => Some(Resource::Credential {
                 uid: c.new_uid,
@@ -601,46 +603,6 @@ impl Pipeline {
             self.counters.divergence(identity, divergence);
         }
         Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies: answer.policies })
-    }
-
-    fn sock(
-        &mut self,
-        kind: RecordKind,
-        r: &SockRecord,
-        identity: u32,
-        workload: Option<&Workload>,
-        divergence: &mut Divergence,
-    ) -> Option<Resource<'static>> {
-        let (addr, port) = match kind {
-            RecordKind::SockBind | RecordKind::SockListen => (&r.local, r.local.port),
-            _ => (&r.remote, r.remote.port),
-        };
-        let ip = ip_of(r.family, addr)?;
-        if matches!(kind, RecordKind::SockListen | RecordKind::SockBind) && r.verdict == 0 && port != 0 {
-            self.listeners.insert(port, identity);
-        }
-        let peer_identity = (kind == RecordKind::SockConnect && is_local(ip))
-            .then(|| self.listeners.get(&port).copied())
-            .flatten()
-            .filter(|i| *i != self.config.unattested());
-        let peer_id = peer_identity.map(|i| self.identity_name(i).to_string()).unwrap_or_default();
-        let declared = match workload {
-            Some(w) if kind == RecordKind::SockConnect && !w.peers.is_empty() => w.peers.iter().any(|p| match p {
-                crate::identity::inventory::Peer::Spiffe(id) => id.as_str() == peer_id,
-                net => net.matches_addr(ip, port),
-            }),
-            _ => true,
-        };
-        if kind == RecordKind::SockConnect {
-            if !declared {
-                *divergence = Divergence::UndeclaredPeer;
-            }
-            if self.connects.len() >= MAX_CONNECTS {
-                self.connects.pop_front();
-            }
-            self.connects.push_back((ip, port, identity));
-        }
-        Some(Resource::Peer { ip, port, spiffe_id: Cow::Owned(peer_id), declared })
     }
 
     /// Whether a judged event goes to the evidence sinks.
@@ -726,6 +688,59 @@ struct AncestorJson<'a> {
 struct ProcessJson<'a> {
     exe: Option<&'a str>,
     ancestors: Vec<AncestorJson<'a>>,
+}
+
+/// What the socket judgement updates: listening ports and recent
+/// connects.
+struct PeerTables<'a> {
+    listeners: &'a mut HashMap<u16, u32, FastHash>,
+    connects: &'a mut VecDeque<(IpAddr, u16, u32)>,
+}
+
+/// The Cedar resource of a socket event; records listeners and connects,
+/// and flags an undeclared peer.
+#[allow(clippy::too_many_arguments)]
+fn sock<'c>(
+    tables: PeerTables<'_>,
+    names: &'c [String],
+    unattested: u32,
+    kind: RecordKind,
+    r: &SockRecord,
+    identity: u32,
+    workload: Option<&Workload>,
+    divergence: &mut Divergence,
+) -> Option<Resource<'c>> {
+    let (addr, port) = match kind {
+        RecordKind::SockBind | RecordKind::SockListen => (&r.local, r.local.port),
+        _ => (&r.remote, r.remote.port),
+    };
+    let ip = ip_of(r.family, addr)?;
+    if matches!(kind, RecordKind::SockListen | RecordKind::SockBind) && r.verdict == 0 && port != 0 {
+        tables.listeners.insert(port, identity);
+    }
+    let peer_identity = (kind == RecordKind::SockConnect && is_local(ip))
+        .then(|| tables.listeners.get(&port).copied())
+        .flatten()
+        .filter(|i| *i != unattested);
+    // CAST: u32 to usize widens.
+    let peer_id = peer_identity.and_then(|i| names.get(i as usize)).map_or("", String::as_str);
+    let declared = match workload {
+        Some(w) if kind == RecordKind::SockConnect && !w.peers.is_empty() => w.peers.iter().any(|p| match p {
+            crate::identity::inventory::Peer::Spiffe(id) => id.as_str() == peer_id,
+            net => net.matches_addr(ip, port),
+        }),
+        _ => true,
+    };
+    if kind == RecordKind::SockConnect {
+        if !declared {
+            *divergence = Divergence::UndeclaredPeer;
+        }
+        if tables.connects.len() >= MAX_CONNECTS {
+            tables.connects.pop_front();
+        }
+        tables.connects.push_back((ip, port, identity));
+    }
+    Some(Resource::Peer { ip, port, spiffe_id: Cow::Borrowed(peer_id), declared })
 }
 
 fn is_local(ip: IpAddr) -> bool {
