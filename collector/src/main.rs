@@ -486,7 +486,12 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         .map(|p| witness::sink::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
         .transpose()?;
     let mut sinks = Sinks::new(evidence, None);
-    let options = witness::pipeline::Options { read_host_files: args.read_host_files, ..args.judge.options() };
+    let options = witness::pipeline::Options {
+        read_host_files: args.read_host_files,
+        // Printed events show their deciding policies.
+        keep_policies: !args.quiet,
+        ..args.judge.options()
+    };
     let mut pipeline = Pipeline::new(config, options, clock);
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);

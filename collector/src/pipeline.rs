@@ -96,6 +96,9 @@ pub struct Options {
     /// Read this host's /proc and executables (for digests). True for the
     /// live daemon; false when replaying a capture made elsewhere.
     pub read_host_files: bool,
+    /// Keep the deciding policies of every judged event, not only of
+    /// evidence (`witness replay` prints them for every event).
+    pub keep_policies: bool,
 }
 
 impl Default for Options {
@@ -106,6 +109,7 @@ impl Default for Options {
             series_budget: 10_000,
             evidence_all: false,
             read_host_files: true,
+            keep_policies: false,
         }
     }
 }
@@ -121,8 +125,9 @@ pub struct Judged {
     pub divergence: Divergence,
     /// The kernel's verdict (0 allowed, else -errno).
     pub kernel_verdict: i32,
-    /// Deciding policies.
-    pub policies: Arc<[String]>,
+    /// Deciding policies: kept for events that become evidence, and for
+    /// every event when [`Options::keep_policies`] is set; None otherwise.
+    pub policies: Option<Arc<[String]>>,
 }
 
 /// cgroup id to path, from a walk of the cgroup v2 hierarchy (the id of a
@@ -564,8 +569,17 @@ impl Pipeline {
             }
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
         };
-        let answer = match resource {
-            None => self.config.judge.allow(),
+        // The deciding policies are copied out (an atomic count) only for
+        // events that become evidence, or when the caller asked for all.
+        let keep =
+            |outcome: Outcome| outcome != Outcome::Allow || self.options.evidence_all || self.options.keep_policies;
+        let raise =
+            |outcome: Outcome| if divergence == Divergence::None { outcome } else { outcome.max(Outcome::Investigate) };
+        let (outcome, policies) = match resource {
+            None => {
+                let outcome = raise(Outcome::Allow);
+                (outcome, keep(outcome).then(|| self.config.judge.allow().policies.clone()))
+            }
             Some(resource) => {
                 let exe = self.table.get(task.tgid).and_then(|e| e.exe.as_deref()).unwrap_or("");
                 let question = Question {
@@ -584,17 +598,17 @@ impl Pipeline {
                 let principal = &self.config.principals[(identity as usize).min(self.config.principals.len() - 1)];
                 let before = self.config.judge.stats.eval_ns;
                 let misses = self.config.judge.stats.misses;
-                let a = self.config.judge.judge(principal, &question);
+                let answer = self.config.judge.judge(principal, &question);
+                let outcome = raise(answer.outcome);
+                let policies = keep(outcome).then(|| answer.policies.clone());
                 if self.config.judge.stats.misses != misses {
                     #[allow(clippy::cast_precision_loss)]
                     let s = (self.config.judge.stats.eval_ns - before) as f64 / 1e9;
                     self.counters.eval.observe(&crate::metrics::EVAL_BUCKETS, s);
                 }
-                a
+                (outcome, policies)
             }
         };
-        let outcome =
-            if divergence == Divergence::None { answer.outcome } else { answer.outcome.max(Outcome::Investigate) };
         self.counters.event(identity, event.wire_kind, outcome);
         if verdict != 0 {
             self.counters.kernel_denial(identity, event.wire_kind);
@@ -602,7 +616,7 @@ impl Pipeline {
         if divergence != Divergence::None {
             self.counters.divergence(identity, divergence);
         }
-        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies: answer.policies })
+        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies })
     }
 
     /// Whether a judged event goes to the evidence sinks.
@@ -642,7 +656,7 @@ impl Pipeline {
         o.field("outcome", judged.outcome.name());
         o.field("kernel", KernelJson { verdict: judged.kernel_verdict, denied: judged.kernel_verdict != 0 });
         o.field("divergence", (judged.divergence != Divergence::None).then(|| judged.divergence.name()));
-        o.field("policies", &*judged.policies);
+        o.field("policies", judged.policies.as_deref().unwrap_or(&[]));
         if let Some(task) = event.task() {
             let chain = self.table.ancestry(task.tgid);
             let ancestors = chain

@@ -83,15 +83,29 @@ impl DecisionCache {
 
     /// The cached answer, marking it recently used.
     pub fn get(&mut self, fingerprint: u128) -> Option<&Answer> {
+        let n = self.lookup(fingerprint)?;
+        self.answers.get(n)
+    }
+
+    /// The number of the cached answer (see [`DecisionCache::answer`]),
+    /// marking it recently used; holds no borrow.
+    pub fn lookup(&mut self, fingerprint: u128) -> Option<usize> {
         let (set, hi, lo) = self.place(fingerprint);
         let slot = self.sets[set].0.iter_mut().find(|s| s.word & VALID != 0 && s.hi == hi && s.lo == lo)?;
         slot.word |= REFERENCED;
         // CAST: u32 to usize widens.
-        self.answers.get((slot.word & ANSWER_MASK) as usize)
+        Some((slot.word & ANSWER_MASK) as usize)
     }
 
-    /// Stores an answer, evicting one not recently used from its set.
-    pub fn put(&mut self, fingerprint: u128, answer: Answer) {
+    /// An answer by number, as [`DecisionCache::lookup`] and
+    /// [`DecisionCache::put`] give them (valid until the next `put`).
+    pub fn answer(&self, number: usize) -> Option<&Answer> {
+        self.answers.get(number)
+    }
+
+    /// Stores an answer, evicting one not recently used from its set;
+    /// returns its number.
+    pub fn put(&mut self, fingerprint: u128, answer: Answer) -> usize {
         let number = match self.numbers.get(&answer) {
             Some(&n) => n,
             None => {
@@ -121,6 +135,8 @@ impl DecisionCache {
             }
         };
         ways[way] = Slot { hi, lo, word: VALID | number };
+        // CAST: u32 to usize widens.
+        number as usize
     }
 
     /// Forgets every answer.

@@ -798,9 +798,10 @@ pub struct Judge {
     key: (u64, u64),
     /// The encoded question being fingerprinted (kept to reuse its memory).
     scratch: Vec<u8>,
-    /// An empty policy list, shared (an empty `Arc<[String]>` is still
-    /// an allocation).
-    none: Arc<[String]>,
+    /// Allow with no deciding policy: the answer without policies, and
+    /// for lifecycle events (its empty list is shared: an empty
+    /// `Arc<[String]>` is still an allocation).
+    open: Answer,
     /// Counters.
     pub stats: CacheStats,
 }
@@ -823,14 +824,14 @@ impl Judge {
             cache: cache::DecisionCache::new(entries),
             key: (random_u64(), random_u64()),
             scratch: Vec::new(),
-            none: Arc::from([]),
+            open: Answer { outcome: Outcome::Allow, policies: Arc::from([]), errors: 0 },
             stats: CacheStats::default(),
         }
     }
 
     /// An allow decided without policy (lifecycle events).
-    pub fn allow(&self) -> Answer {
-        Answer { outcome: Outcome::Allow, policies: self.none.clone(), errors: 0 }
+    pub fn allow(&self) -> &Answer {
+        &self.open
     }
 
     /// The policies, if any.
@@ -838,26 +839,32 @@ impl Judge {
         self.policies.as_ref()
     }
 
-    /// Answers a question, from the cache when possible.
-    pub fn judge(&mut self, principal: &Principal, q: &Question<'_>) -> Answer {
+    /// Answers a question, from the cache when possible. The answer is
+    /// borrowed: cloning its policy list (an atomic count) on every event
+    /// showed in the profile, and most events need only the outcome.
+    pub fn judge(&mut self, principal: &Principal, q: &Question<'_>) -> &Answer {
         let Some(policies) = &self.policies else {
-            return Answer { outcome: Outcome::Allow, policies: self.none.clone(), errors: 0 };
+            return &self.open;
         };
         self.scratch.clear();
         q.encode(&mut self.scratch);
         let fingerprint =
             siphasher::sip128::SipHasher13::new_with_keys(self.key.0, self.key.1).hash(&self.scratch).as_u128();
-        if let Some(a) = self.cache.get(fingerprint) {
-            self.stats.hits += 1;
-            return a.clone();
-        }
-        let start = Instant::now();
-        let answer = policies.evaluate(principal, q);
-        self.stats.eval_ns += u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.stats.misses += 1;
-        self.stats.errors += u64::from(answer.errors);
-        self.cache.put(fingerprint, answer.clone());
-        answer
+        let number = match self.cache.lookup(fingerprint) {
+            Some(n) => {
+                self.stats.hits += 1;
+                n
+            }
+            None => {
+                let start = Instant::now();
+                let answer = policies.evaluate(principal, q);
+                self.stats.eval_ns += u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                self.stats.misses += 1;
+                self.stats.errors += u64::from(answer.errors);
+                self.cache.put(fingerprint, answer)
+            }
+        };
+        self.cache.answer(number).unwrap_or(&self.open)
     }
 }
 
@@ -1032,7 +1039,7 @@ forbid(principal, action == Action::"file_open", resource)
         let c = q(RecordKind::ModuleLoad, Resource::Module { name: "c".into() });
         let mut answers = Vec::new();
         for question in [&a, &a, &b, &a, &c, &b] {
-            answers.push(judge.judge(&api(), question));
+            answers.push(judge.judge(&api(), question).clone());
         }
         // a miss, a hit, b miss, a hit, c miss, b hit; a hit answers as
         // the evaluation did (eviction is tested in `cache`).
