@@ -170,7 +170,7 @@ impl Principal {
 
 /// What an event touched (the Cedar resource). Strings are borrowed from
 /// the event where they can be, so a cached decision costs no copy.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resource<'a> {
     /// exec, bprm_check.
     Binary {
@@ -259,7 +259,7 @@ pub enum Resource<'a> {
 }
 
 /// The request context.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Facts<'a> {
     /// 0 or -errno.
     pub kernel_verdict: i32,
@@ -275,9 +275,9 @@ pub struct Facts<'a> {
     pub exe: Cow<'a, str>,
 }
 
-/// One question for the policy set. It is also the cache key, so it holds
-/// everything the answer depends on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One question for the policy set. It is also the cache key (through
+/// [`Question::encode`]), so it holds everything the answer depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Question<'a> {
     /// Index of the principal in the caller's identity table (the cache
     /// key part; `principal` must be the same for the same index).
@@ -320,11 +320,15 @@ impl Question<'_> {
         fn num(out: &mut Vec<u8>, n: u32) {
             out.extend_from_slice(&n.to_le_bytes());
         }
+        // Destructured whole, so that a field added to the question is a
+        // compile error here rather than two questions sharing an answer.
+        let Question { principal_index, action, resource, facts } = self;
+        let Facts { kernel_verdict, divergence, uid, euid, gid, exe } = facts;
         // One reservation for the fixed fields and the longest strings.
-        out.reserve(64 + self.facts.exe.len() + self.resource.text_len());
-        num(out, self.principal_index);
-        out.extend_from_slice(&(self.action as u16).to_le_bytes());
-        match &self.resource {
+        out.reserve(64 + exe.len() + resource.text_len());
+        num(out, *principal_index);
+        out.extend_from_slice(&(*action as u16).to_le_bytes());
+        match resource {
             Resource::Binary { path, sha256, declared } => {
                 out.push(1);
                 text(out, path);
@@ -389,13 +393,12 @@ impl Question<'_> {
                 text(out, description);
             }
         }
-        let f = &self.facts;
-        out.extend_from_slice(&f.kernel_verdict.to_le_bytes());
-        out.push(f.divergence as u8);
-        for n in [f.uid, f.euid, f.gid] {
+        out.extend_from_slice(&kernel_verdict.to_le_bytes());
+        out.push(*divergence as u8);
+        for n in [*uid, *euid, *gid] {
             num(out, n);
         }
-        text(out, &f.exe);
+        text(out, exe);
     }
 }
 

@@ -126,9 +126,7 @@ impl Tls {
             (Some(c), None) => bail!("{}: a client certificate needs a key in ..._CLIENT_KEY", c.what()),
             (None, Some(k)) => bail!("{}: a client key needs a certificate in ..._CLIENT_CERTIFICATE", k.what()),
         };
-        if let Some(ca) = &ca {
-            ca.certificates()?;
-        }
+        // The CA file is checked by `roots` below.
         if let Some((c, k)) = &client {
             c.certificates()?;
             k.private_key()?;
