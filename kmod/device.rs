@@ -5,7 +5,7 @@
 use core::ffi::{c_long, c_uint, c_ulong, c_void};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
-use kernel::uaccess::{UserSlice, UserSliceWriter};
+use kernel::uaccess::{UserPtr, UserSlice, UserSliceWriter};
 
 use crate::filters::{Filters, FILTERS};
 use crate::ioctl::{
@@ -93,7 +93,7 @@ impl State {
     /// blocks (the shim sleeps and retries on `EAGAIN`).
     fn read(&self, buf: usize, len: usize) -> Result<usize> {
         let _lock = ReadLock::acquire()?;
-        let mut out = RecordCopy { writer: UserSlice::new(buf, len).writer(), copied: 0, too_small: false };
+        let mut out = RecordCopy { writer: user_slice(buf, len).writer(), copied: 0, too_small: false };
         // CAST: at most nr_cpu_ids slots.
         let n = self.rings.len() as u32;
         let first = self.next_ring.fetch_add(1, Ordering::Relaxed) % n.max(1);
@@ -193,7 +193,7 @@ impl State {
     fn ioctl_stats(&self, arg: usize) -> Result<c_long> {
         let mut req: StatsRequest = read_user(arg)?;
         // CAST: u32 capacities to usize are lossless on 64-bit.
-        let mut cpus = UserSlice::new(req.cpus as usize, req.cpus_cap as usize * size_of::<CpuStats>()).writer();
+        let mut cpus = user_slice(req.cpus as usize, req.cpus_cap as usize * size_of::<CpuStats>()).writer();
         let mut written = 0u32;
         for (cpu, ring) in self.rings.iter() {
             if written >= req.cpus_cap {
@@ -215,7 +215,7 @@ impl State {
             written += 1;
         }
         let mut hooks =
-            UserSlice::new(req.hooks as usize, req.hooks_cap as usize * size_of::<crate::ioctl::HookStats>()).writer();
+            user_slice(req.hooks as usize, req.hooks_cap as usize * size_of::<crate::ioctl::HookStats>()).writer();
         for hook in Hook::ALL.iter().take(req.hooks_cap as usize) {
             let missed =
                 crate::hooks::missed(*hook).saturating_sub(self.missed_base[*hook as usize].load(Ordering::Relaxed));
@@ -301,12 +301,17 @@ unsafe extern "C" fn witness_rs_mmap(
     }
 }
 
+/// The user memory of `len` bytes at `addr` (an address user space passed).
+fn user_slice(addr: usize, len: usize) -> UserSlice {
+    UserSlice::new(UserPtr::from_addr(addr), len)
+}
+
 /// Reads a `T` from user memory at `addr`.
 fn read_user<T: crate::hooks::Plain>(addr: usize) -> Result<T> {
     let mut value = core::mem::MaybeUninit::<T>::uninit();
     // SAFETY: `value` has room for size_of::<T>() bytes.
     let dst = unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>()) };
-    UserSlice::new(addr, size_of::<T>()).reader().read_slice(dst)?;
+    user_slice(addr, size_of::<T>()).reader().read_slice(dst)?;
     // SAFETY: every byte was written by read_slice; T is Plain (any bytes
     // are a valid T: integers and byte arrays only).
     Ok(unsafe { value.assume_init() })
@@ -314,7 +319,7 @@ fn read_user<T: crate::hooks::Plain>(addr: usize) -> Result<T> {
 
 /// Writes a `T` to user memory at `addr`; returns 0 for the ioctl.
 fn write_user<T: crate::hooks::Plain>(addr: usize, value: &T) -> Result<c_long> {
-    UserSlice::new(addr, size_of::<T>()).writer().write_slice(as_bytes(value))?;
+    user_slice(addr, size_of::<T>()).writer().write_slice(as_bytes(value))?;
     Ok(0)
 }
 

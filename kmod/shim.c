@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * witness C shim: the parts of the module that Linux 6.12's Rust `kernel`
+ * witness C shim: the parts of the module that Linux 7.x's Rust `kernel`
  * crate cannot express — the misc device and its file operations, wait
  * queues, irq_work, tracepoint lookup, and task accessors that are static
  * inlines or macros. It holds no policy: every decision about rings and

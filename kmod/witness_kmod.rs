@@ -46,7 +46,7 @@ use rings::RingSet;
 module! {
     type: Witness,
     name: "witness",
-    author: "witness developers",
+    authors: ["witness developers"],
     description: "Kernel telemetry for workload identity",
     license: "GPL",
 }

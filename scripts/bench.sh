@@ -11,6 +11,7 @@
 # makes 1 and 2 short (a smoke run); WITNESS_BENCH_ONLY=ring,pipeline,vm
 # picks parts. Provisions and builds like `make test`.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+kernel_name="${WITNESS_KERNEL:-$(stock_kernel_names | head -1)}"
 
 only="${WITNESS_BENCH_ONLY:-ring,pipeline,vm}"
 want() { [[ ",$only," == *",$1,"* ]]; }
@@ -21,7 +22,7 @@ out="$dir/results.jsonl"
 export WITNESS_BENCH_OUT="$out"
 
 if want vm; then
-    "$WITNESS_ROOT/scripts/build-all.sh" plain
+    "$WITNESS_ROOT/scripts/build-all.sh" "$kernel_name"
 else
     "$WITNESS_ROOT/scripts/provision.sh"
 fi
@@ -38,7 +39,7 @@ fi
 
 if want vm; then
     step "3 and 4. in-kernel overhead and loss-free rate (VM, $(nproc) host CPUs)"
-    vm_log="$WITNESS_BUILD/plain/bench.log"
+    vm_log="$WITNESS_BUILD/$kernel_name/bench.log"
     # Multi-threaded TCG: each vCPU gets its own host thread, so a collector
     # draining on one vCPU does not take time from a loop timed on the
     # other (single-threaded TCG interleaves them on one thread). The tests
@@ -47,7 +48,7 @@ if want vm; then
     # complaint below fails it.
     WITNESS_ACCEL="${WITNESS_ACCEL:-tcg,thread=multi}" WITNESS_VM_TIMEOUT="${WITNESS_VM_TIMEOUT:-1800}" \
         "$WITNESS_ROOT/scripts/vm-run.sh" \
-        "$WITNESS_BUILD/plain/bzImage" "$WITNESS_BUILD/plain/initramfs.cpio.gz" "$vm_log" \
+        "$WITNESS_BUILD/$kernel_name/bzImage" "$WITNESS_BUILD/$kernel_name/initramfs.cpio.gz" "$vm_log" \
         "witness.mode=bench quiet" | grep -E '^(== |WITNESS-BENCH|FAIL|\[)' || true
     grep -q '^WITNESS-VM-DONE' "$vm_log" || die "the bench VM did not finish; see $vm_log"
     ! grep -qE '^(WITNESS-BENCH failed|FAIL)' "$vm_log" || die "the VM benchmark failed; see $vm_log"

@@ -1,72 +1,78 @@
 #!/usr/bin/env bash
-# Builds Debian's linux-source-6.12 with CONFIG_RUST for the witness VM tests.
+# Builds the debug test kernel: the source of the first stock kernel
+# (scripts/kernel/stock.list; the linux-source package of the same version)
+# with tinyconfig + scripts/kernel/witness.config + debug.config (KASAN,
+# lockdep, DEBUG_ATOMIC_SLEEP, kmemleak, full preemption), compiled with
+# clang in that kernel's chroot: Rust with KASAN needs a clang-built kernel.
 #
-#   scripts/build-kernel.sh [plain|debug]
+#   scripts/build-kernel.sh
 #
-# The build lives in $WITNESS_CACHE/kernel/<key> (see kernel_key in env.sh) and
-# is reused whenever the key matches, so only the first run pays for it
-# (about 7 minutes on 2 cores for the plain flavour). Prints the build
-# directory (the KDIR for the module) on stdout.
+# The build is cached in the chroot under /build/kernel/<key>; the key
+# changes with the source version, the fragments and the toolchain. Writes
+# $WITNESS_BUILD/debug/{bzImage,kernel.env} like scripts/stock-kernel.sh.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-flavour="${1:-plain}"
-case "$flavour" in plain|debug) ;; *) die "unknown kernel flavour '$flavour' (plain or debug)";; esac
-[ -f "$KERNEL_TARBALL" ] || die "$KERNEL_TARBALL missing: run scripts/provision.sh"
+base="$(stock_kernel_names | head -1)"
+"$WITNESS_ROOT/scripts/stock-kernel.sh" "$base"
+# shellcheck disable=SC1091
+source "$WITNESS_BUILD/$base/kernel.env"
+root="$STOCK_CHROOT"
+series="$(echo "$STOCK_RELEASE" | cut -d. -f1,2)"
+out="$WITNESS_BUILD/debug"
+mkdir -p "$out"
 
-kdir="$(kernel_dir "$flavour")"
-mkdir -p "$WITNESS_CACHE/kernel"
-# One build per key at a time: a second caller waits for the first.
-exec 9> "$kdir.lock"
-if ! flock -n 9; then
-    note "another build of this kernel is running; waiting for it"
-    flock 9
+missing=()
+for p in clang lld llvm; do
+    in_chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    step "debug kernel: installing ${missing[*]} in the chroot"
+    in_chroot "$root" apt-get install -y -q "${missing[@]}" >&2 || die "installing ${missing[*]} failed"
 fi
-if [ -f "$kdir/.witness-built" ]; then
-    note "kernel ($flavour): cached in $kdir"
-    printf '%s\n' "$kdir"
-    exit 0
+
+fragments=("$WITNESS_ROOT/scripts/kernel/witness.config" "$WITNESS_ROOT/scripts/kernel/debug.config")
+tools="$(in_chroot "$root" sh -c 'rustc --version; bindgen --version; clang --version | head -1')"
+key="$STOCK_PACKAGE_VERSION-debug-$(cat "${fragments[@]}" | sha256sum | cut -c1-12)-$(echo "$tools" | sha256sum | cut -c1-8)"
+key="$(echo "$key" | tr -c 'A-Za-z0-9.\n-' '_')"
+kdir="/build/kernel/$key"
+
+if [ -f "$root$kdir/.witness-built" ]; then
+    note "debug kernel: cached in $root$kdir"
+else
+    step "building the debug kernel ($STOCK_PACKAGE_VERSION source, clang) into $root$kdir (cached afterwards)"
+    mkdir -p "$root/build/kernel"
+    rm -rf "$root$kdir.partial"
+    mkdir -p "$root$kdir.partial/fragments"
+    cp "${fragments[@]}" "$root$kdir.partial/fragments/"
+    start=$SECONDS
+    in_chroot "$root" /bin/bash -ec '
+        dir="$1" tarball="$2"
+        cd "$dir"
+        echo "    extracting $tarball" >&2
+        tar -xf "$tarball" --strip-components=1
+        kmake() { make -j"$(nproc)" LLVM=1 "$@"; }
+        kmake rustavailable >&2
+        kmake tinyconfig >/dev/null
+        ./scripts/kconfig/merge_config.sh -m .config fragments/witness.config fragments/debug.config >/dev/null
+        kmake olddefconfig >/dev/null
+        # Kconfig drops options whose dependencies are unmet without a word.
+        dropped=$(cat fragments/*.config | grep "^CONFIG_.*=y$" | while read -r l; do grep -qx "$l" .config || echo "$l"; done)
+        [ -z "$dropped" ] || { echo "error: Kconfig dropped: $dropped" >&2; exit 1; }
+        echo "    compiling (progress every 1000 lines)" >&2
+        kmake 2>&1 | awk "{ n++; if (n % 1000 == 0) printf \"    ... %d lines, last: %s\\n\", n, \$0 > \"/dev/stderr\"; print > \"build.log\" }"
+        [ -f arch/x86/boot/bzImage ] && [ -f Module.symvers ] || { tail -40 build.log >&2; exit 1; }
+    ' build "$kdir.partial" "/usr/src/linux-source-$series.tar.xz" \
+        || die "the debug kernel build failed (log: $root$kdir.partial/build.log)"
+    touch "$root$kdir.partial/.witness-built"
+    rm -rf "${root:?}$kdir"
+    mv "$root$kdir.partial" "$root$kdir"
+    note "debug kernel built in $((SECONDS - start)) s"
 fi
-
-step "building the $flavour test kernel into $kdir (cached afterwards)"
-work="$kdir.partial"
-rm -rf "$work"
-mkdir -p "$work"
-note "extracting $KERNEL_TARBALL"
-tar -xJf "$KERNEL_TARBALL" -C "$work" --strip-components=1
-
-llvm=()
-[ "$(kernel_cc "$flavour")" = clang ] && llvm=(LLVM=1)
-kmake() {
-    make -C "$work" -j"$(nproc)" "${llvm[@]}" \
-        RUSTC="$WITNESS_RUSTC" HOSTRUSTC="$WITNESS_RUSTC" BINDGEN="$WITNESS_BINDGEN" "$@"
-}
-
-note "checking the Rust toolchain (make rustavailable)"
-kmake rustavailable >&2 || die "the kernel rejects $WITNESS_RUSTC or $WITNESS_BINDGEN (see above)"
-
-note "configuring: tinyconfig + scripts/kernel/witness.config + $flavour.config"
-kmake tinyconfig >/dev/null
-fragments=("$WITNESS_ROOT/scripts/kernel/witness.config" "$WITNESS_ROOT/scripts/kernel/$flavour.config")
-(cd "$work" && ./scripts/kconfig/merge_config.sh -m .config "${fragments[@]}" >/dev/null)
-kmake olddefconfig >/dev/null
-
-# Kconfig drops options whose dependencies are unmet without a word: check.
-dropped=()
-while read -r line; do
-    case "$line" in CONFIG_*=y) grep -qx "$line" "$work/.config" || dropped+=("$line");; esac
-done < <(cat "${fragments[@]}")
-[ "${#dropped[@]}" -eq 0 ] || die "Kconfig dropped: ${dropped[*]} (unmet dependencies; see $work/.config)"
-grep -q '^CONFIG_MODVERSIONS=y' "$work/.config" && die "CONFIG_MODVERSIONS must stay off"
-
-note "compiling (progress every 500 lines of make output)"
-start=$SECONDS
-kmake 2>&1 | awk '{ n++; if (n % 500 == 0) printf "    ... %d lines, last: %s\n", n, $0 > "/dev/stderr"; print > "'"$work"'/build.log" }
-    END { }' || true
-[ -f "$work/arch/x86/boot/bzImage" ] && [ -f "$work/Module.symvers" ] \
-    || { tail -40 "$work/build.log" >&2; die "kernel build failed (log: $work/build.log)"; }
-note "kernel built in $((SECONDS - start)) s"
-
-touch "$work/.witness-built"
-rm -rf "$kdir"
-mv "$work" "$kdir"
-printf '%s\n' "$kdir"
+cp "$root$kdir/arch/x86/boot/bzImage" "$out/bzImage"
+cat > "$out/kernel.env" <<ENV
+STOCK_NAME=debug
+STOCK_RELEASE=$(cat "$root$kdir/include/config/kernel.release")
+STOCK_PACKAGE_VERSION=$STOCK_PACKAGE_VERSION
+STOCK_CHROOT=$root
+STOCK_KDIR=$kdir
+ENV

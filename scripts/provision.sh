@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
-# Installs everything the witness build, demo and tests need on Debian 12:
-# Debian packages (kernel source, the kernel's rustc, clang, QEMU, busybox,
-# Prometheus) and the pinned bindgen-cli. Idempotent: installs only what is
-# missing, so a second run costs a few dpkg queries.
+# Installs what the witness build, demo and tests need on the host (Debian 12
+# or later): QEMU, busybox, mmdebstrap for the distribution chroots in which
+# kernel modules are built, Prometheus for the metrics tests, and build
+# tools for the collector. Idempotent: installs only what is missing, so a
+# second run costs a few dpkg queries. Kernel toolchains are not installed
+# here: each kernel's comes from its own suite, in a chroot
+# (scripts/chroot.sh, scripts/stock-kernel.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 PACKAGES=(
-    # kernel build
-    linux-source-6.12 build-essential bc bison flex libelf-dev libssl-dev
-    cpio xz-utils kmod python3 file
-    # Rust for the kernel: rustc-web is the rustc the kernel and module are
-    # built with (/usr/bin/rustc); rust-web-src is its core library source.
-    rustc-web rust-web-src libclang-dev clang
-    # the debug kernel flavour is built with LLVM (KASAN + Rust needs clang)
-    llvm lld
+    # distribution chroots and the images taken from them
+    mmdebstrap debian-archive-keyring util-linux xz-utils zstd
+    # the collector (C parts of its dependencies) and the initramfs
+    build-essential cpio file kmod python3
     # VM harness
     qemu-system-x86 busybox-static
     # metrics checks
@@ -38,14 +37,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     note "Debian packages: all present"
 fi
-
-if ! "$WITNESS_BINDGEN" --version 2>/dev/null | grep -q " $WITNESS_BINDGEN_VERSION\$"; then
-    step "installing bindgen-cli $WITNESS_BINDGEN_VERSION (cargo install --locked)"
-    command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rustup) first"
-    cargo install --locked "bindgen-cli@$WITNESS_BINDGEN_VERSION"
-else
-    note "bindgen-cli $WITNESS_BINDGEN_VERSION: present"
-fi
-
-[ -x "$WITNESS_RUSTC" ] || die "$WITNESS_RUSTC missing after install (package rustc-web)"
-note "kernel rustc: $("$WITNESS_RUSTC" --version)"
+command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rustup) for the collector"
+[ "$(id -u)" = 0 ] || die "the chroots need root (mmdebstrap, chroot, mount namespaces)"

@@ -4,10 +4,11 @@
 # scenario prints the capture base64 between WITNESS-CAPTURE lines on the
 # console. Run after changing the record ABI or the scenario.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+kernel_name="${WITNESS_KERNEL:-$(stock_kernel_names | head -1)}"
 
-"$WITNESS_ROOT/scripts/build-all.sh" plain
+"$WITNESS_ROOT/scripts/build-all.sh" "$kernel_name"
 "$WITNESS_ROOT/scripts/vm-test.sh" judge_e2e
-log="$WITNESS_BUILD/plain/vm-test.log"
+log="$WITNESS_BUILD/$kernel_name/vm-test.log"
 dest="$WITNESS_ROOT/tests/data/judge_e2e.cap"
 mkdir -p "$(dirname "$dest")"
 sed -n 's/\r$//; s/^WITNESS-CAPTURE \(.*\)$/\1/p' "$log" | base64 -d > "$dest.tmp" \

@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Every test: provisioning and builds, host unit tests (cargo test), then the
-# VM scenarios. Ends with one line "N passed, N failed" and exits non-zero if
-# anything failed. `make test` runs this; so does CI (.ci/run).
-# `make test-debug` (WITNESS_FLAVOUR=debug) runs the VM scenarios on the
-# KASAN/lockdep/kmemleak kernel.
+# VM scenarios on each kernel: Debian's stock kernels as shipped
+# (scripts/kernel/stock.list), or with WITNESS_KERNELS=debug (`make
+# test-debug`) the KASAN/lockdep/kmemleak build. Ends with one line per
+# kernel, the DKMS check (scripts/dkms-test.sh) and "N passed, N failed",
+# and exits non-zero if anything failed.
+# `make test` runs this; so does CI (.ci/run).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-export WITNESS_FLAVOUR="${WITNESS_FLAVOUR:-plain}"
-"$WITNESS_ROOT/scripts/build-all.sh" "$WITNESS_FLAVOUR"
+mapfile -t kernels < <(vm_kernels)
+timings=()
+for k in "${kernels[@]}"; do
+    start=$SECONDS
+    "$WITNESS_ROOT/scripts/build-all.sh" "$k"
+    timings+=("build $k: $((SECONDS - start)) s")
+done
 
-passed=0 failed=0 broken=()
+passed=0 failed=0 broken=() summary=()
 
 step "host tests: cargo test --workspace"
+start=$SECONDS
 mkdir -p "$WITNESS_BUILD"
 host_log="$WITNESS_BUILD/host-test.log"
 set +e
@@ -21,25 +29,48 @@ set -e
 read -r hp hf < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
     END { print p + 0, f + 0 }' "$host_log")
 passed=$((passed + hp)); failed=$((failed + hf))
+summary+=("host: $hp passed, $hf failed")
 if [ "$host_status" -ne 0 ] && [ "$hf" -eq 0 ]; then
     broken+=("cargo test exited $host_status without a failing test (build error?)")
     failed=$((failed + 1))
 fi
+timings+=("host tests: $((SECONDS - start)) s")
 
-step "VM tests: tests/vm/scenarios/*.sh"
-vm_out="$WITNESS_BUILD/vm-test.out"
-set +e
-"$WITNESS_ROOT/scripts/vm-test.sh" 2>&1 | tee "$vm_out"
-vm_status=${PIPESTATUS[0]}
-set -e
-read -r vp vf < <(sed -n 's/^vm ([a-z]* kernel): \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$vm_out" | tail -1; echo "0 0")
-passed=$((passed + ${vp:-0})); failed=$((failed + ${vf:-0}))
-if [ "$vm_status" -ne 0 ] && [ "${vf:-0}" -eq 0 ]; then
-    broken+=("VM tests exited $vm_status without a failing scenario")
-    failed=$((failed + 1))
+for k in "${kernels[@]}"; do
+    step "VM tests on $k: tests/vm/scenarios/*.sh"
+    start=$SECONDS
+    vm_out="$WITNESS_BUILD/$k/vm-test.out"
+    set +e
+    WITNESS_KERNEL="$k" "$WITNESS_ROOT/scripts/vm-test.sh" 2>&1 | tee "$vm_out"
+    vm_status=${PIPESTATUS[0]}
+    set -e
+    read -r vp vf < <(sed -n 's/^vm ([^ ]* kernel): \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$vm_out" | tail -1; echo "0 0")
+    passed=$((passed + ${vp:-0})); failed=$((failed + ${vf:-0}))
+    summary+=("$(sed -n 's/^vm kernel \(.*\)$/vm \1/p' "$vm_out" | head -1): ${vp:-0} passed, ${vf:-0} failed")
+    if [ "$vm_status" -ne 0 ] && [ "${vf:-0}" -eq 0 ]; then
+        broken+=("VM tests on $k exited $vm_status without a failing scenario")
+        failed=$((failed + 1))
+    fi
+    timings+=("vm tests $k: $((SECONDS - start)) s")
+done
+
+# DKMS on the first stock kernel (not on the debug build: no one installs it).
+if [ "${kernels[0]}" = "$(stock_kernel_names | head -1)" ]; then
+    step "DKMS on ${kernels[0]}"
+    start=$SECONDS
+    dkms_out="$WITNESS_BUILD/dkms-test.out"
+    set +e
+    "$WITNESS_ROOT/scripts/dkms-test.sh" "${kernels[0]}" 2>&1 | tee "$dkms_out"
+    set -e
+    verdict="$(grep '^dkms (' "$dkms_out" | tail -1)"
+    summary+=("${verdict:-dkms (${kernels[0]}): FAIL: no verdict}")
+    if [[ "$verdict" == *": PASS"* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    timings+=("dkms ${kernels[0]}: $((SECONDS - start)) s")
 fi
 
 echo
+printf 'time: %s\n' "${timings[@]}"
+printf '%s\n' "${summary[@]}"
 for b in "${broken[@]}"; do echo "error: $b"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -26,7 +26,7 @@ timeout --foreground "$timeout_s" qemu-system-x86_64 \
     -kernel "$kernel" -initrd "$initrd" \
     -append "console=ttyS0 panic=-1 loglevel=6 $*" \
     -display none -monitor none -serial stdio -no-reboot \
-    < /dev/null 2>&1 | tr -d '\r' | tee "$log"
+    < /dev/null 2>&1 | sed -u 's/\r//g' | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 exit "$status"

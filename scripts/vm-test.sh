@@ -4,7 +4,9 @@
 #
 #   scripts/vm-test.sh [NAME,...]        (default: every scenario)
 #
-# WITNESS_FLAVOUR=debug runs them on the KASAN/lockdep/kmemleak kernel.
+# WITNESS_KERNEL=NAME picks the kernel (a stock kernel of
+# scripts/kernel/stock.list, or debug: KASAN, lockdep, kmemleak); the default
+# is the first stock kernel.
 #
 # A scenario fails when it reports FAIL, when it never reports (the guest
 # hung or crashed), or when the kernel log shows an Oops, BUG, WARNING, KASAN
@@ -14,12 +16,12 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 only="${1:-}"
-flavour="${WITNESS_FLAVOUR:-plain}"
-out="$WITNESS_BUILD/$flavour"
+kernel_name="${WITNESS_KERNEL:-$(stock_kernel_names | head -1)}"
+out="$WITNESS_BUILD/$kernel_name"
 kernel="$out/bzImage"
 initrd="$out/initramfs.cpio.gz"
 log="$out/vm-test.log"
-[ -f "$kernel" ] && [ -f "$initrd" ] || die "build first: scripts/build-all.sh $flavour"
+[ -f "$kernel" ] && [ -f "$initrd" ] || die "build first: scripts/build-all.sh $kernel_name"
 
 expected=()
 for f in "$WITNESS_ROOT"/tests/vm/scenarios/*.sh; do
@@ -53,6 +55,8 @@ while IFS= read -r line; do
 done < "$log"
 
 echo
+guest="$(sed -n 's/^witness-vm: \(.*\)$/\1/p' "$log" | head -1)"
+echo "vm kernel $kernel_name: ${guest:-did not boot}"
 for name in "${expected[@]}"; do
     verdict="${result[$name]:-NO RESULT}"
     if [ -n "${kernel_trouble[$name]:-}${kernel_trouble[boot]:-}" ]; then
@@ -69,5 +73,5 @@ for name in "${expected[@]}"; do
     fi
 done
 grep -q '^WITNESS-VM-DONE' "$log" || echo "vm: the guest did not finish (QEMU status $vm_status); see $log"
-echo "vm ($flavour kernel): $passed passed, $failed failed"
+echo "vm ($kernel_name kernel): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Gets one distribution kernel (scripts/kernel/stock.list) ready for the VM
+# suite: the image as shipped, and a build tree for witness.ko made with the
+# kernel's own toolchain in a chroot of its suite.
+#
+#   scripts/stock-kernel.sh NAME
+#
+# 1. resolves the kernel its suite ships now (what linux-image-amd64 depends
+#    on); the archive keeps only current versions, so a change since the last
+#    run is reported, and everything below is keyed by the version;
+# 2. installs, in the chroot, that kernel's headers, the linux-source of the
+#    same package version, and exactly the rustc, rust-src, bindgen and gcc
+#    its config names (pinned: a suite can carry newer ones);
+# 3. regenerates rust/ for the headers (scripts/kbuild-rust.sh, in the
+#    chroot);
+# 4. downloads the image package and takes its vmlinuz, unmodified.
+#
+# Writes $WITNESS_BUILD/NAME/{bzImage,kernel.env}; kernel.env names the
+# chroot, the release and the KDIR inside the chroot.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+[ $# -eq 1 ] || die "usage: $0 NAME (one of: $(stock_kernel_names | tr '\n' ' '))"
+name="$1"
+read -r suite chroot_suite < <(stock_kernel_line "$name") || die "no stock kernel '$name' in scripts/kernel/stock.list"
+root="$("$WITNESS_ROOT/scripts/chroot.sh" "$chroot_suite")"
+out="$WITNESS_BUILD/$name"
+mkdir -p "$out" "$WITNESS_CACHE/stock"
+
+step "$name: resolving the kernel $suite ships"
+release="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" depends linux-image-amd64 \
+    | sed -n 's/^ *Depends: linux-image-\([0-9].*\)$/\1/p' | head -1)"
+[ -n "$release" ] || die "cannot resolve linux-image-amd64 in $suite"
+pkgver="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" policy "linux-image-$release" \
+    | sed -n 's/^ *Candidate: //p')"
+seen="$WITNESS_CACHE/stock/$name.version"
+if [ -f "$seen" ] && [ "$(cat "$seen")" != "$release $pkgver" ]; then
+    note "the archive moved: $name was $(cat "$seen"), is now $release $pkgver"
+fi
+echo "$release $pkgver" > "$seen"
+note "$name: linux-image-$release $pkgver"
+
+series="$(echo "$release" | cut -d. -f1,2)"
+headers="/usr/src/linux-headers-$release"
+if [ ! -f "$root$headers/.config" ] || [ ! -f "$root/usr/src/linux-source-$series.tar.xz" ] \
+    || [ "$(in_chroot "$root" dpkg-query -W -f='${Version}' "linux-source-$series" 2>/dev/null)" != "$pkgver" ]; then
+    step "$name: installing linux-headers-$release and linux-source-$series $pkgver in the $chroot_suite chroot"
+    in_chroot "$root" apt-get install -y -q "linux-headers-$release=$pkgver" "linux-source-$series=$pkgver" >&2 \
+        || die "installing the headers and source of $release failed"
+fi
+
+# The toolchain the kernel names, pinned to those versions.
+cfg() { sed -n "s/^$1=\"\\(.*\\)\"\$/\\1/p" "$root$headers/.config"; }
+rust_ver="$(cfg CONFIG_RUSTC_VERSION_TEXT | sed -n 's/^rustc \([0-9.]*\).*/\1/p')"
+bindgen_ver="$(cfg CONFIG_BINDGEN_VERSION_TEXT | sed -n 's/^bindgen \([0-9.]*\).*/\1/p')"
+cc_text="$(cfg CONFIG_CC_VERSION_TEXT)"
+gcc_pkg="$(echo "$cc_text" | sed -n 's/^[a-z0-9_]*-linux-gnu-\(gcc-[0-9]*\) .*/\1/p')"
+gcc_ver="$(echo "$cc_text" | sed -n 's/.*(Debian \([^)]*\)).*/\1/p')"
+[ -n "$rust_ver" ] && [ -n "$bindgen_ver" ] && [ -n "$gcc_pkg" ] && [ -n "$gcc_ver" ] \
+    || die "$release: cannot read its toolchain from the config ('$(cfg CONFIG_RUSTC_VERSION_TEXT)', '$(cfg CONFIG_BINDGEN_VERSION_TEXT)', '$cc_text')"
+# madison PACKAGE UPSTREAM: the archive's version of PACKAGE for that upstream version.
+madison() {
+    in_chroot "$root" apt-cache madison "$1" | awk -v v="$2" '{ if (index($3, v "+") == 1 || index($3, v "-") == 1 || $3 == v) { print $3; exit } }'
+}
+wanted=()
+for spec in "rustc $rust_ver" "rust-src $rust_ver" "bindgen $bindgen_ver" "$gcc_pkg $gcc_ver"; do
+    read -r pkg up <<< "$spec"
+    v="$(madison "$pkg" "$up")"
+    [ -n "$v" ] || die "$release was built with $pkg $up, which the $chroot_suite archive no longer has (apt-cache madison $pkg)"
+    [ "$(in_chroot "$root" dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)" = "$v" ] || wanted+=("$pkg=$v")
+done
+if [ "${#wanted[@]}" -gt 0 ]; then
+    step "$name: installing the kernel's toolchain: ${wanted[*]}"
+    in_chroot "$root" apt-get install -y -q --allow-downgrades "${wanted[@]}" >&2 || die "installing ${wanted[*]} failed"
+fi
+
+kdir="/var/lib/witness/kbuild/$release"
+in_chroot "$root" /witness-src/scripts/kbuild-rust.sh "$headers" "$kdir" >/dev/null
+
+image="$WITNESS_CACHE/stock/linux-image-${release}_$pkgver.vmlinuz"
+if [ ! -f "$image" ]; then
+    # The kernel is in the image package itself, or (Debian from 7.3) in
+    # the linux-binary package it depends on.
+    pkgs=("linux-image-$release=$pkgver")
+    if in_chroot "$root" apt-cache show "linux-image-$release=$pkgver" | grep -q "^Depends:.*linux-binary-$release"; then
+        pkgs+=("linux-binary-$release=$pkgver")
+    fi
+    step "$name: downloading ${pkgs[*]}"
+    tmp="$(mktemp -d)"
+    in_chroot "$root" sh -c 'rm -rf /tmp/image && mkdir /tmp/image && cd /tmp/image && apt-get download -q -o APT::Sandbox::User=root "$@"' \
+        download "${pkgs[@]}" >&2 || die "downloading ${pkgs[*]} failed"
+    for deb in "$root"/tmp/image/*.deb; do dpkg-deb -x "$deb" "$tmp"; done
+    vmlinuz="$(find "$tmp" -path "*/boot/vmlinuz-$release" -o -path "*/modules/$release/vmlinuz" | head -1)"
+    [ -n "$vmlinuz" ] || die "no vmlinuz for $release in ${pkgs[*]}"
+    mv "$vmlinuz" "$image"
+    rm -rf "$tmp" "$root/tmp/image"
+fi
+cp "$image" "$out/bzImage"
+cat > "$out/kernel.env" <<ENV
+STOCK_NAME=$name
+STOCK_RELEASE=$release
+STOCK_PACKAGE_VERSION=$pkgver
+STOCK_CHROOT=$root
+STOCK_KDIR=$kdir
+ENV
+note "$name ready: $release ($pkgver), KDIR $kdir in $root"
