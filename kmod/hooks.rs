@@ -4,8 +4,11 @@
 //! A hook is one kernel attach point (tracepoint, kprobe or kretprobe) that
 //! produces one record kind. The table in [`POINTS`] lists them; each family
 //! module (`process`, `file`, `net`, `creds`, `ns`, `integrity`, `keys`)
-//! holds the handlers. Handlers run with preemption disabled (tracepoint and kprobe
-//! contexts), so the CPU they read stays theirs until they return.
+//! holds the handlers. A handler does not rely on its context to keep it on
+//! one CPU: kprobe handlers run with preemption disabled, but from Linux 7.x
+//! tracepoint probes run preemptible (under SRCU), so every path to a ring or
+//! a CPU's counters goes through [`NoPreempt`], which disables preemption
+//! itself and names the CPU that stays the handler's until it is dropped.
 //!
 //! Every handler goes through [`Hit`]: it counts the hit, applies the kind
 //! mask and filters (counting what they discard), writes the record into this
@@ -216,7 +219,8 @@ pub(crate) fn entry_wanted(hook: Hook, kind: RecordKind, count: bool) -> bool {
         return true;
     }
     if count {
-        if let Some(counters) = state.stats.get(this_cpu(), hook) {
+        let cpu = NoPreempt::new();
+        if let Some(counters) = state.stats.get(cpu.cpu(), hook) {
             inc(&counters.hits);
             inc(&counters.filtered);
         }
@@ -224,11 +228,38 @@ pub(crate) fn entry_wanted(hook: Hook, kind: RecordKind, count: bool) -> bool {
     false
 }
 
-/// The CPU a handler runs on.
-#[inline]
-fn this_cpu() -> u32 {
-    // SAFETY: handlers run with preemption disabled.
-    unsafe { shim::witness_shim_this_cpu() }
+/// Preemption disabled while this lives: the task stays on [`NoPreempt::cpu`],
+/// and nothing else in task context on that CPU runs until it is dropped
+/// (interrupts can, which the ring's busy flag handles). So a ring has one
+/// producer at a time, and a record is never torn by a migration.
+pub(crate) struct NoPreempt {
+    cpu: u32,
+}
+
+impl NoPreempt {
+    #[inline]
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with the enable in Drop; callable in any context.
+        unsafe { shim::witness_shim_preempt_disable() };
+        // SAFETY: preemption is disabled (the shim uses the checked
+        // smp_processor_id, which debug kernels verify).
+        let cpu = unsafe { shim::witness_shim_this_cpu() };
+        Self { cpu }
+    }
+
+    /// The CPU this handler runs on, until the guard is dropped.
+    #[inline]
+    pub(crate) fn cpu(&self) -> u32 {
+        self.cpu
+    }
+}
+
+impl Drop for NoPreempt {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: disabled in new().
+        unsafe { shim::witness_shim_preempt_enable() };
+    }
 }
 
 /// One handler invocation: counts it and, unless the event is filtered,
@@ -238,6 +269,8 @@ pub(crate) struct Hit<'a> {
     counters: &'a HookCounters,
     cpu: u32,
     start_ns: u64,
+    // Last: dropped after Hit's own drop has added the cost.
+    _preempt: NoPreempt,
 }
 
 impl<'a> Hit<'a> {
@@ -245,7 +278,8 @@ impl<'a> Hit<'a> {
     /// None (counted as filtered) when that kind is switched off.
     #[inline]
     pub(crate) fn begin(state: &'a State, hook: Hook, kind: RecordKind) -> Option<Self> {
-        let cpu = this_cpu();
+        let preempt = NoPreempt::new();
+        let cpu = preempt.cpu();
         let counters = state.stats.get(cpu, hook)?;
         inc(&counters.hits);
         if !state.kind_enabled(kind) {
@@ -254,7 +288,7 @@ impl<'a> Hit<'a> {
         }
         // SAFETY: no preconditions.
         let start_ns = unsafe { shim::witness_shim_clock_ns() };
-        Some(Self { state, counters, cpu, start_ns })
+        Some(Self { state, counters, cpu, start_ns, _preempt: preempt })
     }
 
     /// Like [`Hit::begin`] without counting a hit: for records that report
@@ -264,11 +298,12 @@ impl<'a> Hit<'a> {
         if !state.kind_enabled(kind) {
             return None;
         }
-        let cpu = this_cpu();
+        let preempt = NoPreempt::new();
+        let cpu = preempt.cpu();
         let counters = state.stats.get(cpu, hook)?;
         // SAFETY: no preconditions.
         let start_ns = unsafe { shim::witness_shim_clock_ns() };
-        Some(Hit { state, counters, cpu, start_ns })
+        Some(Hit { state, counters, cpu, start_ns, _preempt: preempt })
     }
 
     /// Like [`Hit::begin`], for kprobe handlers (which reach the state

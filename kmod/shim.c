@@ -270,10 +270,22 @@ bool witness_shim_cpu_possible(unsigned int cpu)
 	return cpu < nr_cpu_ids && cpu_possible(cpu);
 }
 
-/* The caller runs with preemption disabled (tracepoint or kprobe handler). */
+/* The caller has disabled preemption (hooks.rs: NoPreempt); the checked
+ * smp_processor_id() says so on kernels with CONFIG_DEBUG_PREEMPT. */
 unsigned int witness_shim_this_cpu(void)
 {
-	return raw_smp_processor_id();
+	return smp_processor_id();
+}
+
+/* notrace: handlers run inside tracing callbacks. */
+void witness_shim_preempt_disable(void)
+{
+	preempt_disable_notrace();
+}
+
+void witness_shim_preempt_enable(void)
+{
+	preempt_enable_notrace();
 }
 
 u64 witness_shim_boot_ns(void)

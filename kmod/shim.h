@@ -66,6 +66,8 @@ int witness_shim_mmap_area(struct vm_area_struct *vma, void *area, unsigned long
 unsigned int witness_shim_nr_cpu_ids(void);
 bool witness_shim_cpu_possible(unsigned int cpu);
 unsigned int witness_shim_this_cpu(void);
+void witness_shim_preempt_disable(void);
+void witness_shim_preempt_enable(void);
 u64 witness_shim_boot_ns(void);
 u64 witness_shim_clock_ns(void);
 

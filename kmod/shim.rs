@@ -46,6 +46,8 @@ extern "C" {
     pub(crate) fn witness_shim_nr_cpu_ids() -> c_uint;
     pub(crate) fn witness_shim_cpu_possible(cpu: c_uint) -> bool;
     pub(crate) fn witness_shim_this_cpu() -> c_uint;
+    pub(crate) fn witness_shim_preempt_disable();
+    pub(crate) fn witness_shim_preempt_enable();
     pub(crate) fn witness_shim_boot_ns() -> u64;
     pub(crate) fn witness_shim_clock_ns() -> u64;
 

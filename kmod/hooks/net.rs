@@ -268,8 +268,8 @@ static LAST_REPORT_NS: AtomicU64 = AtomicU64::new(0);
 unsafe extern "C" fn drop_probe(data: *mut c_void, _skb: Kptr, _location: Kptr, reason: u32, _rx_sk: Kptr) {
     // SAFETY: attached with the State as data.
     let state = unsafe { &*data.cast::<State>() };
-    // SAFETY: preemption is disabled in tracepoint probes.
-    let cpu = unsafe { shim::witness_shim_this_cpu() };
+    let preempt = super::NoPreempt::new();
+    let cpu = preempt.cpu();
     if let Some(c) = state.stats.get(cpu, Hook::KfreeSkb) {
         inc(&c.hits);
     }

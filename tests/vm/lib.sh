@@ -48,15 +48,41 @@ install_known_binary() {
 # FILE (stderr into FILE.err) in the background, waits until it reads, and
 # sets $collector to its pid.
 start_collector() {
-    out="$1"; shift
+    out="$1" collector_out="$1"; shift
     witness events --format json "$@" > "$out" 2> "$out.err" &
     collector=$!
     wait_for 10 grep -q "witness: reading" "$out.err"
 }
 
-# stop_collector: gives the collector a moment to drain, then stops it.
+# drain_collector FILE: returns once the collector writing FILE has printed
+# every record made before the call, on every CPU. Each ring is FIFO, so it
+# opens a marker file on each CPU and waits for that file_open record: it
+# comes after everything earlier, and after any sequence gap (the collector
+# reports a gap when it reads the record behind it). A marker made while
+# its ring is full is dropped like any record (and counted), so it is made
+# again until one arrives. The markers live in $DRAIN_DIR (default /tmp),
+# which a path filter must let through.
+drain_collector() {
+    dir="${DRAIN_DIR:-/tmp}"
+    base="witness-drain-$$-$(cut -d' ' -f1 /proc/uptime | tr -d .)"
+    for cpu in $(seq 0 $(( $(nproc) - 1 ))); do
+        seen="\"kind\":\"file_open\".*$base-$cpu-[0-9]*\""
+        n=0
+        until grep -q "$seen" "$1"; do
+            n=$((n + 1))
+            [ "$n" -le 30 ] || fail "the collector did not print CPU $cpu's drain marker within 60 s"
+            taskset -c "$cpu" sh -c ": > '$dir/$base-$cpu-$n'; cat '$dir/$base-$cpu-$n'"
+            i=0
+            until grep -q "$seen" "$1" || [ "$i" -ge 20 ]; do usleep 100000; i=$((i + 1)); done
+        done
+    done
+    rm -f "$dir/$base"-*
+}
+
+# stop_collector: waits until the collector has printed everything recorded
+# so far (drain_collector), then stops it.
 stop_collector() {
-    sleep 1
+    drain_collector "$collector_out"
     kill "$collector" 2>/dev/null || true
     wait "$collector" 2>/dev/null || true
 }

@@ -36,7 +36,7 @@ expect_record events.json file_unlink 'renamed-file"' > /dev/null
 witness config --path-prefix /opt/watched
 start_collector filtered.json
 cat /etc/passwd /opt/watched/plain > /dev/null
-stop_collector
+DRAIN_DIR=/opt/watched stop_collector
 [ -z "$(records filtered.json file_open '"path":"/etc/passwd"')" ] || fail "/etc/passwd passed the /opt/watched prefix filter"
 expect_record filtered.json file_open '"path":"/opt/watched/plain"' > /dev/null
 witness status --format json > status.json
