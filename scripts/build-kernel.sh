@@ -23,7 +23,7 @@ mkdir -p "$out"
 
 missing=()
 for p in clang lld llvm; do
-    in_chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    [ "$(in_chroot "$root" dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     step "debug kernel: installing ${missing[*]} in the chroot"

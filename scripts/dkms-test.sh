@@ -36,6 +36,15 @@ in_chroot "$root" /bin/sh -ec '
 ' dkms "$version" "$release" >&2 || fail "dkms install failed (log: $root/var/lib/dkms/witness/$version/build/make.log)"
 note "dkms install took $((SECONDS - start)) s"
 
+# A toolchain that does not match the kernel's is refused, naming what to
+# install (here: any rustc but the kernel's).
+want="$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="rustc \([0-9.]*\).*/\1/p' "$root$STOCK_KDIR/.config")"
+refusal="$(in_chroot "$root" env RUSTC=/usr/bin/true bash "/usr/src/witness-$version/kbuild-rust.sh" \
+    "/usr/src/linux-headers-$release" /tmp/witness-kbuild-refused 2>&1 >/dev/null || true)"
+printf '%s\n' "$refusal" | grep -q "apt install rustc=$want" \
+    || fail "a wrong rustc was not refused with what to install: $refusal"
+note "a wrong rustc is refused: $(printf '%s\n' "$refusal" | head -1 | cut -c1-160)"
+
 installed="$(find "$root/lib/modules/$release/updates/dkms" -name 'witness.ko*' | head -1)"
 [ -n "$installed" ] || fail "dkms installed no witness.ko under /lib/modules/$release/updates/dkms"
 # busybox insmod takes an uncompressed module; DKMS compresses it as the kernel does.

@@ -96,8 +96,10 @@ fi
 numeric="$(echo "$release" | sed -n 's/^\([0-9]*\.[0-9]*\)\(\.[0-9]*\)\{0,1\}.*/\1\2/p')"
 series="$(echo "$numeric" | cut -d. -f1,2)"
 source="${KERNEL_SOURCE:-/usr/src/linux-source-$series.tar.xz}"
+# " Debian 7.3.4-1~bpo13+1" on an official Debian build.
+pkg_id="$(sed -n 's/^#define LINUX_PACKAGE_ID " *\(.*\)"$/\1/p' "$headers/include/generated/package.h" 2>/dev/null || true)"
 [ -e "$source" ] || die "kernel $release's headers lack rust/ and no kernel source was found at $source.
-Install the source of exactly this kernel (Debian: apt install linux-source-$series=<the image's package version>),
+Install the source of exactly this kernel (Debian: apt install linux-source-$series=${pkg_id#* }),
 or point KERNEL_SOURCE at a tarball or directory of it."
 
 # Debian splits the headers into an arch tree whose Makefile includes a
@@ -144,7 +146,6 @@ src_version="$(make -s -C "$src" kernelversion 2>/dev/null)" || die "$source is 
 
 # The release strings of the distribution's build, so that generated headers
 # come out as they shipped.
-pkg_id="$(sed -n 's/^#define LINUX_PACKAGE_ID " *\(.*\)"$/\1/p' "$out.partial/include/generated/package.h" 2>/dev/null)"
 compile_h="$out.partial/include/generated/compile.h"
 vars=(KERNELRELEASE="$release" RUSTC="$rustc" BINDGEN="$bindgen")
 if [ -n "$pkg_id" ]; then

@@ -27,11 +27,13 @@ out="$WITNESS_BUILD/$name"
 mkdir -p "$out" "$WITNESS_CACHE/stock"
 
 step "$name: resolving the kernel $suite ships"
-release="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" depends linux-image-amd64 \
-    | sed -n 's/^ *Depends: linux-image-\([0-9].*\)$/\1/p' | head -1)"
+# (Outputs are captured whole before they are parsed: a pipe into a reader
+# that stops early would fail the writer under pipefail.)
+depends="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" depends linux-image-amd64)"
+release="$(sed -n 's/^ *Depends: linux-image-\([0-9].*\)$/\1/p' <<< "$depends" | sed -n 1p)"
 [ -n "$release" ] || die "cannot resolve linux-image-amd64 in $suite"
-pkgver="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" policy "linux-image-$release" \
-    | sed -n 's/^ *Candidate: //p')"
+policy="$(in_chroot "$root" apt-cache -o APT::Default-Release="$suite" policy "linux-image-$release")"
+pkgver="$(sed -n 's/^ *Candidate: //p' <<< "$policy")"
 seen="$WITNESS_CACHE/stock/$name.version"
 if [ -f "$seen" ] && [ "$(cat "$seen")" != "$release $pkgver" ]; then
     note "the archive moved: $name was $(cat "$seen"), is now $release $pkgver"
@@ -59,7 +61,9 @@ gcc_ver="$(echo "$cc_text" | sed -n 's/.*(Debian \([^)]*\)).*/\1/p')"
     || die "$release: cannot read its toolchain from the config ('$(cfg CONFIG_RUSTC_VERSION_TEXT)', '$(cfg CONFIG_BINDGEN_VERSION_TEXT)', '$cc_text')"
 # madison PACKAGE UPSTREAM: the archive's version of PACKAGE for that upstream version.
 madison() {
-    in_chroot "$root" apt-cache madison "$1" | awk -v v="$2" '{ if (index($3, v "+") == 1 || index($3, v "-") == 1 || $3 == v) { print $3; exit } }'
+    local versions
+    versions="$(in_chroot "$root" apt-cache madison "$1")"
+    awk -v v="$2" '!found && (index($3, v "+") == 1 || index($3, v "-") == 1 || $3 == v) { print $3; found = 1 }' <<< "$versions"
 }
 wanted=()
 for spec in "rustc $rust_ver" "rust-src $rust_ver" "bindgen $bindgen_ver" "$gcc_pkg $gcc_ver"; do
@@ -81,7 +85,8 @@ if [ ! -f "$image" ]; then
     # The kernel is in the image package itself, or (Debian from 7.3) in
     # the linux-binary package it depends on.
     pkgs=("linux-image-$release=$pkgver")
-    if in_chroot "$root" apt-cache show "linux-image-$release=$pkgver" | grep -q "^Depends:.*linux-binary-$release"; then
+    control="$(in_chroot "$root" apt-cache show "linux-image-$release=$pkgver")"
+    if grep -q "^Depends:.*linux-binary-$release" <<< "$control"; then
         pkgs+=("linux-binary-$release=$pkgver")
     fi
     step "$name: downloading ${pkgs[*]}"
