@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The DKMS path, as a user of a stock kernel takes it: in the kernel's
 # chroot, install the module source (scripts/dkms-source.sh), `dkms install`
-# for that kernel (dkms-build.sh regenerates rust/ from linux-source and
-# DKMS signs with its MOK key), then boot the stock kernel with the module
+# for that kernel with no prepared build tree (dkms-build.sh regenerates
+# rust/ from linux-source, and DKMS signs with its MOK key), check that a
+# wrong toolchain is refused, then boot the stock kernel with the module
 # DKMS installed and run VM scenarios on it.
 #
 #   scripts/dkms-test.sh [NAME]     (default: the first stock kernel)
@@ -26,6 +27,9 @@ step "dkms: installing the module source into the $name chroot"
 src="$(bash "$WITNESS_ROOT/scripts/dkms-source.sh" "$root")"
 version="${src##*/witness-}"
 step "dkms: dkms install witness/$version -k $release"
+# From scratch, as on a user's host: no prepared build tree, so that DKMS's
+# build regenerates rust/ from linux-source itself (into the same place).
+rm -rf "${root:?}/var/lib/witness/kbuild/$release"
 start=$SECONDS
 in_chroot "$root" /bin/sh -ec '
     v="$1" k="$2"
