@@ -219,8 +219,8 @@ pub(crate) fn entry_wanted(hook: Hook, kind: RecordKind, count: bool) -> bool {
         return true;
     }
     if count {
-        let cpu = NoPreempt::new();
-        if let Some(counters) = state.stats.get(cpu.cpu(), hook) {
+        let preempt = NoPreempt::new();
+        if let Some(counters) = state.stats.get(preempt.cpu(), hook) {
             inc(&counters.hits);
             inc(&counters.filtered);
         }
