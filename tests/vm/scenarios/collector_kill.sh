@@ -67,10 +67,7 @@ for cpu in 0 1; do
     # a second under emulation, a plain one thousands).
     [ "$written" -gt 200 ] || fail "cpu $cpu: the storm wrote only $written records"
     assert_eq "cpu $cpu: records written and delivered" "$written" "$seen"
-    total=$(( ${total:-0} + written ))
 done
-# And it went on after the kill: more records than the first daemon wrote.
-[ "$total" -gt "$lines_at_kill" ] || fail "the storm wrote $total records, no more than the $lines_at_kill before the kill"
 dropped=$(( $(json_field dropped_total "$(cat status.json)") - $(json_field dropped_total "$(cat before.json)") ))
 gaps=$(sed -n 's/^witness: \([0-9]*\) records lost (sequence gaps).*/\1/p' run2.err)
 echo "kernel drops: $dropped; gaps seen by the second daemon: ${gaps:-none reported}"
