@@ -37,8 +37,7 @@ source "$out/kernel.env"
 step "building witness.ko for $name ($STOCK_RELEASE) in $STOCK_CHROOT"
 # A private copy of the module's sources per kernel, so that builds for
 # different kernels never share objects.
-llvm=""
-grep -q '^CONFIG_CC_IS_CLANG=y' "$STOCK_CHROOT$STOCK_KDIR/.config" && llvm="LLVM=1"
+llvm="$(kbuild_llvm_args "$STOCK_CHROOT$STOCK_KDIR")"
 in_chroot "$STOCK_CHROOT" /bin/sh -ec '
     kdir="$1" llvm="$2" dest=/build/witness
     mkdir -p "$dest/shared-abi" "$dest/tests/vm"
