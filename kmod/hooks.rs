@@ -15,6 +15,12 @@
 //! CPU's ring (counting drops), wakes readers at the watermark, and adds the
 //! time spent to the hook's cost.
 //!
+//! The kernel enters a handler through a typed trampoline of probes.c, which
+//! has the exact prototype of its attach point (so kCFI kernels accept the
+//! call), reads the hooked function's arguments as the types it declares
+//! (asserted against the target kernel's headers at build time), and calls
+//! the family's `witness_rs_*` handler directly with them.
+//!
 //! A hook point this kernel lacks (a symbol that is not there, or not
 //! probeable) is reported as not attached in the stats and does not stop the
 //! module from loading.
@@ -30,40 +36,96 @@ use crate::ring::Produced;
 use crate::shim;
 use crate::stats::{inc, HookCounters};
 
-/// A [`HookPoint`] on a tracepoint whose probe gets the State as data.
+/// A [`HookPoint`] on a tracepoint whose typed trampoline (probes.c) gets
+/// the State as data.
 macro_rules! tracepoint {
-    ($hook:ident, $name:literal, $probe:expr) => {
+    ($hook:ident, $name:literal, $probe:ident) => {
         $crate::hooks::HookPoint {
             hook: $crate::ioctl::Hook::$hook,
-            point: $crate::hooks::Point::Tracepoint { name: $name, probe: $probe as *const core::ffi::c_void },
+            point: $crate::hooks::Point::Tracepoint {
+                name: $name,
+                probe: $crate::hooks::trampolines::$probe as *const core::ffi::c_void,
+            },
         }
     };
 }
 
-/// A [`HookPoint`] on a kprobe with a pre-handler.
+/// A [`HookPoint`] on a kprobe with a typed pre-handler trampoline.
 macro_rules! kprobe {
-    ($hook:ident, $symbol:literal, $pre:expr) => {
+    ($hook:ident, $symbol:literal, $pre:ident) => {
         $crate::hooks::HookPoint {
             hook: $crate::ioctl::Hook::$hook,
-            point: $crate::hooks::Point::Kprobe { symbol: $symbol, pre: $pre as *const core::ffi::c_void },
+            point: $crate::hooks::Point::Kprobe {
+                symbol: $symbol,
+                pre: $crate::hooks::trampolines::$pre as *const core::ffi::c_void,
+            },
         }
     };
 }
 
-/// A [`HookPoint`] on a kretprobe whose entry handler passes a `$data` to
-/// the return handler.
+/// A [`HookPoint`] on a kretprobe: typed entry and return trampolines, and
+/// the `$data` the entry handler passes to the return handler.
 macro_rules! kretprobe {
-    ($hook:ident, $symbol:literal, $entry:expr, $ret:expr, $data:ty) => {
+    ($hook:ident, $symbol:literal, $entry:ident, $ret:ident, $data:ty) => {
         $crate::hooks::HookPoint {
             hook: $crate::ioctl::Hook::$hook,
             point: $crate::hooks::Point::Kretprobe {
                 symbol: $symbol,
-                entry: $entry as *const core::ffi::c_void,
-                ret: $ret as *const core::ffi::c_void,
+                entry: $crate::hooks::trampolines::$entry as *const core::ffi::c_void,
+                ret: $crate::hooks::trampolines::$ret as *const core::ffi::c_void,
                 data_size: core::mem::size_of::<$data>(),
             },
         }
     };
+    ($hook:ident, $symbol:literal, $ret:ident) => {
+        $crate::hooks::HookPoint {
+            hook: $crate::ioctl::Hook::$hook,
+            point: $crate::hooks::Point::Kretprobe {
+                symbol: $symbol,
+                entry: core::ptr::null(),
+                ret: $crate::hooks::trampolines::$ret as *const core::ffi::c_void,
+                data_size: 0,
+            },
+        }
+    };
+}
+
+/// The typed trampolines of probes.c, which the kernel calls and which call
+/// the `witness_rs_*` handlers of the family modules. Declared without
+/// parameters: Rust only takes their addresses to register them, and never
+/// calls them (their prototypes are in probes.h).
+mod trampolines {
+    extern "C" {
+        pub(crate) fn witness_tp_sched_process_exec();
+        pub(crate) fn witness_tp_sched_process_fork();
+        pub(crate) fn witness_tp_sched_process_exit();
+        pub(crate) fn witness_tp_inet_sock_set_state();
+        pub(crate) fn witness_tp_kfree_skb();
+        pub(crate) fn witness_tp_module_load();
+        pub(crate) fn witness_kp_commit_creds();
+        pub(crate) fn witness_kp_switch_task_namespaces();
+        pub(crate) fn witness_kr_security_bprm_check_entry();
+        pub(crate) fn witness_kr_security_bprm_check_return();
+        pub(crate) fn witness_kr_security_file_open_entry();
+        pub(crate) fn witness_kr_security_inode_create_entry();
+        pub(crate) fn witness_kr_security_inode_unlink_entry();
+        pub(crate) fn witness_kr_security_inode_rename_entry();
+        pub(crate) fn witness_kr_file_return();
+        pub(crate) fn witness_kr_security_socket_connect_entry();
+        pub(crate) fn witness_kr_security_socket_bind_entry();
+        pub(crate) fn witness_kr_security_socket_listen_entry();
+        pub(crate) fn witness_kr_sock_return();
+        pub(crate) fn witness_kr_inet_csk_accept_return();
+        pub(crate) fn witness_kr_security_capable_entry();
+        pub(crate) fn witness_kr_security_capable_return();
+        pub(crate) fn witness_kr_security_bpf_prog_load_entry();
+        pub(crate) fn witness_kr_security_bpf_prog_load_return();
+        pub(crate) fn witness_kr_security_ptrace_access_check_entry();
+        pub(crate) fn witness_kr_security_ptrace_access_check_return();
+        pub(crate) fn witness_kr_key_create_or_update_entry();
+        pub(crate) fn witness_kr_request_key_and_link_entry();
+        pub(crate) fn witness_kr_key_return();
+    }
 }
 
 mod creds;
@@ -88,11 +150,11 @@ fn state() -> Option<&'static State> {
     unsafe { p.as_ref() }
 }
 
-/// How a hook attaches.
+/// How a hook attaches. The handlers are trampolines of probes.c.
 pub(crate) enum Point {
     /// A tracepoint; the probe gets the State as its data pointer.
     Tracepoint { name: &'static CStr, probe: *const c_void },
-    /// A kprobe with a pre-handler `fn(*kprobe, *pt_regs) -> c_int`.
+    /// A kprobe with a pre-handler.
     Kprobe { symbol: &'static CStr, pre: *const c_void },
     /// A kretprobe: optional entry handler, return handler, and bytes of
     /// per-call data passed from one to the other.
@@ -105,8 +167,8 @@ pub(crate) struct HookPoint {
     pub(crate) point: Point,
 }
 
-// SAFETY: the raw pointers are addresses of `extern "C"` functions, which
-// are immutable and valid for the module's lifetime.
+// SAFETY: the raw pointers are addresses of functions (the trampolines),
+// immutable and valid for the module's lifetime.
 unsafe impl Sync for HookPoint {}
 
 /// Every hook the module has, by family.
@@ -163,9 +225,9 @@ fn slot(hook: Hook) -> u32 {
 
 fn attach(hp: &HookPoint, state: &State) -> Result {
     let data = (state as *const State).cast_mut().cast::<c_void>();
-    // SAFETY: each probe has the signature its attach point calls it with
-    // (checked by hand against the 6.12 prototypes named in the family
-    // modules); `state` outlives the attachment (see STATE).
+    // SAFETY: each probe is a trampoline of probes.c with the prototype its
+    // attach point calls it with (checked at build time there); `state`
+    // outlives the attachment (see STATE).
     let ret = unsafe {
         match hp.point {
             Point::Tracepoint { name, probe } => shim::witness_shim_tracepoint_attach(name.as_ptr(), probe, data),
@@ -230,7 +292,7 @@ pub(crate) fn entry_wanted(hook: Hook, kind: RecordKind, count: bool) -> bool {
 
 /// Preemption disabled while this lives: the task stays on [`NoPreempt::cpu`],
 /// and nothing else in task context on that CPU runs until it is dropped
-/// (interrupts can, which the ring's busy flag handles). So a ring has one
+/// (interrupts can, which the ring's atomic writer claim handles). So a ring has one
 /// producer at a time, and a record is never torn by a migration.
 pub(crate) struct NoPreempt {
     cpu: u32,
@@ -267,10 +329,9 @@ impl Drop for NoPreempt {
 pub(crate) struct Hit<'a> {
     state: &'a State,
     counters: &'a HookCounters,
-    cpu: u32,
     start_ns: u64,
     // Last: dropped after Hit's own drop has added the cost.
-    _preempt: NoPreempt,
+    preempt: NoPreempt,
 }
 
 impl<'a> Hit<'a> {
@@ -288,7 +349,7 @@ impl<'a> Hit<'a> {
         }
         // SAFETY: no preconditions.
         let start_ns = unsafe { shim::witness_shim_clock_ns() };
-        Some(Self { state, counters, cpu, start_ns, _preempt: preempt })
+        Some(Self { state, counters, start_ns, preempt })
     }
 
     /// Like [`Hit::begin`] without counting a hit: for records that report
@@ -303,7 +364,7 @@ impl<'a> Hit<'a> {
         let counters = state.stats.get(cpu, hook)?;
         // SAFETY: no preconditions.
         let start_ns = unsafe { shim::witness_shim_clock_ns() };
-        Some(Hit { state, counters, cpu, start_ns, _preempt: preempt })
+        Some(Hit { state, counters, start_ns, preempt })
     }
 
     /// Like [`Hit::begin`], for kprobe handlers (which reach the state
@@ -335,10 +396,10 @@ impl<'a> Hit<'a> {
     /// needed the record's contents discards it).
     #[inline]
     pub(crate) fn emit(self, kind: RecordKind, max_body: usize, fill: impl FnOnce(&mut [u8]) -> Option<usize>) {
-        let Some(ring) = self.state.rings.get(self.cpu) else { return };
+        let Some(ring) = self.state.rings.local(&self.preempt) else { return };
         // SAFETY: no preconditions.
         let ts_ns = unsafe { shim::witness_shim_boot_ns() };
-        match ring.produce(kind, max_body, self.cpu, ts_ns, fill) {
+        match ring.produce(kind, max_body, self.preempt.cpu(), ts_ns, fill) {
             Produced::Written(_) => {
                 inc(&self.counters.written);
                 if self.state.above_watermark(ring) {
@@ -489,39 +550,26 @@ impl TaskContext {
     }
 }
 
-/// Argument `n` of a probed function.
-#[inline]
-pub(crate) fn arg(regs: shim::Kptr, n: u32) -> usize {
-    // SAFETY: `regs` are the probed function's registers.
-    let v = unsafe { shim::witness_shim_regs_arg(regs, n) };
-    // CAST: an unsigned long is a usize on Linux targets.
-    v as usize
-}
-
-/// The return value of a probed function.
-#[inline]
-pub(crate) fn retval(regs: shim::Kptr) -> isize {
-    // SAFETY: `regs` are the registers at the probed function's return.
-    let v = unsafe { shim::witness_shim_regs_ret(regs) };
-    // CAST: a long is an isize on Linux targets.
-    v as isize
-}
-
-/// A kernel `int` return value as a verdict (0 or a negative errno).
-#[inline]
-pub(crate) fn verdict(regs: shim::Kptr) -> i32 {
-    // CAST: the probed functions return int; the low 32 bits are the value.
-    retval(regs) as i32
-}
-
-/// The per-call data of a kretprobe instance, as a `T`.
+/// Writes the per-call data an entry handler passes to its return handler.
 ///
 /// # Safety
 ///
-/// The kretprobe was registered with `data_size >= size_of::<T>()`, and the
-/// entry handler wrote a `T` before the return handler reads it.
+/// `data` is a kretprobe instance's data, registered with `data_size >=
+/// size_of::<T>()`.
 #[inline]
-pub(crate) unsafe fn kri_data<T>(ri: shim::Kptr) -> *mut T {
-    // SAFETY: `ri` is the live instance.
-    unsafe { shim::witness_shim_kri_data(ri) }.cast::<T>()
+pub(crate) unsafe fn stash<T>(data: *mut c_void, value: T) {
+    // SAFETY: the caller's contract; no alignment is assumed.
+    unsafe { data.cast::<T>().write_unaligned(value) }
+}
+
+/// Reads what the entry handler stashed.
+///
+/// # Safety
+///
+/// As for [`stash`], and the entry handler wrote a `T` (it did, or the
+/// kernel would not call the return handler).
+#[inline]
+pub(crate) unsafe fn stashed<T>(data: *mut c_void) -> T {
+    // SAFETY: the caller's contract.
+    unsafe { data.cast::<T>().read_unaligned() }
 }

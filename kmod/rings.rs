@@ -8,6 +8,7 @@
 use core::ffi::c_void;
 use kernel::prelude::*;
 
+use crate::hooks::NoPreempt;
 use crate::ring::{ring_area_len, Ring};
 use crate::shim;
 
@@ -75,7 +76,14 @@ impl RingSet {
         Ok(Self { slots, data_size })
     }
 
-    /// The ring of `cpu`, if it is a possible CPU.
+    /// The ring a producer writes: the one of the CPU that `on_cpu` keeps
+    /// it on, borrowed no longer than preemption stays disabled.
+    #[inline]
+    pub(crate) fn local<'a>(&'a self, on_cpu: &'a NoPreempt) -> Option<&'a Ring> {
+        self.get(on_cpu.cpu())
+    }
+
+    /// The ring of `cpu`, if it is a possible CPU (for its consumer).
     #[inline]
     pub(crate) fn get(&self, cpu: u32) -> Option<&Ring> {
         // CAST: u32 to usize is lossless on the 64-bit targets we build for.

@@ -7,15 +7,18 @@
  * records is made by the Rust side (witness_kmod.rs), which these functions
  * call through the witness_rs_* entry points.
  *
- * File lifetime and unload: the file operations have no owner, so an open
- * /dev/witness does not pin the module and `rmmod` works while a collector
- * is reading. Instead, witness_shim_device_unregister() marks the device
- * dead, wakes every reader (read and poll then report -ENODEV / EPOLLHUP) and
- * waits until every open file has been released before the Rust side frees
- * the rings. A file's release does its last store with preemption disabled;
- * the module loader calls synchronize_rcu() after exit and before freeing
- * module text, so that release has returned by then on non-preemptible
- * kernels (PREEMPT_NONE and VOLUNTARY, the common server configurations).
+ * File lifetime and unload: the file operations are owned by this module
+ * (.owner = THIS_MODULE), so every open /dev/witness holds a module
+ * reference from open until the VFS has finished with the file, after
+ * release and after it read f_op->owner. The module's exit therefore runs
+ * only when no file is open and no task can be anywhere in this module's
+ * file code. `rmmod` with a descriptor open fails at once (EWOULDBLOCK,
+ * "in use") instead of waiting, so a leaked descriptor cannot hang it.
+ *
+ * Collectors let go on request: writing 1 to the `shutdown` parameter
+ * (/sys/module/witness/parameters/shutdown) refuses new opens, fails
+ * read/ioctl/mmap with -ENODEV and makes poll report EPOLLHUP, so that
+ * collectors close the device and `rmmod` succeeds; writing 0 reopens it.
  */
 
 #include <linux/atomic.h>
@@ -67,6 +70,7 @@
 #include <linux/vmalloc.h>
 #include <linux/wait.h>
 
+#include "probes.h"
 #include "shim.h"
 
 /* ---- parameters ------------------------------------------------------- */
@@ -85,10 +89,8 @@ unsigned int witness_shim_ring_size_kib(void)
 
 static void *dev_ctx;
 static DEFINE_MUTEX(dev_read_mutex); /* one consumer per ring: serialise reads */
-static bool dev_dead;
-static atomic_t dev_open_files = ATOMIC_INIT(0);
+static bool dev_dead = true; /* until registered, and from `shutdown` or exit */
 static DECLARE_WAIT_QUEUE_HEAD(dev_readers);
-static DECLARE_WAIT_QUEUE_HEAD(dev_released);
 
 static void wake_readers_work(struct irq_work *work)
 {
@@ -102,22 +104,47 @@ static bool device_dead(void)
 	return READ_ONCE(dev_dead);
 }
 
-static int witness_open(struct inode *inode, struct file *file)
+static void set_dead(bool dead)
 {
-	/* misc_open holds misc_mtx, which unregister takes after setting dead. */
-	if (device_dead())
-		return -ENODEV;
-	atomic_inc(&dev_open_files);
-	return nonseekable_open(inode, file);
+	WRITE_ONCE(dev_dead, dead);
+	if (dead)
+		wake_up_interruptible_all(&dev_readers);
 }
 
-static int witness_release(struct inode *inode, struct file *file)
+/* `shutdown`: 1 makes collectors let go of the device (see the top). */
+static int shutdown_set(const char *val, const struct kernel_param *kp)
 {
-	preempt_disable();
-	if (atomic_dec_and_test(&dev_open_files))
-		wake_up_all(&dev_released);
-	preempt_enable();
+	bool on;
+	int ret = kstrtobool(val, &on);
+
+	if (ret)
+		return ret;
+	/* dev_ctx is set while the device is registered. A write racing
+	 * exit can only mark a device that no one can open any more. */
+	if (!READ_ONCE(dev_ctx))
+		return -ENODEV;
+	set_dead(on);
 	return 0;
+}
+
+static int shutdown_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", device_dead() ? 1 : 0);
+}
+
+static const struct kernel_param_ops shutdown_ops = {
+	.set = shutdown_set,
+	.get = shutdown_get,
+};
+module_param_cb(shutdown, &shutdown_ops, NULL, 0600);
+MODULE_PARM_DESC(shutdown,
+		 "1: refuse opens and fail reads with ENODEV so that collectors close /dev/witness and rmmod can proceed; 0: open again");
+
+static int witness_open(struct inode *inode, struct file *file)
+{
+	if (device_dead())
+		return -ENODEV;
+	return nonseekable_open(inode, file);
 }
 
 static ssize_t witness_read(struct file *file, char __user *buf, size_t len, loff_t *off)
@@ -174,9 +201,8 @@ static long witness_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 }
 
 static const struct file_operations witness_fops = {
-	.owner = NULL, /* deliberately: see the comment at the top */
+	.owner = THIS_MODULE, /* an open file pins the module: see the top */
 	.open = witness_open,
-	.release = witness_release,
 	.read = witness_read,
 	.poll = witness_poll,
 	.mmap = witness_mmap,
@@ -193,20 +219,29 @@ static struct miscdevice witness_misc = {
 
 int witness_shim_device_register(void *ctx)
 {
-	dev_ctx = ctx;
+	int ret;
+
+	WRITE_ONCE(dev_ctx, ctx);
 	WRITE_ONCE(dev_dead, false);
-	return misc_register(&witness_misc);
+	ret = misc_register(&witness_misc);
+	if (ret) {
+		WRITE_ONCE(dev_dead, true);
+		WRITE_ONCE(dev_ctx, NULL);
+	}
+	return ret;
 }
 
+/*
+ * Called from exit, so no file is open (each holds a module reference) and
+ * none can be (the module is going). What remains is the device node and
+ * a deferred wakeup.
+ */
 void witness_shim_device_unregister(void)
 {
-	WRITE_ONCE(dev_dead, true);
-	/* After this no open can start; opens in progress have finished. */
+	set_dead(true);
 	misc_deregister(&witness_misc);
-	wake_up_interruptible_all(&dev_readers);
-	wait_event(dev_released, atomic_read(&dev_open_files) == 0);
 	irq_work_sync(&dev_wake_work);
-	dev_ctx = NULL;
+	WRITE_ONCE(dev_ctx, NULL);
 }
 
 /* 0, or -EINTR when a signal interrupted the wait. */
@@ -434,11 +469,10 @@ u32 witness_shim_exec_argc(const struct linux_binprm *bprm)
 	return bprm->argc;
 }
 
-/* Exit status, and whether this is the last thread of its process. */
-void witness_shim_exit_info(struct task_struct *task, s32 *exit_code, bool *group_dead)
+/* Exit status of an exiting task. */
+s32 witness_shim_exit_code(struct task_struct *task)
 {
-	*exit_code = task->exit_code;
-	*group_dead = atomic_read(&task->signal->live) == 0;
+	return task->exit_code;
 }
 
 /*
@@ -486,10 +520,10 @@ static struct kprobe witness_kprobes[WITNESS_PROBE_SLOTS];
 /*
  * Registers a kretprobe on `symbol`. `entry` may be NULL; when it returns
  * nonzero the return handler is skipped. `data_size` bytes per instance are
- * passed from entry to return (witness_shim_kri_data).
+ * passed from entry to return. The handlers are probes.c's trampolines.
  */
-int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, void *entry, void *ret,
-				  size_t data_size)
+int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretprobe_handler_t entry,
+				  kretprobe_handler_t ret, size_t data_size)
 {
 	struct kretprobe *krp;
 
@@ -521,7 +555,7 @@ unsigned long witness_shim_kretprobe_missed(unsigned int slot)
 	return witness_kretprobes[slot].nmissed + witness_kretprobes[slot].kp.nmissed;
 }
 
-int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, void *pre)
+int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre)
 {
 	struct kprobe *kp;
 
@@ -540,20 +574,6 @@ void witness_shim_kprobe_detach(unsigned int slot)
 		unregister_kprobe(&witness_kprobes[slot]);
 }
 
-unsigned long witness_shim_regs_arg(struct pt_regs *regs, unsigned int n)
-{
-	return regs_get_kernel_argument(regs, n);
-}
-
-long witness_shim_regs_ret(struct pt_regs *regs)
-{
-	return (long)regs_return_value(regs);
-}
-
-void *witness_shim_kri_data(struct kretprobe_instance *ri)
-{
-	return ri->data;
-}
 
 /* ---- files ------------------------------------------------------------ */
 
@@ -796,31 +816,23 @@ void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid)
 	rcu_read_unlock();
 }
 
-/* ---- keys ------------------------------------------------------------- */
-
-const char *witness_shim_key_type_name(const struct key_type *type)
-{
-	return type ? type->name : "";
-}
-
 /* ---- periodic work ---------------------------------------------------- */
 
 static struct timer_list witness_timer;
-static void (*witness_timer_fn)(void);
 static unsigned long witness_timer_period;
 static bool witness_timer_stopping;
 
 static void witness_timer_tick(struct timer_list *t)
 {
-	witness_timer_fn();
+	witness_rs_timer_tick();
 	if (!READ_ONCE(witness_timer_stopping))
 		mod_timer(&witness_timer, jiffies + witness_timer_period);
 }
 
-/* Calls fn from a timer (softirq context) every period_ms milliseconds. */
-void witness_shim_timer_start(unsigned int period_ms, void (*fn)(void))
+/* Calls witness_rs_timer_tick from a timer (softirq context) every
+ * period_ms milliseconds: a direct call, so nothing for kCFI to check. */
+void witness_shim_timer_start(unsigned int period_ms)
 {
-	witness_timer_fn = fn;
 	witness_timer_period = max(1UL, msecs_to_jiffies(period_ms));
 	WRITE_ONCE(witness_timer_stopping, false);
 	timer_setup(&witness_timer, witness_timer_tick, 0);

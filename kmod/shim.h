@@ -7,18 +7,16 @@
 #define WITNESS_SHIM_H
 
 #include <linux/compiler_types.h>
+#include <linux/kprobes.h>
 #include <linux/types.h>
 
 struct bpf_prog;
 struct cred;
 struct dentry;
 struct file;
-struct key_type;
-struct kretprobe_instance;
 struct linux_binprm;
 struct module;
 struct nsproxy;
-struct pt_regs;
 struct sock;
 struct sockaddr;
 struct socket;
@@ -81,17 +79,14 @@ size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t
 void witness_shim_exec_inode(const struct linux_binprm *bprm, u32 *dev, u64 *ino, s64 *mtime_sec);
 size_t witness_shim_exec_argv(char *buf, size_t buflen, u32 *flags);
 u32 witness_shim_exec_argc(const struct linux_binprm *bprm);
-void witness_shim_exit_info(struct task_struct *task, s32 *exit_code, bool *group_dead);
+s32 witness_shim_exit_code(struct task_struct *task);
 
-int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, void *entry, void *ret,
-				  size_t data_size);
+int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretprobe_handler_t entry,
+				  kretprobe_handler_t ret, size_t data_size);
 void witness_shim_kretprobe_detach(unsigned int slot);
 unsigned long witness_shim_kretprobe_missed(unsigned int slot);
-int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, void *pre);
+int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre);
 void witness_shim_kprobe_detach(unsigned int slot);
-unsigned long witness_shim_regs_arg(struct pt_regs *regs, unsigned int n);
-long witness_shim_regs_ret(struct pt_regs *regs);
-void *witness_shim_kri_data(struct kretprobe_instance *ri);
 
 size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen, u16 *flags);
 size_t witness_shim_dentry_path(struct dentry *dentry, char *buf, size_t buflen, u16 *flags);
@@ -113,9 +108,8 @@ bool witness_shim_task_is_current(const struct task_struct *task);
 void witness_shim_module_info(const struct module *mod, char name[56], u32 *taints);
 void witness_shim_bpf_prog_info(const struct bpf_prog *prog, u32 *type, u32 *insn_cnt, char name[16]);
 void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid);
-const char *witness_shim_key_type_name(const struct key_type *type);
 
-void witness_shim_timer_start(unsigned int period_ms, void (*fn)(void));
+void witness_shim_timer_start(unsigned int period_ms);
 void witness_shim_timer_stop(void);
 
 #endif /* WITNESS_SHIM_H */

@@ -3,7 +3,7 @@
 //! pointers. Everything here is `unsafe` to call; the callers state why each
 //! call is sound.
 
-use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 use crate::record::{NetAddr, TaskContext};
 
@@ -68,9 +68,6 @@ extern "C" {
     pub(crate) fn witness_shim_kretprobe_missed(slot: c_uint) -> c_ulong;
     pub(crate) fn witness_shim_kprobe_attach(slot: c_uint, symbol: *const c_char, pre: *const c_void) -> c_int;
     pub(crate) fn witness_shim_kprobe_detach(slot: c_uint);
-    pub(crate) fn witness_shim_regs_arg(regs: Kptr, n: c_uint) -> c_ulong;
-    pub(crate) fn witness_shim_regs_ret(regs: Kptr) -> c_long;
-    pub(crate) fn witness_shim_kri_data(ri: Kptr) -> *mut u8;
 
     pub(crate) fn witness_shim_task_context(task: Kptr, out: *mut TaskContext);
     pub(crate) fn witness_shim_current_context(out: *mut TaskContext);
@@ -78,7 +75,7 @@ extern "C" {
     pub(crate) fn witness_shim_exec_inode(bprm: Kptr, dev: *mut u32, ino: *mut u64, mtime_sec: *mut i64);
     pub(crate) fn witness_shim_exec_argv(buf: *mut u8, buflen: usize, flags: *mut u32) -> usize;
     pub(crate) fn witness_shim_exec_argc(bprm: Kptr) -> u32;
-    pub(crate) fn witness_shim_exit_info(task: Kptr, exit_code: *mut i32, group_dead: *mut bool);
+    pub(crate) fn witness_shim_exit_code(task: Kptr) -> i32;
 
     pub(crate) fn witness_shim_file_path(file: Kptr, buf: *mut u8, buflen: usize, flags: *mut u16) -> usize;
     pub(crate) fn witness_shim_dentry_path(dentry: Kptr, buf: *mut u8, buflen: usize, flags: *mut u16) -> usize;
@@ -103,8 +100,7 @@ extern "C" {
     pub(crate) fn witness_shim_module_info(module: Kptr, name: *mut u8, taints: *mut u32);
     pub(crate) fn witness_shim_bpf_prog_info(prog: Kptr, prog_type: *mut u32, insn_cnt: *mut u32, name: *mut u8);
     pub(crate) fn witness_shim_task_tgid_uid(task: Kptr, tgid: *mut u32, uid: *mut u32);
-    pub(crate) fn witness_shim_key_type_name(key_type: Kptr) -> *const c_char;
 
-    pub(crate) fn witness_shim_timer_start(period_ms: c_uint, tick: unsafe extern "C" fn());
+    pub(crate) fn witness_shim_timer_start(period_ms: c_uint);
     pub(crate) fn witness_shim_timer_stop();
 }

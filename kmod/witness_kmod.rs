@@ -11,12 +11,16 @@
 //! - `device`: `read`, `poll` readiness and `ioctl` of `/dev/witness`,
 //! - `hooks`: the hook framework and one file per hook family,
 //! - `filters`: the in-kernel filters, `stats`: per-CPU per-hook counters,
-//! - `shim`: declarations of the C shim (shim.c) for what Rust cannot reach.
+//! - `shim`: declarations of the C shim (shim.c) for what Rust cannot reach;
+//!   probes.c holds the typed trampolines the kernel calls (see `hooks`).
 //!
-//! Load order: rings, then the device, then the hooks. Unload runs it
-//! backwards and is safe at any time: hooks are detached and in-flight
-//! handlers waited for, readers are woken with `ENODEV`, and the rings are
-//! freed only after the last open file is released.
+//! Load order: rings, then the hooks, then the device, last so that no file
+//! can be open on a module whose init still fails. An open file holds a
+//! module reference (the file operations are owned by this module), so
+//! unload begins only once no collector has the device open; collectors are
+//! asked to let go with the `shutdown` parameter (shim.c). Unload then
+//! detaches the hooks and waits for in-flight handlers, removes the device,
+//! and frees the rings.
 
 use kernel::prelude::*;
 
@@ -67,18 +71,15 @@ impl kernel::Module for Witness {
         }
         let rings = RingSet::new(data_size)?;
         let state = KBox::pin(State::new(rings)?, GFP_KERNEL)?;
+        hooks::attach_all(&state)?;
         let ctx = (&*state as *const State).cast_mut().cast();
         // SAFETY: `state` is pinned and outlives the device: it is dropped
         // only after `witness_shim_device_unregister` has returned.
         let ret = unsafe { shim::witness_shim_device_register(ctx) };
         if ret != 0 {
             pr_err!("cannot register /dev/witness: error {}\n", ret);
+            hooks::detach_all(&state);
             return Err(Error::from_errno(ret));
-        }
-        if let Err(e) = hooks::attach_all(&state) {
-            // SAFETY: registered above; no hook is attached.
-            unsafe { shim::witness_shim_device_unregister() };
-            return Err(e);
         }
         pr_info!("loaded, ABI {}, {} rings of {} KiB\n", ioctl::ABI_VERSION, state.rings.len(), kib);
         Ok(Self { state })
@@ -87,9 +88,11 @@ impl kernel::Module for Witness {
 
 impl Drop for Witness {
     fn drop(&mut self) {
+        // The hooks first: after this no producer queues a reader wakeup.
+        // No file is open (each holds a module reference) and none can be
+        // opened (the module is going).
         hooks::detach_all(&self.state);
-        // SAFETY: registered in init. Returns once every open file is
-        // released, after which nothing refers to `state`.
+        // SAFETY: registered in init; waits for a queued wakeup.
         unsafe { shim::witness_shim_device_unregister() };
         pr_info!("unloaded\n");
     }

@@ -2,8 +2,10 @@
 # Every test: provisioning and builds, host unit tests (cargo test), then the
 # VM scenarios on each kernel: Debian's stock kernels as shipped
 # (scripts/kernel/stock.list), or with WITNESS_KERNELS=debug (`make
-# test-debug`) the KASAN/lockdep/kmemleak build. Ends with one line per
-# kernel, the DKMS check (scripts/dkms-test.sh) and "N passed, N failed",
+# test-debug`) the KASAN/lockdep/kmemleak/kCFI build, and on each kernel the
+# check that probe prototype drift fails the build
+# (scripts/probe-types-test.sh). Ends with one line per kernel, the DKMS
+# check (scripts/dkms-test.sh) and "N passed, N failed",
 # and exits non-zero if anything failed.
 # `make test` runs this; so does CI (.ci/run).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -52,6 +54,19 @@ for k in "${kernels[@]}"; do
         failed=$((failed + 1))
     fi
     timings+=("vm tests $k: $((SECONDS - start)) s")
+done
+
+# Prototype drift must fail the build, on every kernel (kmod/probes.c).
+for k in "${kernels[@]}"; do
+    start=$SECONDS
+    out_file="$WITNESS_BUILD/$k/probe-types.out"
+    set +e
+    "$WITNESS_ROOT/scripts/probe-types-test.sh" "$k" 2>&1 | tee "$out_file"
+    set -e
+    verdict="$(grep '^probe types (' "$out_file" | tail -1)"
+    summary+=("${verdict:-probe types ($k): FAIL: no verdict}")
+    if [[ "$verdict" == *": PASS" ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    timings+=("probe types $k: $((SECONDS - start)) s")
 done
 
 # DKMS on the first stock kernel (not on the debug build: no one installs it).

@@ -37,7 +37,7 @@ vm_status=0
 
 passed=0 failed=0
 # Kernel trouble fails every scenario that was running when it was logged.
-bad_kernel_re='Oops|\bBUG\b|WARNING|KASAN|general protection|Kernel panic|soft lockup|hard LOCKUP|blocked for more than|UBSAN|WITNESS-KMEMLEAK|possible recursive locking|circular locking|suspicious RCU usage'
+bad_kernel_re='Oops|CFI failure|\bBUG\b|WARNING|KASAN|general protection|Kernel panic|soft lockup|hard LOCKUP|blocked for more than|UBSAN|WITNESS-KMEMLEAK|possible recursive locking|circular locking|suspicious RCU usage'
 current=""
 declare -A result kernel_trouble
 while IFS= read -r line; do

@@ -42,6 +42,13 @@ pub enum DeviceError {
         /// Device path.
         path: PathBuf,
     },
+    /// The node exists but the module refuses opens: it is shut down for
+    /// unloading (its `shutdown` parameter is 1) or is being unloaded.
+    #[error("{path}: the witness module is shutting down (its shutdown parameter is set, for rmmod); set /sys/module/witness/parameters/shutdown to 0 to use it again")]
+    ShuttingDown {
+        /// Device path.
+        path: PathBuf,
+    },
     /// The caller may not open the device.
     #[error("{path}: permission denied: the device is mode 0600, owned by root; run the collector as root")]
     PermissionDenied {
@@ -74,8 +81,8 @@ pub enum DeviceError {
         /// This collector's version.
         collector: u32,
     },
-    /// The module went away (unloaded) while we were reading.
-    #[error("{path} went away: the witness module was unloaded")]
+    /// The module went away (shut down for unloading) while we were reading.
+    #[error("{path} went away: the witness module was unloaded (or shut down for unloading)")]
     Gone {
         /// Device path.
         path: PathBuf,
@@ -139,7 +146,7 @@ pub enum DeviceError {
 impl DeviceError {
     /// Whether waiting for the module to be loaded again could help.
     pub fn is_absent(&self) -> bool {
-        matches!(self, DeviceError::NotLoaded { .. } | DeviceError::Gone { .. })
+        matches!(self, DeviceError::NotLoaded { .. } | DeviceError::ShuttingDown { .. } | DeviceError::Gone { .. })
     }
 }
 
@@ -175,7 +182,8 @@ impl Device {
         let flags = access | OFlags::CLOEXEC | OFlags::NONBLOCK;
         let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
             // ENODEV/ENXIO: the node exists but the module behind it is gone.
-            Errno::NOENT | Errno::NODEV | Errno::NXIO => DeviceError::NotLoaded { path: path.into() },
+            Errno::NOENT | Errno::NXIO => DeviceError::NotLoaded { path: path.into() },
+            Errno::NODEV => DeviceError::ShuttingDown { path: path.into() },
             Errno::ACCESS | Errno::PERM => DeviceError::PermissionDenied { path: path.into() },
             e => DeviceError::Open { path: path.into(), source: e.into() },
         })?;

@@ -362,7 +362,7 @@ fn describe(e: &anyhow::Error) -> String {
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     match e.downcast_ref::<DeviceError>() {
-        Some(DeviceError::NotLoaded { .. } | DeviceError::Gone { .. }) => 3,
+        Some(DeviceError::NotLoaded { .. } | DeviceError::ShuttingDown { .. } | DeviceError::Gone { .. }) => 3,
         Some(DeviceError::AbiMismatch { .. }) => 4,
         _ => 1,
     }

@@ -1,30 +1,36 @@
 //! Credentials: changes of uid, gid and capabilities (`commit_creds`), and
 //! failed capability checks (`security_capable`).
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{CapRecord, CredRecord, RecordKind};
 use crate::shim::{self, CredChange, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    kprobe!(CommitCreds, c"commit_creds", creds_pre),
-    kretprobe!(SecurityCapable, c"security_capable", capable_entry, capable_return, [u32; 2]),
+    kprobe!(CommitCreds, c"commit_creds", witness_kp_commit_creds),
+    kretprobe!(
+        SecurityCapable,
+        c"security_capable",
+        witness_kr_security_capable_entry,
+        witness_kr_security_capable_return,
+        [u32; 2]
+    ),
 ];
 
 /// `int commit_creds(struct cred *new)`: runs before the switch, so the
 /// current credentials are the old ones.
-unsafe extern "C" fn creds_pre(_kp: Kptr, regs: Kptr) -> c_int {
-    let Some(hit) = Hit::begin_global(Hook::CommitCreds, RecordKind::CredChange) else { return 0 };
+#[no_mangle]
+unsafe extern "C" fn witness_rs_commit_creds(new: Kptr) {
+    let Some(hit) = Hit::begin_global(Hook::CommitCreds, RecordKind::CredChange) else { return };
     let mut change = CredChange::default();
     // SAFETY: `new` is the cred being committed, alive across the call.
-    let changed = unsafe { shim::witness_shim_cred_change(super::arg(regs, 0) as Kptr, &mut change) };
+    let changed = unsafe { shim::witness_shim_cred_change(new, &mut change) };
     let task = current_context();
     if !changed || !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     let rec = CredRecord {
         task,
@@ -42,37 +48,35 @@ unsafe extern "C" fn creds_pre(_kp: Kptr, regs: Kptr) -> c_int {
         body.put(&rec);
         Some(body.len())
     });
-    0
 }
 
 /// `int security_capable(const struct cred *cred, struct user_namespace *ns,
 /// int cap, unsigned int opts)`.
-unsafe extern "C" fn capable_entry(ri: Kptr, regs: Kptr) -> c_int {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_capable_entry(data: *mut c_void, cap: c_int, opts: u32) -> c_int {
     // Hits of this hook are denials, unknown here: a skip is not counted.
     if !super::entry_wanted(Hook::SecurityCapable, RecordKind::CapDenied, false) {
         return 1;
     }
-    // CAST: cap is an int, opts an unsigned int.
-    let stash = [super::arg(regs, 2) as u32, super::arg(regs, 3) as u32];
+    // CAST: capabilities are small non-negative ints.
     // SAFETY: registered with data_size = size_of::<[u32; 2]>().
-    unsafe { kri_data::<[u32; 2]>(ri).write_unaligned(stash) };
+    unsafe { stash(data, [cap as u32, opts]) };
     0
 }
 
 /// Records only denials: capability checks that pass are the common case
 /// and carry no evidence.
-unsafe extern "C" fn capable_return(ri: Kptr, regs: Kptr) -> c_int {
-    let verdict = verdict(regs);
+#[no_mangle]
+unsafe extern "C" fn witness_rs_capable_return(data: *mut c_void, verdict: c_int) {
     if verdict == 0 {
-        return 0;
+        return;
     }
-    let Some(hit) = Hit::begin_global(Hook::SecurityCapable, RecordKind::CapDenied) else { return 0 };
-    // SAFETY: written by capable_entry.
-    let [cap, opts] = unsafe { kri_data::<[u32; 2]>(ri).read_unaligned() };
+    let Some(hit) = Hit::begin_global(Hook::SecurityCapable, RecordKind::CapDenied) else { return };
+    // SAFETY: written by the entry handler.
+    let [cap, opts] = unsafe { stashed::<[u32; 2]>(data) };
     let task = current_context();
     if !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     let rec = CapRecord { task, cap, verdict, opts, reserved: 0 };
     hit.emit(RecordKind::CapDenied, size_of::<CapRecord>(), |buf| {
@@ -80,5 +84,4 @@ unsafe extern "C" fn capable_return(ri: Kptr, regs: Kptr) -> c_int {
         body.put(&rec);
         Some(body.len())
     });
-    0
 }

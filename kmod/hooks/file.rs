@@ -5,10 +5,10 @@
 //! need the path, then either keep the record or cancel it. Opens of secret
 //! paths are flagged and always kept.
 
-use core::ffi::c_int;
+use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::filters::Filters;
 use crate::ioctl::Hook;
 use crate::record::{FileRecord, RecordKind, FILE_PATH_MAX, FILE_PATH_SECRET};
@@ -27,10 +27,34 @@ struct Stash {
 }
 
 pub(super) static POINTS: &[HookPoint] = &[
-    kretprobe!(SecurityFileOpen, c"security_file_open", open_entry, file_return, Tagged),
-    kretprobe!(SecurityInodeCreate, c"security_inode_create", create_entry, file_return, Tagged),
-    kretprobe!(SecurityInodeUnlink, c"security_inode_unlink", unlink_entry, file_return, Tagged),
-    kretprobe!(SecurityInodeRename, c"security_inode_rename", rename_entry, file_return, Tagged),
+    kretprobe!(
+        SecurityFileOpen,
+        c"security_file_open",
+        witness_kr_security_file_open_entry,
+        witness_kr_file_return,
+        Tagged
+    ),
+    kretprobe!(
+        SecurityInodeCreate,
+        c"security_inode_create",
+        witness_kr_security_inode_create_entry,
+        witness_kr_file_return,
+        Tagged
+    ),
+    kretprobe!(
+        SecurityInodeUnlink,
+        c"security_inode_unlink",
+        witness_kr_security_inode_unlink_entry,
+        witness_kr_file_return,
+        Tagged
+    ),
+    kretprobe!(
+        SecurityInodeRename,
+        c"security_inode_rename",
+        witness_kr_security_inode_rename_entry,
+        witness_kr_file_return,
+        Tagged
+    ),
 ];
 
 /// The four hooks share one return handler; the stash says which it is.
@@ -42,38 +66,50 @@ struct Tagged {
     stash: Stash,
 }
 
-fn stash(ri: Kptr, hook: Hook, stash: Stash) -> c_int {
+/// # Safety
+/// `data` is the instance data of one of this family's kretprobes.
+unsafe fn enter(data: *mut c_void, hook: Hook, s: Stash) -> c_int {
     if !super::entry_wanted(hook, kind_of(hook), true) {
         return 1;
     }
     // SAFETY: registered with data_size = size_of::<Tagged>().
-    unsafe { kri_data::<Tagged>(ri).write_unaligned(Tagged { hook: hook as u32, reserved: 0, stash }) };
+    unsafe { stash(data, Tagged { hook: hook as u32, reserved: 0, stash: s }) };
     0
 }
 
 /// `int security_file_open(struct file *file)`.
-unsafe extern "C" fn open_entry(ri: Kptr, regs: Kptr) -> c_int {
-    stash(ri, Hook::SecurityFileOpen, Stash { obj: super::arg(regs, 0), obj2: 0, arg: 0 })
+#[no_mangle]
+unsafe extern "C" fn witness_rs_file_open_entry(data: *mut c_void, file: Kptr) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityFileOpen, Stash { obj: file as usize, obj2: 0, arg: 0 }) }
 }
 
 /// `int security_inode_create(struct inode *dir, struct dentry *dentry, umode_t mode)`.
-unsafe extern "C" fn create_entry(ri: Kptr, regs: Kptr) -> c_int {
-    // CAST: umode_t is 16 bits.
-    let mode = super::arg(regs, 2) as u32;
-    stash(ri, Hook::SecurityInodeCreate, Stash { obj: super::arg(regs, 1), obj2: 0, arg: mode })
+#[no_mangle]
+unsafe extern "C" fn witness_rs_inode_create_entry(data: *mut c_void, dentry: Kptr, mode: u32) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityInodeCreate, Stash { obj: dentry as usize, obj2: 0, arg: mode }) }
 }
 
 /// `int security_inode_unlink(struct inode *dir, struct dentry *dentry)`.
-unsafe extern "C" fn unlink_entry(ri: Kptr, regs: Kptr) -> c_int {
-    stash(ri, Hook::SecurityInodeUnlink, Stash { obj: super::arg(regs, 1), obj2: 0, arg: 0 })
+#[no_mangle]
+unsafe extern "C" fn witness_rs_inode_unlink_entry(data: *mut c_void, dentry: Kptr) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityInodeUnlink, Stash { obj: dentry as usize, obj2: 0, arg: 0 }) }
 }
 
 /// `int security_inode_rename(struct inode *old_dir, struct dentry *old_dentry,
 /// struct inode *new_dir, struct dentry *new_dentry, unsigned int flags)`.
-unsafe extern "C" fn rename_entry(ri: Kptr, regs: Kptr) -> c_int {
-    // CAST: flags is an unsigned int.
-    let flags = super::arg(regs, 4) as u32;
-    stash(ri, Hook::SecurityInodeRename, Stash { obj: super::arg(regs, 1), obj2: super::arg(regs, 3), arg: flags })
+#[no_mangle]
+unsafe extern "C" fn witness_rs_inode_rename_entry(
+    data: *mut c_void,
+    old_dentry: Kptr,
+    new_dentry: Kptr,
+    flags: u32,
+) -> c_int {
+    let s = Stash { obj: old_dentry as usize, obj2: new_dentry as usize, arg: flags };
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityInodeRename, s) }
 }
 
 fn kind_of(hook: Hook) -> RecordKind {
@@ -85,19 +121,18 @@ fn kind_of(hook: Hook) -> RecordKind {
     }
 }
 
-unsafe extern "C" fn file_return(ri: Kptr, regs: Kptr) -> c_int {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_file_return(data: *mut c_void, verdict: c_int) {
     // SAFETY: every entry handler of these kretprobes wrote a Tagged.
-    let tagged = unsafe { kri_data::<Tagged>(ri).read_unaligned() };
-    let Some(hook) = Hook::from_id(tagged.hook) else { return 0 };
+    let tagged = unsafe { stashed::<Tagged>(data) };
+    let Some(hook) = Hook::from_id(tagged.hook) else { return };
     let kind = kind_of(hook);
-    let Some(hit) = Hit::begin_global(hook, kind) else { return 0 };
+    let Some(hit) = Hit::begin_global(hook, kind) else { return };
     let task = current_context();
     if !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     let filters = &hit.state().filters;
-    let verdict = verdict(regs);
     let s = tagged.stash;
     let two_paths = hook == Hook::SecurityInodeRename;
     let max = size_of::<FileRecord>() + FILE_PATH_MAX * if two_paths { 2 } else { 1 };
@@ -134,7 +169,6 @@ unsafe extern "C" fn file_return(ri: Kptr, regs: Kptr) -> c_int {
         body.put_at(0, &rec);
         Some(body.len())
     });
-    0
 }
 
 /// Writes the path of a file (open) or dentry (the others) as a tail.

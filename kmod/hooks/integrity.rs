@@ -6,21 +6,34 @@
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, verdict, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{BpfRecord, ModuleRecord, PtraceRecord, RecordKind};
 use crate::shim::{self, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    tracepoint!(ModuleLoad, c"module_load", module_probe),
-    kretprobe!(SecurityBpfProgLoad, c"security_bpf_prog_load", bpf_entry, bpf_return, BpfStash),
-    kretprobe!(SecurityPtraceAccessCheck, c"security_ptrace_access_check", ptrace_entry, ptrace_return, [u32; 3]),
+    tracepoint!(ModuleLoad, c"module_load", witness_tp_module_load),
+    kretprobe!(
+        SecurityBpfProgLoad,
+        c"security_bpf_prog_load",
+        witness_kr_security_bpf_prog_load_entry,
+        witness_kr_security_bpf_prog_load_return,
+        BpfStash
+    ),
+    kretprobe!(
+        SecurityPtraceAccessCheck,
+        c"security_ptrace_access_check",
+        witness_kr_security_ptrace_access_check_entry,
+        witness_kr_security_ptrace_access_check_return,
+        [u32; 3]
+    ),
 ];
 
 /// `module_load(struct module *mod)`: after a module is loaded, in the
 /// loading task.
-unsafe extern "C" fn module_probe(data: *mut c_void, module: Kptr) {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_module_load(data: *mut c_void, module: Kptr) {
     // SAFETY: attached with the State as data.
     let state = unsafe { &*data.cast::<State>() };
     let Some(hit) = Hit::begin(state, Hook::ModuleLoad, RecordKind::ModuleLoad) else { return };
@@ -46,46 +59,32 @@ struct BpfStash {
 }
 
 /// `int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,
-/// struct bpf_token *token)`.
-unsafe extern "C" fn bpf_entry(ri: Kptr, regs: Kptr) -> c_int {
+/// struct bpf_token *token, bool kernel)`.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bpf_prog_load_entry(data: *mut c_void, prog: Kptr) -> c_int {
     let mut s = BpfStash { prog_type: 0, insn_cnt: 0, name: [0; 16] };
     // SAFETY: `prog` is the program being loaded; `name` has 16 bytes.
-    unsafe {
-        shim::witness_shim_bpf_prog_info(
-            super::arg(regs, 0) as Kptr,
-            &mut s.prog_type,
-            &mut s.insn_cnt,
-            s.name.as_mut_ptr(),
-        )
-    };
+    unsafe { shim::witness_shim_bpf_prog_info(prog, &mut s.prog_type, &mut s.insn_cnt, s.name.as_mut_ptr()) };
     // SAFETY: registered with data_size = size_of::<BpfStash>().
-    unsafe { kri_data::<BpfStash>(ri).write_unaligned(s) };
+    unsafe { stash(data, s) };
     0
 }
 
-unsafe extern "C" fn bpf_return(ri: Kptr, regs: Kptr) -> c_int {
-    let Some(hit) = Hit::begin_global(Hook::SecurityBpfProgLoad, RecordKind::BpfProgLoad) else { return 0 };
-    // SAFETY: written by bpf_entry.
-    let s = unsafe { kri_data::<BpfStash>(ri).read_unaligned() };
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bpf_prog_load_return(data: *mut c_void, verdict: c_int) {
+    let Some(hit) = Hit::begin_global(Hook::SecurityBpfProgLoad, RecordKind::BpfProgLoad) else { return };
+    // SAFETY: written by the entry handler.
+    let s = unsafe { stashed::<BpfStash>(data) };
     let task = current_context();
     if !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
-    let rec = BpfRecord {
-        task,
-        verdict: verdict(regs),
-        prog_type: s.prog_type,
-        insn_cnt: s.insn_cnt,
-        reserved: 0,
-        name: s.name,
-    };
+    let rec = BpfRecord { task, verdict, prog_type: s.prog_type, insn_cnt: s.insn_cnt, reserved: 0, name: s.name };
     hit.emit(RecordKind::BpfProgLoad, size_of::<BpfRecord>(), |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
         Some(body.len())
     });
-    0
 }
 
 /// `PTRACE_MODE_ATTACH`: the checks that guard attaching, as opposed to the
@@ -93,35 +92,33 @@ unsafe extern "C" fn bpf_return(ri: Kptr, regs: Kptr) -> c_int {
 const PTRACE_MODE_ATTACH: u32 = 0x02;
 
 /// `int security_ptrace_access_check(struct task_struct *child, unsigned int mode)`.
-unsafe extern "C" fn ptrace_entry(ri: Kptr, regs: Kptr) -> c_int {
-    // CAST: mode is an unsigned int.
-    let mode = super::arg(regs, 1) as u32;
+#[no_mangle]
+unsafe extern "C" fn witness_rs_ptrace_entry(data: *mut c_void, child: Kptr, mode: u32) -> c_int {
     if mode & PTRACE_MODE_ATTACH == 0 {
         // Skips the return handler.
         return 1;
     }
     let (mut tgid, mut uid) = (0u32, 0u32);
     // SAFETY: `child` is the live target task.
-    unsafe { shim::witness_shim_task_tgid_uid(super::arg(regs, 0) as Kptr, &mut tgid, &mut uid) };
+    unsafe { shim::witness_shim_task_tgid_uid(child, &mut tgid, &mut uid) };
     // SAFETY: registered with data_size = size_of::<[u32; 3]>().
-    unsafe { kri_data::<[u32; 3]>(ri).write_unaligned([mode, tgid, uid]) };
+    unsafe { stash(data, [mode, tgid, uid]) };
     0
 }
 
-unsafe extern "C" fn ptrace_return(ri: Kptr, regs: Kptr) -> c_int {
-    let Some(hit) = Hit::begin_global(Hook::SecurityPtraceAccessCheck, RecordKind::PtraceAttach) else { return 0 };
-    // SAFETY: written by ptrace_entry.
-    let [mode, target_tgid, target_uid] = unsafe { kri_data::<[u32; 3]>(ri).read_unaligned() };
+#[no_mangle]
+unsafe extern "C" fn witness_rs_ptrace_return(data: *mut c_void, verdict: c_int) {
+    let Some(hit) = Hit::begin_global(Hook::SecurityPtraceAccessCheck, RecordKind::PtraceAttach) else { return };
+    // SAFETY: written by the entry handler.
+    let [mode, target_tgid, target_uid] = unsafe { stashed::<[u32; 3]>(data) };
     let task = current_context();
     if !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
-    let rec = PtraceRecord { task, verdict: verdict(regs), mode, target_tgid, target_uid };
+    let rec = PtraceRecord { task, verdict, mode, target_tgid, target_uid };
     hit.emit(RecordKind::PtraceAttach, size_of::<PtraceRecord>(), |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
         Some(body.len())
     });
-    0
 }

@@ -3,15 +3,14 @@
 //! request_key(2) path), with the type and description (kernel copies,
 //! bounded) and the result.
 
-use core::ffi::{c_char, c_int};
+use core::ffi::{c_char, c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, retval, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{
     KeyRecord, RecordKind, KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_STRING_MAX, KEY_TYPE_TRUNCATED,
 };
-use crate::shim::{self, Kptr};
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -25,8 +24,14 @@ struct Stash {
 }
 
 pub(super) static POINTS: &[HookPoint] = &[
-    kretprobe!(AddKey, c"key_create_or_update", add_entry, key_return, Stash),
-    kretprobe!(RequestKey, c"request_key_and_link", request_entry, key_return, Stash),
+    kretprobe!(AddKey, c"key_create_or_update", witness_kr_key_create_or_update_entry, witness_kr_key_return, Stash),
+    kretprobe!(
+        RequestKey,
+        c"request_key_and_link",
+        witness_kr_request_key_and_link_entry,
+        witness_kr_key_return,
+        Stash
+    ),
 ];
 
 /// Copies a NUL-terminated kernel string, bounded; returns (length, cut).
@@ -50,7 +55,10 @@ unsafe fn copy_cstr(s: *const c_char, out: &mut [u8; KEY_STRING_MAX]) -> (u16, b
     (KEY_STRING_MAX as u16, true)
 }
 
-fn stash(ri: Kptr, op: u32, key_type: *const c_char, desc: *const c_char) -> c_int {
+/// # Safety
+/// `data` is the instance data of one of this family's kretprobes;
+/// `key_type` and `desc` are NULL or kernel strings.
+unsafe fn enter(data: *mut c_void, op: u32, key_type: *const c_char, desc: *const c_char) -> c_int {
     let mut s =
         Stash { op, flags: 0, type_len: 0, desc_len: 0, key_type: [0; KEY_STRING_MAX], desc: [0; KEY_STRING_MAX] };
     // SAFETY: both are NULL or kernel strings handed to the hooked function.
@@ -59,38 +67,47 @@ fn stash(ri: Kptr, op: u32, key_type: *const c_char, desc: *const c_char) -> c_i
     s.desc_len = dl;
     s.flags = if tcut { KEY_TYPE_TRUNCATED } else { 0 } | if dcut { KEY_DESC_TRUNCATED } else { 0 };
     // SAFETY: registered with data_size = size_of::<Stash>().
-    unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
+    unsafe { stash(data, s) };
     0
 }
 
 /// `key_ref_t key_create_or_update(key_ref_t keyring, const char *type,
 /// const char *description, ...)`.
-unsafe extern "C" fn add_entry(ri: Kptr, regs: Kptr) -> c_int {
-    stash(ri, KEY_OP_ADD, super::arg(regs, 1) as *const c_char, super::arg(regs, 2) as *const c_char)
+#[no_mangle]
+unsafe extern "C" fn witness_rs_add_key_entry(
+    data: *mut c_void,
+    key_type: *const c_char,
+    desc: *const c_char,
+) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline with the
+    // function's string arguments.
+    unsafe { enter(data, KEY_OP_ADD, key_type, desc) }
 }
 
 /// `struct key *request_key_and_link(struct key_type *type, const char
-/// *description, ...)`.
-unsafe extern "C" fn request_entry(ri: Kptr, regs: Kptr) -> c_int {
-    // SAFETY: `type` is the key type the caller looked up.
-    let name = unsafe { shim::witness_shim_key_type_name(super::arg(regs, 0) as Kptr) };
-    stash(ri, KEY_OP_REQUEST, name, super::arg(regs, 1) as *const c_char)
+/// *description, ...)`: the trampoline passes the type's name.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_request_key_entry(
+    data: *mut c_void,
+    key_type: *const c_char,
+    desc: *const c_char,
+) -> c_int {
+    // SAFETY: as for add_key.
+    unsafe { enter(data, KEY_OP_REQUEST, key_type, desc) }
 }
 
-/// Both return a pointer or an `ERR_PTR`.
-unsafe extern "C" fn key_return(ri: Kptr, regs: Kptr) -> c_int {
-    // SAFETY: written by add_entry or request_entry.
-    let s = unsafe { kri_data::<Stash>(ri).read_unaligned() };
+/// Both return a pointer or an `ERR_PTR`; the trampoline turns that into 0
+/// or the errno.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_key_return(data: *mut c_void, verdict: c_int) {
+    // SAFETY: written by one of the entry handlers.
+    let s = unsafe { stashed::<Stash>(data) };
     let hook = if s.op == KEY_OP_ADD { Hook::AddKey } else { Hook::RequestKey };
-    let Some(hit) = Hit::begin_global(hook, RecordKind::KeyAccess) else { return 0 };
+    let Some(hit) = Hit::begin_global(hook, RecordKind::KeyAccess) else { return };
     let task = current_context();
     if !hit.task_passes(&task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
-    let ret = retval(regs);
-    // CAST: an ERR_PTR is a small negative errno.
-    let verdict = if (-4095..0).contains(&ret) { ret as i32 } else { 0 };
     let rec = KeyRecord { task, op: s.op, flags: s.flags, type_len: s.type_len, desc_len: s.desc_len, verdict };
     hit.emit(RecordKind::KeyAccess, size_of::<KeyRecord>() + 2 * KEY_STRING_MAX, |buf| {
         let mut body = Body::new(buf);
@@ -99,5 +116,4 @@ unsafe extern "C" fn key_return(ri: Kptr, regs: Kptr) -> c_int {
         body.bytes(&s.desc[..usize::from(s.desc_len)], KEY_STRING_MAX);
         Some(body.len())
     });
-    0
 }

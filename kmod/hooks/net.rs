@@ -8,7 +8,7 @@ use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::{current_context, kri_data, retval, verdict, Body, Hit, HookPoint, Point};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{
@@ -34,20 +34,30 @@ struct Stash {
 }
 
 pub(super) static POINTS: &[HookPoint] = &[
-    kretprobe!(SecuritySocketConnect, c"security_socket_connect", connect_entry, sock_return, Stash),
-    kretprobe!(SecuritySocketBind, c"security_socket_bind", bind_entry, sock_return, Stash),
-    kretprobe!(SecuritySocketListen, c"security_socket_listen", listen_entry, sock_return, Stash),
-    HookPoint {
-        hook: Hook::InetCskAccept,
-        point: Point::Kretprobe {
-            symbol: c"inet_csk_accept",
-            entry: core::ptr::null(),
-            ret: accept_return as *const c_void,
-            data_size: 0,
-        },
-    },
-    tracepoint!(InetSockSetState, c"inet_sock_set_state", tcp_state_probe),
-    tracepoint!(KfreeSkb, c"kfree_skb", drop_probe),
+    kretprobe!(
+        SecuritySocketConnect,
+        c"security_socket_connect",
+        witness_kr_security_socket_connect_entry,
+        witness_kr_sock_return,
+        Stash
+    ),
+    kretprobe!(
+        SecuritySocketBind,
+        c"security_socket_bind",
+        witness_kr_security_socket_bind_entry,
+        witness_kr_sock_return,
+        Stash
+    ),
+    kretprobe!(
+        SecuritySocketListen,
+        c"security_socket_listen",
+        witness_kr_security_socket_listen_entry,
+        witness_kr_sock_return,
+        Stash
+    ),
+    kretprobe!(InetCskAccept, c"inet_csk_accept", witness_kr_inet_csk_accept_return),
+    tracepoint!(InetSockSetState, c"inet_sock_set_state", witness_tp_inet_sock_set_state),
+    tracepoint!(KfreeSkb, c"kfree_skb", witness_tp_kfree_skb),
 ];
 
 /// The record kind of a socket hook.
@@ -59,50 +69,54 @@ fn sock_kind(hook: Hook) -> RecordKind {
     }
 }
 
-fn stash_addr(ri: Kptr, regs: Kptr, hook: Hook) -> c_int {
+/// # Safety
+/// `data` is the instance data of a connect or bind kretprobe; `address` is
+/// the kernel's copy of the caller's sockaddr, `len` bytes long.
+unsafe fn enter_with_address(data: *mut c_void, hook: Hook, sock: Kptr, address: Kptr, len: c_int) -> c_int {
     if !super::entry_wanted(hook, sock_kind(hook), true) {
         return 1;
     }
     let mut addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
-    // CAST: addrlen is an int argument.
-    let len = super::arg(regs, 2) as c_int;
-    // SAFETY: the address is the kernel's copy of the caller's sockaddr,
-    // `len` bytes long; the shim checks the length per family.
-    let family = unsafe { shim::witness_shim_sockaddr(super::arg(regs, 1) as Kptr, len, &mut addr) };
-    let s = Stash { hook: hook as u32, arg: 0, sock: super::arg(regs, 0), addr, family, reserved: 0 };
+    // SAFETY: the caller's contract; the shim checks the length per family.
+    let family = unsafe { shim::witness_shim_sockaddr(address, len, &mut addr) };
+    let s = Stash { hook: hook as u32, arg: 0, sock: sock as usize, addr, family, reserved: 0 };
     // SAFETY: registered with data_size = size_of::<Stash>().
-    unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
+    unsafe { stash(data, s) };
     0
 }
 
 /// `int security_socket_connect(struct socket *sock, struct sockaddr *address, int addrlen)`.
-unsafe extern "C" fn connect_entry(ri: Kptr, regs: Kptr) -> c_int {
-    stash_addr(ri, regs, Hook::SecuritySocketConnect)
+#[no_mangle]
+unsafe extern "C" fn witness_rs_connect_entry(data: *mut c_void, sock: Kptr, address: Kptr, len: c_int) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline with the hook's arguments.
+    unsafe { enter_with_address(data, Hook::SecuritySocketConnect, sock, address, len) }
 }
 
 /// `int security_socket_bind(struct socket *sock, struct sockaddr *address, int addrlen)`.
-unsafe extern "C" fn bind_entry(ri: Kptr, regs: Kptr) -> c_int {
-    stash_addr(ri, regs, Hook::SecuritySocketBind)
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bind_entry(data: *mut c_void, sock: Kptr, address: Kptr, len: c_int) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline with the hook's arguments.
+    unsafe { enter_with_address(data, Hook::SecuritySocketBind, sock, address, len) }
 }
 
 /// `int security_socket_listen(struct socket *sock, int backlog)`.
-unsafe extern "C" fn listen_entry(ri: Kptr, regs: Kptr) -> c_int {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_listen_entry(data: *mut c_void, sock: Kptr, backlog: c_int) -> c_int {
     if !super::entry_wanted(Hook::SecuritySocketListen, RecordKind::SockListen, true) {
         return 1;
     }
     let addr = NetAddr { addr: [0; 16], port: 0, reserved: 0 };
-    // CAST: backlog is an int.
-    let backlog = super::arg(regs, 1) as u32;
     let s = Stash {
         hook: Hook::SecuritySocketListen as u32,
-        arg: backlog,
-        sock: super::arg(regs, 0),
+        // CAST: a backlog is a small int; negative ones come out large, as given.
+        arg: backlog as u32,
+        sock: sock as usize,
         addr,
         family: 0,
         reserved: 0,
     };
     // SAFETY: registered with data_size = size_of::<Stash>().
-    unsafe { kri_data::<Stash>(ri).write_unaligned(s) };
+    unsafe { stash(data, s) };
     0
 }
 
@@ -160,16 +174,16 @@ fn fill_from_sock(rec: &mut SockRecord, sk: Kptr) {
     rec.remote = i.remote;
 }
 
-unsafe extern "C" fn sock_return(ri: Kptr, regs: Kptr) -> c_int {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_sock_return(data: *mut c_void, verdict: c_int) {
     // SAFETY: every entry handler of these kretprobes wrote a Stash.
-    let s = unsafe { kri_data::<Stash>(ri).read_unaligned() };
-    let Some(hook) = Hook::from_id(s.hook) else { return 0 };
+    let s = unsafe { stashed::<Stash>(data) };
+    let Some(hook) = Hook::from_id(s.hook) else { return };
     let kind = sock_kind(hook);
-    let Some(hit) = Hit::begin_global(hook, kind) else { return 0 };
-    let mut rec = empty_sock_record(verdict(regs), s.arg);
+    let Some(hit) = Hit::begin_global(hook, kind) else { return };
+    let mut rec = empty_sock_record(verdict, s.arg);
     if !hit.task_passes(&rec.task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     // SAFETY: `sock` is the socket argument, alive until the hooked
     // function's caller is done with it.
@@ -184,7 +198,6 @@ unsafe extern "C" fn sock_return(ri: Kptr, regs: Kptr) -> c_int {
         rec.family = s.family;
     }
     emit_sock(hit, kind, &rec);
-    0
 }
 
 fn emit_sock(hit: Hit<'_>, kind: RecordKind, rec: &SockRecord) {
@@ -197,23 +210,19 @@ fn emit_sock(hit: Hit<'_>, kind: RecordKind, rec: &SockRecord) {
 
 /// Return of `struct sock *inet_csk_accept(struct sock *sk, struct
 /// proto_accept_arg *arg)`: the accepted connection, or NULL.
-unsafe extern "C" fn accept_return(_ri: Kptr, regs: Kptr) -> c_int {
-    let Some(hit) = Hit::begin_global(Hook::InetCskAccept, RecordKind::SockAccept) else { return 0 };
-    // CAST: the return value is a pointer.
-    let sk = retval(regs) as usize as Kptr;
+#[no_mangle]
+unsafe extern "C" fn witness_rs_accept_return(sk: Kptr) {
+    let Some(hit) = Hit::begin_global(Hook::InetCskAccept, RecordKind::SockAccept) else { return };
     if sk.is_null() {
         // A failed or non-blocking accept: no connection to report.
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     let mut rec = empty_sock_record(0, 0);
     if !hit.task_passes(&rec.task) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
     fill_from_sock(&mut rec, sk);
     emit_sock(hit, RecordKind::SockAccept, &rec);
-    0
 }
 
 const TCP_SYN_SENT: c_int = 2;
@@ -224,7 +233,8 @@ const IPPROTO_TCP: u16 = 6;
 /// records the transitions of a handshake (into or out of SYN_SENT and
 /// SYN_RECV), which give its latency and outcome. Runs in any context, often
 /// softirq, so it names no task and applies no task filter.
-unsafe extern "C" fn tcp_state_probe(data: *mut c_void, sk: Kptr, old: c_int, new: c_int) {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_inet_sock_set_state(data: *mut c_void, sk: Kptr, old: c_int, new: c_int) {
     // SAFETY: attached with the State as data.
     let state = unsafe { &*data.cast::<State>() };
     let Some(hit) = Hit::begin(state, Hook::InetSockSetState, RecordKind::TcpState) else { return };
@@ -264,8 +274,10 @@ static DROPS: [[AtomicU32; DROP_REASONS]; DROP_SHARDS] =
 static LAST_REPORT_NS: AtomicU64 = AtomicU64::new(0);
 
 /// `kfree_skb(struct sk_buff *skb, void *location, enum skb_drop_reason
-/// reason, struct sock *rx_sk)`: counts the drop; nothing is written here.
-unsafe extern "C" fn drop_probe(data: *mut c_void, _skb: Kptr, _location: Kptr, reason: u32, _rx_sk: Kptr) {
+/// reason, const struct sock *rx_sk)`: counts the drop; nothing is written
+/// here.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_kfree_skb(data: *mut c_void, reason: u32) {
     // SAFETY: attached with the State as data.
     let state = unsafe { &*data.cast::<State>() };
     let preempt = super::NoPreempt::new();
@@ -279,8 +291,10 @@ unsafe extern "C" fn drop_probe(data: *mut c_void, _skb: Kptr, _location: Kptr, 
     DROPS[cpu as usize % DROP_SHARDS][slot].fetch_add(1, Ordering::Relaxed);
 }
 
-/// Timer tick: turns the counts since the last tick into one record.
-unsafe extern "C" fn drop_report() {
+/// Timer tick (shim.c calls it directly): turns the counts since the last
+/// tick into one record.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_timer_tick() {
     // SAFETY: no preconditions.
     let now = unsafe { shim::witness_shim_boot_ns() };
     let since = LAST_REPORT_NS.swap(now, Ordering::Relaxed);
@@ -318,9 +332,9 @@ unsafe extern "C" fn drop_report() {
 pub(super) fn start_drop_reports() {
     // SAFETY: no preconditions.
     LAST_REPORT_NS.store(unsafe { shim::witness_shim_boot_ns() }, Ordering::Relaxed);
-    // SAFETY: `drop_report` stays valid until `stop_drop_reports`, which
-    // module exit calls before the code goes away.
-    unsafe { shim::witness_shim_timer_start(1000, drop_report) };
+    // SAFETY: the tick runs until `stop_drop_reports`, which module exit
+    // calls before the code goes away.
+    unsafe { shim::witness_shim_timer_start(1000) };
 }
 
 /// Stops the report timer and waits for a running tick.

@@ -4,7 +4,7 @@
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, kri_data, task_context, verdict, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, task_context, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{
@@ -13,10 +13,16 @@ use crate::record::{
 use crate::shim::{self, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
-    tracepoint!(SchedProcessExec, c"sched_process_exec", exec_probe),
-    tracepoint!(SchedProcessFork, c"sched_process_fork", fork_probe),
-    tracepoint!(SchedProcessExit, c"sched_process_exit", exit_probe),
-    kretprobe!(SecurityBprmCheck, c"security_bprm_check", bprm_entry, bprm_return, usize),
+    tracepoint!(SchedProcessExec, c"sched_process_exec", witness_tp_sched_process_exec),
+    tracepoint!(SchedProcessFork, c"sched_process_fork", witness_tp_sched_process_fork),
+    tracepoint!(SchedProcessExit, c"sched_process_exit", witness_tp_sched_process_exit),
+    kretprobe!(
+        SecurityBprmCheck,
+        c"security_bprm_check",
+        witness_kr_security_bprm_check_entry,
+        witness_kr_security_bprm_check_return,
+        usize
+    ),
 ];
 
 /// # Safety
@@ -28,7 +34,8 @@ unsafe fn tp_state<'a>(data: *mut c_void) -> &'a State {
 
 /// `sched_process_exec(struct task_struct *p, pid_t old_pid, struct
 /// linux_binprm *bprm)`: after a successful execve, in the task.
-unsafe extern "C" fn exec_probe(data: *mut c_void, task: Kptr, _old_pid: c_int, bprm: Kptr) {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_sched_process_exec(data: *mut c_void, task: Kptr, bprm: Kptr) {
     // SAFETY: attached with the State as data.
     let state = unsafe { tp_state(data) };
     let Some(hit) = Hit::begin(state, Hook::SchedProcessExec, RecordKind::Exec) else { return };
@@ -64,7 +71,8 @@ unsafe extern "C" fn exec_probe(data: *mut c_void, task: Kptr, _old_pid: c_int, 
 }
 
 /// `sched_process_fork(struct task_struct *parent, struct task_struct *child)`.
-unsafe extern "C" fn fork_probe(data: *mut c_void, parent: Kptr, child: Kptr) {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_sched_process_fork(data: *mut c_void, parent: Kptr, child: Kptr) {
     // SAFETY: attached with the State as data.
     let state = unsafe { tp_state(data) };
     let Some(hit) = Hit::begin(state, Hook::SchedProcessFork, RecordKind::Fork) else { return };
@@ -84,8 +92,10 @@ unsafe extern "C" fn fork_probe(data: *mut c_void, parent: Kptr, child: Kptr) {
     });
 }
 
-/// `sched_process_exit(struct task_struct *p)`: in the exiting task.
-unsafe extern "C" fn exit_probe(data: *mut c_void, task: Kptr) {
+/// `sched_process_exit(struct task_struct *p, bool group_dead)`: in the
+/// exiting task; `group_dead` when it is the last thread of its process.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_sched_process_exit(data: *mut c_void, task: Kptr, group_dead: bool) {
     // SAFETY: attached with the State as data.
     let state = unsafe { tp_state(data) };
     let Some(hit) = Hit::begin(state, Hook::SchedProcessExit, RecordKind::Exit) else { return };
@@ -93,9 +103,8 @@ unsafe extern "C" fn exit_probe(data: *mut c_void, task: Kptr) {
     if !hit.task_passes(&ctx) {
         return hit.filtered();
     }
-    let (mut exit_code, mut group_dead) = (0i32, false);
     // SAFETY: `task` is the exiting, live task.
-    unsafe { shim::witness_shim_exit_info(task, &mut exit_code, &mut group_dead) };
+    let exit_code = unsafe { shim::witness_shim_exit_code(task) };
     let rec = ExitRecord { task: ctx, exit_code, flags: if group_dead { EXIT_GROUP_DEAD } else { 0 } };
     hit.emit(RecordKind::Exit, size_of::<ExitRecord>(), |buf| {
         let mut body = Body::new(buf);
@@ -106,26 +115,26 @@ unsafe extern "C" fn exit_probe(data: *mut c_void, task: Kptr) {
 
 /// Entry of `int security_bprm_check(struct linux_binprm *bprm)`: keeps
 /// `bprm` for the return handler.
-unsafe extern "C" fn bprm_entry(ri: Kptr, regs: Kptr) -> c_int {
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bprm_check_entry(data: *mut c_void, bprm: Kptr) -> c_int {
     if !super::entry_wanted(Hook::SecurityBprmCheck, RecordKind::BprmCheck, true) {
         return 1;
     }
-    let bprm = super::arg(regs, 0);
     // SAFETY: registered with data_size = size_of::<usize>().
-    unsafe { kri_data::<usize>(ri).write_unaligned(bprm) };
+    unsafe { stash(data, bprm as usize) };
     0
 }
 
-unsafe extern "C" fn bprm_return(ri: Kptr, regs: Kptr) -> c_int {
-    let Some(hit) = Hit::begin_global(Hook::SecurityBprmCheck, RecordKind::BprmCheck) else { return 0 };
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bprm_check_return(data: *mut c_void, verdict: c_int) {
+    let Some(hit) = Hit::begin_global(Hook::SecurityBprmCheck, RecordKind::BprmCheck) else { return };
     let ctx = current_context();
     if !hit.task_passes(&ctx) {
-        hit.filtered();
-        return 0;
+        return hit.filtered();
     }
-    // SAFETY: written by bprm_entry.
-    let bprm = unsafe { kri_data::<usize>(ri).read_unaligned() } as Kptr;
-    let mut rec = BprmCheckRecord { task: ctx, verdict: verdict(regs), path_len: 0, path_flags: 0 };
+    // SAFETY: written by the entry handler.
+    let bprm = unsafe { stashed::<usize>(data) } as Kptr;
+    let mut rec = BprmCheckRecord { task: ctx, verdict, path_len: 0, path_flags: 0 };
     hit.emit(RecordKind::BprmCheck, size_of::<BprmCheckRecord>() + EXEC_PATH_MAX, |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
@@ -141,5 +150,4 @@ unsafe extern "C" fn bprm_return(ri: Kptr, regs: Kptr) -> c_int {
         body.put_at(0, &rec);
         Some(body.len())
     });
-    0
 }

@@ -86,7 +86,7 @@ witness status --format json | tr '{' '\n' | grep '"hook"' | while read -r h; do
     [ "$attached" = true ] && [ "${hits:-0}" -gt 0 ] && bench "hook name=$name hits=$hits avg_ns=$cost"
 done
 stop_run
-rmmod witness
+unload_module
 
 echo "== loss-free rate: open storm on every CPU, default rings, witness run draining"
 load_module

@@ -64,4 +64,13 @@ grep -E '^witness_(events_total\{identity="spiffe://demo.witness.test/(payments/
 
 echo
 echo "== unloading the module"
-rmmod witness && echo "   rmmod witness: done"
+# An open /dev/witness pins the module; the shutdown parameter makes every
+# collector let go first.
+echo 1 > /sys/module/witness/parameters/shutdown
+i=0
+until rmmod witness 2> /dev/null || [ "$i" -ge 100 ]; do usleep 100000; i=$((i + 1)); done
+if grep -q '^witness ' /proc/modules; then
+    echo "   rmmod witness: still in use after 10 s ($(cat /sys/module/witness/refcnt) users)"
+else
+    echo "   echo 1 > /sys/module/witness/parameters/shutdown; rmmod witness: done"
+fi

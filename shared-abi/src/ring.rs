@@ -19,14 +19,18 @@
 //! when it does not fit before the end of the data area the producer first
 //! fills the rest with a [`RecordKind::Pad`] record.
 //!
-//! **One producer per ring.** The producer is the ring's CPU with preemption
-//! disabled. Handlers can nest on that CPU (an interrupt fires a hook while a
-//! task-context hook is writing), so a producer that finds the ring busy does
-//! not write: it counts the record in `dropped_nested`, and the interrupted
-//! producer folds that count into the sequence before it publishes anything
-//! else. Because every attempt takes a sequence number, a consumer that sees a
-//! gap of `n` in a ring's sequence knows exactly `n` records were lost there,
-//! and the sum of gaps equals `dropped_full + dropped_nested`.
+//! **One producer per ring at a time.** The producer is the ring's CPU with
+//! preemption disabled. Handlers can nest on that CPU (an interrupt fires a
+//! hook while a task-context hook is writing), so a writer claims the ring
+//! with an atomic compare-and-swap on `busy`; one that loses does not write:
+//! it counts the record in `dropped_nested`, and the writer holding the ring
+//! folds that count into the sequence before it publishes anything else. The
+//! claim is atomic rather than a same-CPU flag, so even two writers on
+//! different CPUs (a caller that broke the preemption rule, a migrated task)
+//! cannot both write: one record is dropped and counted, none is torn.
+//! Because every attempt takes a sequence number, a consumer that sees a gap
+//! of `n` in a ring's sequence knows exactly `n` records were lost there, and
+//! the sum of gaps equals `dropped_full + dropped_nested`.
 //!
 //! The producer never blocks and never overwrites unread bytes: when a record
 //! does not fit it is dropped and counted in `dropped_full`.
@@ -38,7 +42,7 @@
 //! out-of-bounds access.
 
 use core::fmt;
-use core::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::record::{RecordHeader, RecordKind, RecordPrefix, RECORD_ALIGN, RECORD_HEADER_LEN, RECORD_MAX_LEN};
 
@@ -83,9 +87,8 @@ pub struct ProducerPage {
     /// The part of `dropped_nested` already folded into `next_seq`. Written
     /// only by the outermost producer.
     pub nested_folded: AtomicU64,
-    /// Nonzero while a producer is writing. Same-CPU only, so plain loads and
-    /// stores ordered by compiler fences suffice: a nested producer runs to
-    /// completion before the one it interrupted resumes.
+    /// Nonzero while a writer holds the ring: claimed by compare-and-swap
+    /// from 0 to 1 (acquire), given back by storing 0 (release).
     pub busy: AtomicU32,
     /// Reserved, zero.
     pub reserved: u32,
@@ -290,9 +293,9 @@ impl Ring {
     /// Never blocks: when the ring is busy or full the record is dropped,
     /// counted, and its sequence number becomes a gap.
     ///
-    /// Must only be called by the ring's producer: on the ring's CPU with
-    /// preemption disabled (in user space, from one thread). Nested calls on
-    /// that CPU are safe; calls from two CPUs at once are not.
+    /// Meant for the ring's producer: on the ring's CPU with preemption
+    /// disabled (in user space, from one thread). Nested calls on that CPU
+    /// are dropped and counted; so are calls that race from another CPU.
     #[inline]
     pub fn produce(
         &self,
@@ -303,12 +306,11 @@ impl Ring {
         fill: impl FnOnce(&mut [u8]) -> Option<usize>,
     ) -> Produced {
         let p = self.producer();
-        if p.busy.load(Ordering::Relaxed) != 0 {
+        // Acquire: this writer sees everything the previous holder wrote.
+        if p.busy.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
             p.dropped_nested.fetch_add(1, Ordering::Relaxed);
             return Produced::Dropped(DropReason::Nested);
         }
-        p.busy.store(1, Ordering::Relaxed);
-        compiler_fence(Ordering::SeqCst);
 
         self.fold_nested(p);
         let seq = p.next_seq.load(Ordering::Relaxed);
@@ -321,8 +323,8 @@ impl Ring {
         // Drops by producers that interrupted this one are gaps after `seq`.
         self.fold_nested(p);
 
-        compiler_fence(Ordering::SeqCst);
-        p.busy.store(0, Ordering::Relaxed);
+        // Release: the next holder sees this writer's counters and sequence.
+        p.busy.store(0, Ordering::Release);
         result
     }
 
@@ -502,7 +504,7 @@ impl Ring {
     }
 }
 
-/// Single-writer counter increment (the writer is the ring's producer).
+/// Counter increment by the writer holding the ring (`busy`).
 #[inline]
 fn bump(counter: &AtomicU64) {
     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -735,5 +737,75 @@ mod tests {
             // Full drops were retried by the producer but still took numbers.
             assert_eq!(gaps, ring.counters().dropped_full);
         });
+    }
+
+    /// Two writers on one ring at once (what a preempted writer that
+    /// migrated would be): the claim lets one write and counts the other,
+    /// so no record is torn or written twice and every gap is a counted drop.
+    #[test]
+    fn racing_writers_from_two_cpus_never_tear() {
+        let area = Area::new(RING_DATA_MIN);
+        let ring = area.ring();
+        const PER_WRITER: u64 = 1_000_000;
+        let done = std::sync::atomic::AtomicU32::new(0);
+        let mut written = Vec::new();
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (1..=2u8)
+                .map(|id| {
+                    let (ring, done) = (&ring, &done);
+                    s.spawn(move || {
+                        let mut mine = Vec::new();
+                        for i in 0..PER_WRITER {
+                            // Body: the writer's id, then its counter, repeated.
+                            let r = ring.produce(RecordKind::Exec, 40, u32::from(id), i, |b| {
+                                b[0] = id;
+                                for chunk in b[8..].chunks_exact_mut(8) {
+                                    chunk.copy_from_slice(&i.to_ne_bytes());
+                                }
+                                b[1..8].fill(id);
+                                Some(40)
+                            });
+                            if let Produced::Written(seq) = r {
+                                mine.push(seq);
+                            }
+                        }
+                        done.fetch_add(1, Ordering::Release);
+                        mine
+                    })
+                })
+                .collect();
+            let mut seqs = Vec::new();
+            loop {
+                let finished = done.load(Ordering::Acquire) == 2;
+                let mut cur = ring.read_begin();
+                while let Some(rec) = ring.read_next(&cur).unwrap() {
+                    let b = &rec.bytes[RECORD_HEADER_LEN..];
+                    let id = b[0];
+                    assert!(id == 1 || id == 2, "torn record: writer id {id}");
+                    assert!(b[1..8].iter().all(|&x| x == id), "torn record: {b:?}");
+                    let i = &b[8..16];
+                    assert!(b[8..].chunks_exact(8).all(|c| c == i), "torn record: {b:?}");
+                    seqs.push(u64::from_ne_bytes(rec.bytes[16..24].try_into().unwrap()));
+                    ring.read_advance(&mut cur, &rec);
+                }
+                ring.read_commit(&cur);
+                if finished {
+                    break;
+                }
+            }
+            for w in writers {
+                written.extend(w.join().unwrap());
+            }
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "sequence numbers not increasing");
+            written.sort_unstable();
+            assert_eq!(written, seqs, "published records and read records differ");
+        });
+        // A last write folds drops counted after the writers' last folds.
+        assert!(matches!(ring.produce(RecordKind::Exec, 8, 0, 0, |_| Some(0)), Produced::Written(_)));
+        let last = drain(&ring);
+        let c = ring.counters();
+        let records = written.len() as u64 + last.len() as u64;
+        assert_eq!(c.next_seq - records, c.dropped_full + c.dropped_nested, "gaps are not the counted drops");
+        assert!(c.dropped_nested > 0, "the writers never raced: the test proves nothing");
     }
 }

@@ -20,6 +20,22 @@ load_module() {
     [ -c /dev/witness ] || fail "/dev/witness did not appear"
 }
 
+# unload_module [SECONDS]: unloads witness as an operator would with
+# collectors running: the shutdown parameter asks every user of
+# /dev/witness to let go, then rmmod is retried (it is refused, never
+# blocks, while any file is open) until it succeeds, for SECONDS (20).
+unload_module() {
+    echo 1 > /sys/module/witness/parameters/shutdown || fail "cannot set witness's shutdown parameter"
+    limit=$(( ${1:-20} * 10 ))
+    i=0
+    until rmmod witness 2> rmmod.err; do
+        i=$((i + 1))
+        [ "$i" -lt "$limit" ] || fail "rmmod still refused after ${1:-20} s: $(cat rmmod.err); users: $(cat /sys/module/witness/refcnt)"
+        usleep 100000
+    done
+    [ ! -e /dev/witness ] || fail "/dev/witness still there after rmmod"
+}
+
 # wait_for SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds.
 wait_for() {
     limit=$(( $1 * 10 )); shift

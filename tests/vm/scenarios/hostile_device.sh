@@ -36,7 +36,7 @@ witness-vmtool hostile-device --rounds 1 --seed 13 --threads 4 --seconds 5 | tee
 grep -q "operations on 4 threads" hostile-threads.txt || fail "the concurrent run did not finish"
 grep -q "mmap:ok" hostile-threads.txt || fail "no mapping succeeded: the mmap paths were not exercised"
 grep -q "read:ok" hostile-threads.txt || fail "no read succeeded: the read paths were not exercised"
-rmmod witness || fail "rmmod after the concurrent run"
+unload_module 5
 load_module
 start_collector events2.json
 /bin/true

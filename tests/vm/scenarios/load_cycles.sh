@@ -18,7 +18,7 @@ while [ "$cycles" -lt 50 ] && [ $(( $(cut -d. -f1 /proc/uptime) - start )) -lt 2
     cycles=$((cycles + 1))
     insmod "$MODULE" || fail "insmod failed on cycle $cycles"
     usleep 20000
-    rmmod witness || fail "rmmod failed on cycle $cycles"
+    unload_module 30
 done
 echo "$cycles load/unload cycles in $(( $(cut -d. -f1 /proc/uptime) - start )) s"
 [ "$cycles" -ge 10 ] || fail "only $cycles cycles in 240 s"

@@ -1,7 +1,7 @@
 //! `witness-vmtool`: what the VM scenarios run, inside the guest, to trigger
 //! kernel hooks that busybox cannot: Landlock-denied opens and connects,
 //! ptrace attaches, BPF program loads, keyring calls, plain TCP/UDP traffic,
-//! and a file-open storm on every CPU.
+//! a file-open storm on every CPU, and device users racing module reloads.
 //!
 //! Each command prints what it did and its outcome. `--expect ok` or
 //! `--expect errno:NAME` turns the outcome into the exit status (0 when it
@@ -17,6 +17,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod churn;
 mod errno;
 mod hostile;
 mod mmap;
@@ -105,6 +106,16 @@ enum Command {
         #[arg(long, default_value_t = 0.0)]
         hold: f64,
     },
+    /// THREADS threads open, map, poll, read and let go of the device for
+    /// SECONDS, expecting it to vanish and come back (module reloads).
+    Churn {
+        #[arg(long, default_value = "/dev/witness")]
+        device: String,
+        #[arg(long, default_value_t = 3)]
+        threads: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// THREADS threads (pinned round-robin to CPUs) open and close PATH for SECONDS.
     Storm {
         #[arg(long, default_value_t = 2)]
@@ -169,6 +180,7 @@ impl Command {
             Command::RequestKey { .. } => "request-key",
             Command::HostileDevice { .. } => "hostile-device",
             Command::MmapCheck { .. } => "mmap-check",
+            Command::Churn { .. } => "churn",
             Command::Storm { .. } => "storm",
             Command::Bench { .. } => "bench",
         }
@@ -216,6 +228,7 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
                 Ok(summary)
             }),
         Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
+        Command::Churn { device, threads, seconds } => churn::run(device, *threads, *seconds),
         Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
         Command::Bench { op, iterations, rounds, path } => Ok(bench::run(*op, *iterations, *rounds, path)?),
     })

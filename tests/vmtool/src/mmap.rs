@@ -93,6 +93,8 @@ pub(crate) fn run(path: &str, cpu: usize, hold: f64) -> anyhow::Result<io::Resul
         anyhow::bail!("mmap protections broken: {}", failures.join("; "));
     }
     if hold > 0.0 {
+        println!("holding the mapping for {hold} s");
+        std::io::Write::flush(&mut std::io::stdout())?;
         std::thread::sleep(std::time::Duration::try_from_secs_f64(hold)?);
         // The module may have been unloaded meanwhile: the pages stay valid
         // until we unmap them.
