@@ -3,12 +3,13 @@
 # whose kernels the VM boots) and build what they need; chroots, kernels and
 # their build trees are cached in ~/.cache/witness.
 
-.PHONY: demo test test-debug bench fuzz build kernel-debug module collector vm-shell clean help
+.PHONY: demo test test-debug bench soak fuzz build kernel-debug module collector vm-shell clean help
 
 help:
 	@echo "make demo          build everything and show exec events from the VM"
 	@echo "make test          host unit tests + VM scenarios on Debian's stock kernels; ends with 'N passed, N failed'"
-	@echo "make test-debug    the same on the KASAN/lockdep/kmemleak kernel (7.x, full preemption)"
+	@echo "make test-debug    the same on the KASAN/lockdep/kmemleak/kCFI kernel (7.x, full preemption)"
+	@echo "make soak          30 minutes of every hook family under collector kills and module reloads (not in CI)"
 	@echo "make bench         ring, pipeline, in-kernel overhead and loss-free rate; one table"
 	@echo "make fuzz          fuzz the decoder, capture reader, inventory and policy parsers (bounded time)"
 	@echo "make build         provision and build kernel, module, collector, initramfs for each stock kernel"
@@ -28,6 +29,9 @@ test-debug:
 
 bench:
 	bash scripts/bench.sh
+
+soak:
+	bash scripts/soak.sh
 
 fuzz:
 	bash scripts/fuzz.sh

@@ -15,6 +15,7 @@ use crate::ioctl::{
 use crate::record::{RecordKind, RECORD_MAX_LEN};
 use crate::ring::{ring_area_len, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
 use crate::rings::RingSet;
+use crate::scratch::Scratch;
 use crate::shim;
 use crate::stats::{Stats, NR_HOOKS};
 
@@ -34,6 +35,8 @@ const ALL_KINDS: u64 = {
 pub(crate) struct State {
     pub(crate) rings: RingSet,
     pub(crate) stats: Stats,
+    /// Where handlers resolve what the filters judge (file paths).
+    pub(crate) scratch: Scratch,
     pub(crate) filters: &'static Filters,
     kind_mask: AtomicU64,
     watermark: AtomicU32,
@@ -50,9 +53,11 @@ pub(crate) struct State {
 impl State {
     pub(crate) fn new(rings: RingSet) -> Result<Self> {
         let stats = Stats::new(rings.len())?;
+        let scratch = Scratch::new(rings.len())?;
         Ok(Self {
             rings,
             stats,
+            scratch,
             filters: &FILTERS,
             kind_mask: AtomicU64::new(ALL_KINDS),
             watermark: AtomicU32::new(1),

@@ -5,9 +5,17 @@
 //! - cgroup ids and uids, each with an include and an exclude set: a task is
 //!   recorded when it is in the include set (or that set is empty) and not in
 //!   the exclude set;
-//! - path prefixes for file events (empty: every path);
-//! - secret paths: opens of these are flagged `FILE_PATH_SECRET` and recorded
-//!   whatever the other filters say.
+//! - paths for file events: a file event is recorded when its path is one
+//!   of them or under one (empty: every path);
+//! - secret paths: opens of these, or of anything under them, are flagged
+//!   `FILE_PATH_SECRET` and recorded whatever the other filters say.
+//!
+//! Paths match by whole components (`/srv/app` covers `/srv/app/key`, not
+//! `/srv/application`), by their bytes: a filter names the path as the hook
+//! resolved it (no symlink, `..` or bind-mount aliasing is undone), and a
+//! path longer than `FILTER_PATH_MAX` bytes is compared by its first
+//! `FILTER_PATH_MAX`. A filter reduces what is recorded; it is not an access
+//! control, and a filtered event is counted (`filtered`), never a loss.
 //!
 //! Handlers read the sets without locks. Updates come from the control ioctl,
 //! serialised by its caller, and publish with release ordering: a handler
@@ -18,8 +26,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::prelude::*;
 
 use crate::ioctl::{
-    FilterOp, FILTER_ADD, FILTER_CGROUP_EXCLUDE, FILTER_CGROUP_INCLUDE, FILTER_CLEAR, FILTER_MAX_ENTRIES,
-    FILTER_PATH_MAX, FILTER_PATH_PREFIX, FILTER_REMOVE, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE, FILTER_UID_INCLUDE,
+    ends_component, FilterOp, FILTER_ADD, FILTER_CGROUP_EXCLUDE, FILTER_CGROUP_INCLUDE, FILTER_CLEAR,
+    FILTER_MAX_ENTRIES, FILTER_PATH_MAX, FILTER_PATH_PREFIX, FILTER_REMOVE, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE,
+    FILTER_UID_INCLUDE,
 };
 
 /// A small set of numbers.
@@ -95,14 +104,23 @@ impl PathSlot {
         n
     }
 
-    fn is_prefix_of(&self, path: &[u8]) -> bool {
+    /// Whether the first bytes of `path` are this slot's path.
+    fn is_prefix_of(&self, path: &[u8]) -> Option<usize> {
         // CAST: len <= FILTER_PATH_MAX.
         let n = (self.len.load(Ordering::Acquire) as usize).min(FILTER_PATH_MAX);
-        n > 0 && path.len() >= n && self.bytes[..n].iter().zip(path).all(|(a, b)| a.load(Ordering::Relaxed) == *b)
+        let same =
+            n > 0 && path.len() >= n && self.bytes[..n].iter().zip(path).all(|(a, b)| a.load(Ordering::Relaxed) == *b);
+        same.then_some(n)
+    }
+
+    /// Whether `path` is this slot's path or under it, by whole components
+    /// (shared-abi's `path_is_under`).
+    fn covers(&self, path: &[u8]) -> bool {
+        self.is_prefix_of(path).is_some_and(|n| ends_component(path[n - 1], path, n))
     }
 
     fn equals(&self, path: &[u8]) -> bool {
-        self.len.load(Ordering::Acquire) as usize == path.len() && self.is_prefix_of(path)
+        self.len.load(Ordering::Acquire) as usize == path.len() && self.is_prefix_of(path).is_some()
     }
 
     fn set(&self, path: &[u8]) {
@@ -136,8 +154,8 @@ impl PathSet {
         self.count.load(Ordering::Acquire) == 0
     }
 
-    fn any_prefix_of(&self, path: &[u8]) -> bool {
-        self.slots().iter().any(|s| s.is_prefix_of(path))
+    fn any_covers(&self, path: &[u8]) -> bool {
+        self.slots().iter().any(|s| s.covers(path))
     }
 
     fn add(&self, path: &[u8]) -> Result {
@@ -206,13 +224,13 @@ impl Filters {
     /// Whether file events on `path` are recorded (secret paths aside).
     #[inline]
     pub(crate) fn path_passes(&self, path: &[u8]) -> bool {
-        self.path_prefix.is_empty() || self.path_prefix.any_prefix_of(path)
+        self.path_prefix.is_empty() || self.path_prefix.any_covers(path)
     }
 
     /// Whether `path` is, or is under, a registered secret path.
     #[inline]
     pub(crate) fn is_secret(&self, path: &[u8]) -> bool {
-        !self.secret.is_empty() && self.secret.any_prefix_of(path)
+        !self.secret.is_empty() && self.secret.any_covers(path)
     }
 
     /// Applies a control request. The caller serialises updates.

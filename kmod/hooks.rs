@@ -104,6 +104,7 @@ mod trampolines {
         pub(crate) fn witness_tp_module_load();
         pub(crate) fn witness_kp_commit_creds();
         pub(crate) fn witness_kp_switch_task_namespaces();
+        pub(crate) fn witness_kp_inet_accept();
         pub(crate) fn witness_kr_security_bprm_check_entry();
         pub(crate) fn witness_kr_security_bprm_check_return();
         pub(crate) fn witness_kr_security_file_open_entry();
@@ -115,11 +116,12 @@ mod trampolines {
         pub(crate) fn witness_kr_security_socket_bind_entry();
         pub(crate) fn witness_kr_security_socket_listen_entry();
         pub(crate) fn witness_kr_sock_return();
-        pub(crate) fn witness_kr_inet_csk_accept_return();
         pub(crate) fn witness_kr_security_capable_entry();
         pub(crate) fn witness_kr_security_capable_return();
-        pub(crate) fn witness_kr_security_bpf_prog_load_entry();
-        pub(crate) fn witness_kr_security_bpf_prog_load_return();
+        pub(crate) fn witness_kr_bpf_entry();
+        pub(crate) fn witness_kr_bpf_return();
+        pub(crate) fn witness_kr_init_module_return();
+        pub(crate) fn witness_kr_finit_module_return();
         pub(crate) fn witness_kr_security_ptrace_access_check_entry();
         pub(crate) fn witness_kr_security_ptrace_access_check_return();
         pub(crate) fn witness_kr_key_create_or_update_entry();
@@ -258,14 +260,17 @@ fn detach(hp: &HookPoint, state: &State) {
     }
 }
 
-/// Calls a kretprobe could not follow (no free instance) for `hook`.
+/// Hits of `hook` its kprobe or kretprobe missed: the kernel skipped the
+/// handler (another kprobe handler was running on that CPU) or had no free
+/// kretprobe instance. These never reached a handler, so they are counted
+/// as the hook's drops, not as sequence gaps. Tracepoints miss nothing.
 pub(crate) fn missed(hook: Hook) -> u64 {
-    let kret = all_points().any(|hp| hp.hook == hook && matches!(hp.point, Point::Kretprobe { .. }));
-    if !kret {
+    let probe = all_points().any(|hp| hp.hook == hook && !matches!(hp.point, Point::Tracepoint { .. }));
+    if !probe {
         return 0;
     }
     // SAFETY: reads counters of a static slot.
-    u64::from(unsafe { shim::witness_shim_kretprobe_missed(slot(hook)) })
+    u64::from(unsafe { shim::witness_shim_probe_missed(slot(hook)) })
 }
 
 /// For kretprobe entry handlers: false when `kind` is switched off, and the
@@ -382,6 +387,12 @@ impl<'a> Hit<'a> {
     /// The event is discarded by a filter.
     pub(crate) fn filtered(self) {
         inc(&self.counters.filtered);
+    }
+
+    /// The event is lost before it reached the ring (counted in the hook's
+    /// `dropped`; it took no sequence number).
+    pub(crate) fn dropped(self) {
+        inc(&self.counters.dropped);
     }
 
     /// Whether the task's cgroup and uid pass the filters; counts a filtered
@@ -511,13 +522,6 @@ impl<'b> Body<'b> {
             room[..n].copy_from_slice(&bytes[..n]);
             n
         })
-    }
-
-    /// Copies bytes written earlier, at `offset`, into `out`.
-    pub(crate) fn read(&self, offset: usize, out: &mut [u8]) {
-        if let Some(src) = self.buf.get(offset..offset + out.len()) {
-            out.copy_from_slice(src);
-        }
     }
 
     /// Bytes written so far.

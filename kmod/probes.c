@@ -26,7 +26,9 @@
 #include <linux/binfmts.h>
 #include <linux/bpf.h>
 #include <linux/cred.h>
+#include <linux/dcache.h>
 #include <linux/err.h>
+#include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/key-type.h>
 #include <linux/key.h>
@@ -37,7 +39,8 @@
 #include <linux/ptrace.h>
 #include <linux/sched.h>
 #include <linux/security.h>
-#include <net/inet_connection_sock.h>
+#include <linux/uaccess.h>
+#include <net/inet_common.h>
 #include <net/sock.h>
 #include <trace/events/module.h>
 #include <trace/events/sched.h>
@@ -157,7 +160,7 @@ KRETPROBE_TYPED(witness_kr_file_return);
 HOOKED(security_socket_connect, int(struct socket *, struct sockaddr *, int));
 HOOKED(security_socket_bind, int(struct socket *, struct sockaddr *, int));
 HOOKED(security_socket_listen, int(struct socket *, int));
-HOOKED(inet_csk_accept, struct sock *(struct sock *, struct proto_accept_arg *));
+HOOKED(__inet_accept, void(struct socket *, struct socket *, struct sock *));
 
 int witness_kr_security_socket_connect_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
@@ -186,12 +189,12 @@ int witness_kr_sock_return(struct kretprobe_instance *ri, struct pt_regs *regs)
 }
 KRETPROBE_TYPED(witness_kr_sock_return);
 
-int witness_kr_inet_csk_accept_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+int witness_kp_inet_accept(struct kprobe *p, struct pt_regs *regs)
 {
-	witness_rs_accept_return((struct sock *)regs_return_value(regs));
+	witness_rs_inet_accept(ARG(regs, 2, struct sock *));
 	return 0;
 }
-KRETPROBE_TYPED(witness_kr_inet_csk_accept_return);
+KPROBE_TYPED(witness_kp_inet_accept);
 
 void witness_tp_inet_sock_set_state(void *data, const struct sock *sk, const int oldstate,
 				    const int newstate)
@@ -243,7 +246,6 @@ KPROBE_TYPED(witness_kp_switch_task_namespaces);
 
 /* ---- kernel integrity ------------------------------------------------- */
 
-HOOKED(security_bpf_prog_load, int(struct bpf_prog *, union bpf_attr *, struct bpf_token *, bool));
 HOOKED(security_ptrace_access_check, int(struct task_struct *, unsigned int));
 
 void witness_tp_module_load(void *data, struct module *mod)
@@ -252,18 +254,108 @@ void witness_tp_module_load(void *data, struct module *mod)
 }
 TRACEPOINT_TYPED(module_load, witness_tp_module_load)
 
-int witness_kr_security_bpf_prog_load_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
-{
-	return witness_rs_bpf_prog_load_entry(ri->data, ARG(regs, 0, struct bpf_prog *));
-}
-KRETPROBE_TYPED(witness_kr_security_bpf_prog_load_entry);
+/*
+ * Syscalls, for what only their result says: that a module or BPF load
+ * failed or was refused, whatever refused it (a bad image or signature,
+ * lockdown, an LSM, the verifier, missing privilege). On x86-64 every
+ * syscall handler is `long __x64_sys_NAME(const struct pt_regs *)` with the
+ * caller's registers, which stay in current_pt_regs() until it returns.
+ * They are declared here as the kernel's syscall table declares them, from
+ * its generated list: a syscall this kernel lacks is a build error.
+ */
+#ifndef CONFIG_X86_64
+#error "witness probes the x86-64 syscall handlers; other architectures are not supported yet"
+#endif
+#define __SYSCALL(nr, sym) extern long __x64_##sym(const struct pt_regs *);
+#define __SYSCALL_NORETURN(nr, sym) __SYSCALL(nr, sym)
+#include <asm/syscalls_64.h>
+#undef __SYSCALL
+#undef __SYSCALL_NORETURN
 
-int witness_kr_security_bpf_prog_load_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+HOOKED(__x64_sys_bpf, long(const struct pt_regs *));
+HOOKED(__x64_sys_init_module, long(const struct pt_regs *));
+HOOKED(__x64_sys_finit_module, long(const struct pt_regs *));
+
+/* bpf(int cmd, union bpf_attr *attr, unsigned int size): only program loads. */
+int witness_kr_bpf_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	witness_rs_bpf_prog_load_return(ri->data, (int)regs_return_value(regs));
+	const struct pt_regs *user = ARG(regs, 0, const struct pt_regs *);
+
+	if ((int)user->di != BPF_PROG_LOAD)
+		return 1;
+	return witness_rs_bpf_prog_load_wanted();
+}
+KRETPROBE_TYPED(witness_kr_bpf_entry);
+
+/* The attribute fields a record names, read back from the caller's memory
+ * (never faulting: what cannot be read stays zero). */
+static void bpf_attr_fields(u32 *prog_type, u32 *insn_cnt, char name[BPF_OBJ_NAME_LEN])
+{
+	const struct pt_regs *user = current_pt_regs();
+	const char __user *attr = (const char __user *)user->si;
+	size_t size = (unsigned int)user->dx;
+
+	*prog_type = 0;
+	*insn_cnt = 0;
+	memset(name, 0, BPF_OBJ_NAME_LEN);
+	if (size >= offsetofend(union bpf_attr, insn_cnt)) {
+		if (copy_from_user_nofault(prog_type, attr + offsetof(union bpf_attr, prog_type), sizeof(*prog_type)))
+			*prog_type = 0;
+		if (copy_from_user_nofault(insn_cnt, attr + offsetof(union bpf_attr, insn_cnt), sizeof(*insn_cnt)))
+			*insn_cnt = 0;
+	}
+	if (size >= offsetofend(union bpf_attr, prog_name) &&
+	    copy_from_user_nofault(name, attr + offsetof(union bpf_attr, prog_name), BPF_OBJ_NAME_LEN))
+		memset(name, 0, BPF_OBJ_NAME_LEN);
+	name[BPF_OBJ_NAME_LEN - 1] = 0;
+}
+
+int witness_kr_bpf_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	long ret = regs_return_value(regs);
+	char name[BPF_OBJ_NAME_LEN];
+	u32 prog_type, insn_cnt;
+
+	bpf_attr_fields(&prog_type, &insn_cnt, name);
+	witness_rs_bpf_prog_load_return(ret < 0 ? (int)ret : 0, prog_type, insn_cnt, name);
 	return 0;
 }
-KRETPROBE_TYPED(witness_kr_security_bpf_prog_load_return);
+KRETPROBE_TYPED(witness_kr_bpf_return);
+
+/* init_module(void *image, unsigned long len, const char *args): a failed
+ * load names no module (its image may be anything). */
+int witness_kr_init_module_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	long ret = regs_return_value(regs);
+
+	if (ret < 0)
+		witness_rs_module_load_failed(false, (int)ret, "");
+	return 0;
+}
+KRETPROBE_TYPED(witness_kr_init_module_return);
+
+/* finit_module(int fd, const char *args, int flags): a failed load is named
+ * by its file's last path component. */
+int witness_kr_finit_module_return(struct kretprobe_instance *ri, struct pt_regs *regs)
+{
+	long ret = regs_return_value(regs);
+	struct name_snapshot name;
+	struct file *file;
+
+	if (ret >= 0)
+		return 0;
+	file = fget((int)current_pt_regs()->di);
+	if (!file) {
+		witness_rs_module_load_failed(true, (int)ret, "");
+		return 0;
+	}
+	take_dentry_name_snapshot(&name, file->f_path.dentry);
+	witness_rs_module_load_failed(true, (int)ret, (const char *)name.name.name);
+	release_dentry_name_snapshot(&name);
+	fput(file);
+	return 0;
+}
+KRETPROBE_TYPED(witness_kr_finit_module_return);
 
 int witness_kr_security_ptrace_access_check_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {

@@ -11,7 +11,6 @@
 #include <linux/types.h>
 #include <net/dropreason-core.h>
 
-struct bpf_prog;
 struct cred;
 struct dentry;
 struct file;
@@ -37,6 +36,7 @@ void witness_tp_module_load(void *data, struct module *mod);
 
 int witness_kp_commit_creds(struct kprobe *p, struct pt_regs *regs);
 int witness_kp_switch_task_namespaces(struct kprobe *p, struct pt_regs *regs);
+int witness_kp_inet_accept(struct kprobe *p, struct pt_regs *regs);
 
 int witness_kr_security_bprm_check_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_bprm_check_return(struct kretprobe_instance *ri, struct pt_regs *regs);
@@ -49,11 +49,12 @@ int witness_kr_security_socket_connect_entry(struct kretprobe_instance *ri, stru
 int witness_kr_security_socket_bind_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_socket_listen_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_sock_return(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_inet_csk_accept_return(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_capable_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_capable_return(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_security_bpf_prog_load_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_security_bpf_prog_load_return(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_bpf_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_bpf_return(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_init_module_return(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_finit_module_return(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_ptrace_access_check_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_ptrace_access_check_return(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_key_create_or_update_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
@@ -82,7 +83,7 @@ int witness_rs_connect_entry(void *data, struct socket *sock, struct sockaddr *a
 int witness_rs_bind_entry(void *data, struct socket *sock, struct sockaddr *address, int addrlen);
 int witness_rs_listen_entry(void *data, struct socket *sock, int backlog);
 void witness_rs_sock_return(void *data, int ret);
-void witness_rs_accept_return(struct sock *newsk);
+void witness_rs_inet_accept(struct sock *newsk);
 void witness_rs_inet_sock_set_state(void *data, const struct sock *sk, int oldstate, int newstate);
 void witness_rs_kfree_skb(void *data, u32 reason);
 
@@ -92,8 +93,9 @@ void witness_rs_capable_return(void *data, int ret);
 void witness_rs_switch_task_namespaces(struct task_struct *tsk, struct nsproxy *new);
 
 void witness_rs_module_load(void *data, struct module *mod);
-int witness_rs_bpf_prog_load_entry(void *data, struct bpf_prog *prog);
-void witness_rs_bpf_prog_load_return(void *data, int ret);
+int witness_rs_bpf_prog_load_wanted(void);
+void witness_rs_bpf_prog_load_return(int verdict, u32 prog_type, u32 insn_cnt, const char *name);
+void witness_rs_module_load_failed(bool finit, int verdict, const char *name);
 int witness_rs_ptrace_entry(void *data, struct task_struct *child, unsigned int mode);
 void witness_rs_ptrace_return(void *data, int ret);
 

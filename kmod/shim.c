@@ -22,9 +22,7 @@
  */
 
 #include <linux/atomic.h>
-#include <linux/bpf.h>
 #include <linux/capability.h>
-#include <linux/filter.h>
 #include <linux/in.h>
 #include <linux/in6.h>
 #include <linux/ipc_namespace.h>
@@ -547,12 +545,18 @@ void witness_shim_kretprobe_detach(unsigned int slot)
 		unregister_kretprobe(&witness_kretprobes[slot]);
 }
 
-/* Function calls the kretprobe could not follow (no free instance). */
-unsigned long witness_shim_kretprobe_missed(unsigned int slot)
+/*
+ * Hits the slot's probe missed: calls a kretprobe could not follow (no free
+ * instance), and kprobe or ftrace-based probe hits the kernel skipped
+ * (the probe fired while another kprobe handler ran on the CPU). A slot
+ * holds a kprobe or a kretprobe; the other's counters stay zero.
+ */
+unsigned long witness_shim_probe_missed(unsigned int slot)
 {
 	if (slot >= WITNESS_PROBE_SLOTS)
 		return 0;
-	return witness_kretprobes[slot].nmissed + witness_kretprobes[slot].kp.nmissed;
+	return witness_kretprobes[slot].nmissed + witness_kretprobes[slot].kp.nmissed +
+	       witness_kprobes[slot].nmissed;
 }
 
 int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre)
@@ -796,16 +800,6 @@ void witness_shim_module_info(const struct module *mod, char name[56], u32 *tain
 {
 	strscpy_pad(name, mod->name, 56);
 	*taints = (u32)mod->taints;
-}
-
-void witness_shim_bpf_prog_info(const struct bpf_prog *prog, u32 *type, u32 *insn_cnt, char name[16])
-{
-	*type = prog->type;
-	*insn_cnt = prog->len;
-	if (prog->aux)
-		strscpy_pad(name, prog->aux->name, 16);
-	else
-		memset(name, 0, 16);
 }
 
 void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid)

@@ -10,7 +10,6 @@
 #include <linux/kprobes.h>
 #include <linux/types.h>
 
-struct bpf_prog;
 struct cred;
 struct dentry;
 struct file;
@@ -84,7 +83,7 @@ s32 witness_shim_exit_code(struct task_struct *task);
 int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretprobe_handler_t entry,
 				  kretprobe_handler_t ret, size_t data_size);
 void witness_shim_kretprobe_detach(unsigned int slot);
-unsigned long witness_shim_kretprobe_missed(unsigned int slot);
+unsigned long witness_shim_probe_missed(unsigned int slot);
 int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre);
 void witness_shim_kprobe_detach(unsigned int slot);
 
@@ -106,7 +105,6 @@ u32 witness_shim_ns_change(struct task_struct *task, const struct nsproxy *new, 
 bool witness_shim_task_is_current(const struct task_struct *task);
 
 void witness_shim_module_info(const struct module *mod, char name[56], u32 *taints);
-void witness_shim_bpf_prog_info(const struct bpf_prog *prog, u32 *type, u32 *insn_cnt, char name[16]);
 void witness_shim_task_tgid_uid(struct task_struct *task, u32 *tgid, u32 *uid);
 
 void witness_shim_timer_start(unsigned int period_ms);

@@ -65,7 +65,7 @@ extern "C" {
         data_size: usize,
     ) -> c_int;
     pub(crate) fn witness_shim_kretprobe_detach(slot: c_uint);
-    pub(crate) fn witness_shim_kretprobe_missed(slot: c_uint) -> c_ulong;
+    pub(crate) fn witness_shim_probe_missed(slot: c_uint) -> c_ulong;
     pub(crate) fn witness_shim_kprobe_attach(slot: c_uint, symbol: *const c_char, pre: *const c_void) -> c_int;
     pub(crate) fn witness_shim_kprobe_detach(slot: c_uint);
 
@@ -98,7 +98,6 @@ extern "C" {
     pub(crate) fn witness_shim_cred_change(new: Kptr, out: *mut CredChange) -> bool;
     pub(crate) fn witness_shim_ns_change(task: Kptr, new: Kptr, old_out: *mut u32, new_out: *mut u32) -> u32;
     pub(crate) fn witness_shim_module_info(module: Kptr, name: *mut u8, taints: *mut u32);
-    pub(crate) fn witness_shim_bpf_prog_info(prog: Kptr, prog_type: *mut u32, insn_cnt: *mut u32, name: *mut u8);
     pub(crate) fn witness_shim_task_tgid_uid(task: Kptr, tgid: *mut u32, uid: *mut u32);
 
     pub(crate) fn witness_shim_timer_start(period_ms: c_uint);

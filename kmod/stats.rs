@@ -10,7 +10,7 @@ use kernel::prelude::*;
 use crate::ioctl::{Hook, HookStats};
 
 /// Number of hook slots (`Hook` ids are dense from 0).
-pub(crate) const NR_HOOKS: usize = 22;
+pub(crate) const NR_HOOKS: usize = 24;
 const _: () = assert!(Hook::ALL.len() == NR_HOOKS);
 
 /// One hook's counters on one CPU.
@@ -78,8 +78,8 @@ impl Stats {
             out.written += c.written.load(Ordering::Relaxed);
             out.cost_ns += c.cost_ns.load(Ordering::Relaxed);
         }
-        // Calls a kretprobe could not follow never became records: they are
-        // losses of this hook too.
+        // Hits the kprobe machinery missed never reached a handler: they are
+        // losses of this hook too (not sequence gaps: no number was taken).
         out.dropped += missed;
         out
     }

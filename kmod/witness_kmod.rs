@@ -11,6 +11,7 @@
 //! - `device`: `read`, `poll` readiness and `ioctl` of `/dev/witness`,
 //! - `hooks`: the hook framework and one file per hook family,
 //! - `filters`: the in-kernel filters, `stats`: per-CPU per-hook counters,
+//!   `scratch`: per-CPU space where handlers resolve what filters judge,
 //! - `shim`: declarations of the C shim (shim.c) for what Rust cannot reach;
 //!   probes.c holds the typed trampolines the kernel calls (see `hooks`).
 //!
@@ -40,6 +41,7 @@ mod device;
 mod filters;
 mod hooks;
 mod rings;
+mod scratch;
 mod shim;
 mod stats;
 

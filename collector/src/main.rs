@@ -271,7 +271,7 @@ struct ConfigArgs {
     /// Never record this uid; repeatable.
     #[arg(long, value_name = "UID")]
     uid_exclude: Vec<u32>,
-    /// Record file events only under this absolute path; repeatable.
+    /// Record file events only at or under this absolute path (whole components); repeatable.
     #[arg(long, value_name = "PATH")]
     path_prefix: Vec<FilterPath>,
     /// Flag opens of this absolute path (or under it) as credential material, always recorded; repeatable.

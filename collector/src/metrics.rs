@@ -114,6 +114,10 @@ pub struct Counters {
     pub sequence_gaps: BTreeMap<u32, u64>,
     /// Ring figures by CPU (from the device).
     pub rings: BTreeMap<u32, RingFigures>,
+    /// Events each hook lost, by hook name (from the device): ring drops,
+    /// which are also sequence gaps, plus losses before the ring (probe
+    /// misses), which are not.
+    pub hook_dropped: BTreeMap<&'static str, u64>,
     /// Events counted in the overflow bucket.
     pub series_overflow: u64,
     /// Policy decisions served from the cache.
@@ -375,6 +379,15 @@ impl Collector for Exposition {
             }
         }
         let mut m = e.encode_descriptor(
+            "witness_hook_dropped",
+            "Events lost, by hook: in a ring (also counted in witness_ring_dropped and seen as sequence gaps) or before it (kprobe misses, no free kretprobe instance), which only this counts.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (hook, v) in &c.hook_dropped {
+            ConstCounter::new(*v).encode(m.encode_family(&[("hook", *hook)])?)?;
+        }
+        let mut m = e.encode_descriptor(
             "witness_ring_fill_ratio",
             "Fraction of each CPU's ring in use at the last poll.",
             None,
@@ -582,6 +595,7 @@ mod tests {
         c.handshake(0, 0.002);
         c.packet_drops.insert(2, 7);
         c.rings.insert(0, RingFigures { dropped_full: 3, used: 512, size: 1024, ..Default::default() });
+        c.hook_dropped.insert("security_file_open", 4);
         let shared: Shared = Arc::new(Mutex::new(Snapshot::new(c, Arc::new(vec!["spiffe://example.org/api".into()]))));
         let text = render(&shared);
         assert!(text.contains(
@@ -594,6 +608,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("witness_ring_fill_ratio{cpu=\"0\"} 0.5"), "{text}");
+        assert!(text.contains("witness_hook_dropped_total{hook=\"security_file_open\"} 4"), "{text}");
         assert!(text.contains("witness_build_info{version="), "{text}");
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.ends_with("# EOF\n"));

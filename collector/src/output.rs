@@ -207,6 +207,9 @@ fn summary(event: &Event) -> String {
         ),
         Body::Cap(r) => format!("capability {} {}", r.cap, verdict(r.verdict)),
         Body::Ns(r) => format!("changed {}", changed_namespaces(r.changed).join(",")),
+        Body::Module(r) if r.verdict != 0 => {
+            format!("module load {} FAILED ({})", escape_bytes(nul_terminated(&r.name)), r.verdict)
+        }
         Body::Module(r) => format!("module {} taints {:#x}", escape_bytes(nul_terminated(&r.name)), r.taints),
         Body::Bpf(r) => format!(
             "prog {} type {} ({} insns) {}",
@@ -448,7 +451,9 @@ fn body_json(o: &mut impl Fields, event: &Event) {
         Body::BprmCheck { rec, path } => {
             put(o, "verdict", rec.verdict);
             put(o, "path", escape_bytes(path));
-            path_flags_json(o, PATH_FLAGS, rec.path_flags);
+            let flags = u32::from(rec.path_flags);
+            put(o, "path_truncated", flags & EXEC_PATH_TRUNCATED != 0);
+            put(o, "path_from_argument", flags & EXEC_PATH_FROM_ARGUMENT != 0);
         }
         Body::File { rec, path, path2 } => file_json(o, event.kind() == Some(RecordKind::FileRename), rec, path, path2),
         Body::Sock(r) => sock_json(o, event.kind() == Some(RecordKind::SockListen), r),
@@ -461,6 +466,7 @@ fn body_json(o: &mut impl Fields, event: &Event) {
         }
         Body::Ns(r) => ns_json(o, r),
         Body::Module(r) => {
+            put(o, "verdict", r.verdict);
             put(o, "name", escape_bytes(nul_terminated(&r.name)));
             put(o, "taints", r.taints);
         }
@@ -677,7 +683,7 @@ mod tests {
             ("exit", json!({"exit_code": 1792, "group_dead": true}), "status 1792 [process gone]"),
             (
                 "bprm_check",
-                json!({"verdict": -13, "path": "/bin/sh", "path_truncated": false, "path_unresolved": false}),
+                json!({"verdict": -13, "path": "/bin/sh", "path_truncated": false, "path_from_argument": false}),
                 "/bin/sh DENIED (-13)",
             ),
             (
@@ -765,6 +771,40 @@ mod tests {
             let text = summary(event);
             assert!(text.contains(summary_part), "{kind}: {text}");
         }
+    }
+
+    /// bprm_check paths carry exec path flags: "from the argument" is not
+    /// "relative to its filesystem".
+    #[test]
+    fn bprm_check_path_flags_are_exec_path_flags() {
+        let mut rec = witness_abi::record::BprmCheckRecord::new_zeroed();
+        rec.path_flags = (EXEC_PATH_FROM_ARGUMENT | EXEC_PATH_TRUNCATED) as u16;
+        let e = Event {
+            meta: Meta { cpu: 0, seq: 0, ts_ns: 0 },
+            wire_kind: RecordKind::BprmCheck as u16,
+            body: Body::BprmCheck { rec, path: b"./run".to_vec() },
+        };
+        let o = json(&e, &Clock::identity());
+        assert_eq!(o["path_from_argument"], true);
+        assert_eq!(o["path_truncated"], true);
+        assert!(!o.contains_key("path_in_filesystem"), "{o:?}");
+    }
+
+    /// A refused module load carries the kernel's verdict and says so.
+    #[test]
+    fn failed_module_loads_show_their_verdict() {
+        let mut rec = witness_abi::record::ModuleRecord::new_zeroed();
+        rec.verdict = -129;
+        rec.name[..7].copy_from_slice(b"evil.ko");
+        let e = Event {
+            meta: Meta { cpu: 0, seq: 0, ts_ns: 0 },
+            wire_kind: RecordKind::ModuleLoad as u16,
+            body: Body::Module(rec),
+        };
+        let o = json(&e, &Clock::identity());
+        assert_eq!(o["verdict"], -129);
+        assert_eq!(o["name"], "evil.ko");
+        assert!(summary(&e).contains("module load evil.ko FAILED (-129)"), "{}", summary(&e));
     }
 
     #[test]

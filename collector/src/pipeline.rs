@@ -533,7 +533,7 @@ impl Pipeline {
                 {
                     divergence = Divergence::ForeignSecret;
                 }
-                let secret = owner.is_some() || rec.path_flags & FILE_PATH_SECRET != 0;
+                let secret = owner.is_some() || (rec.path_flags | rec.path2_flags) & FILE_PATH_SECRET != 0;
                 Some(Resource::File { path, secret_owner: Cow::Borrowed(owner.unwrap_or("")), secret })
             }
             Body::Sock(r) => {
@@ -554,7 +554,10 @@ impl Pipeline {
                 Some(Resource::Capability { number: c.cap, in_setid: c.opts & CAP_OPT_INSETID != 0 })
             }
             Body::Ns(n) => Some(Resource::Namespace { changed: n.changed }),
-            Body::Module(x) => Some(Resource::Module { name: lossy(nul_terminated(&x.name)) }),
+            Body::Module(x) => {
+                verdict = x.verdict;
+                Some(Resource::Module { name: lossy(nul_terminated(&x.name)) })
+            }
             Body::Bpf(b) => {
                 verdict = b.verdict;
                 Some(Resource::Program { name: lossy(nul_terminated(&b.name)), prog_type: b.prog_type })

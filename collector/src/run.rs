@@ -37,6 +37,7 @@ use crate::pipeline::{load_config, Config, Judged, Pipeline};
 use crate::policy::Outcome;
 use crate::sink::evidence::{EvidenceError, EvidenceLog, Policy as EvidencePolicy};
 use crate::sink::otlp::Otlp;
+use witness_abi::ioctl::Hook;
 
 /// Where judged events go.
 pub struct Sinks {
@@ -422,7 +423,7 @@ fn drain(
                 sinks.handle(p, event);
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
-                if let Ok((cpus, _)) = source.device().stats() {
+                if let Ok((cpus, hooks)) = source.device().stats() {
                     for c in cpus {
                         p.counters.rings.insert(
                             c.cpu,
@@ -433,6 +434,13 @@ fn drain(
                                 size: c.data_size,
                             },
                         );
+                    }
+                    for h in hooks {
+                        // Hooks this collector does not know are left out
+                        // (a newer module); the status command shows them.
+                        if let Some(hook) = Hook::from_id(h.hook) {
+                            p.counters.hook_dropped.insert(hook.name(), h.dropped);
+                        }
                     }
                 }
                 last_stats = Instant::now();

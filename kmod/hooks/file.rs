@@ -1,14 +1,15 @@
 //! Files: `security_file_open` with its verdict, and creation, unlink and
 //! rename (`security_inode_*`), each with the kernel's verdict.
 //!
-//! Paths are written straight into the ring record; the path filters, which
-//! need the path, then either keep the record or cancel it. Opens of secret
-//! paths are flagged and always kept.
+//! Paths are resolved into a per-CPU scratch area first, and the path
+//! filters judge them there, so a filtered event takes no ring space and no
+//! sequence number. Opens of secret paths, and renames into or out of them,
+//! are flagged and always kept.
 
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, stash, stashed, Body, Hit, HookPoint};
+use super::{current_context, stash, stashed, Body, Hit, HookPoint, NoPreempt};
 use crate::filters::Filters;
 use crate::ioctl::Hook;
 use crate::record::{FileRecord, RecordKind, FILE_PATH_MAX, FILE_PATH_SECRET};
@@ -132,86 +133,70 @@ unsafe extern "C" fn witness_rs_file_return(data: *mut c_void, verdict: c_int) {
     if !hit.task_passes(&task) {
         return hit.filtered();
     }
-    let filters = &hit.state().filters;
     let s = tagged.stash;
     let two_paths = hook == Hook::SecurityInodeRename;
-    let max = size_of::<FileRecord>() + FILE_PATH_MAX * if two_paths { 2 } else { 1 };
-    hit.emit(kind, max, |buf| {
-        let mut rec = FileRecord {
-            task,
-            verdict,
-            flags: s.arg,
-            mode: 0,
-            path_len: 0,
-            path2_len: 0,
-            ino: 0,
-            path_flags: 0,
-            path2_flags: 0,
-            dev: 0,
-        };
+    // The paths go to this CPU's scratch area first, so that the filters
+    // judge them before the event takes ring space or a sequence number.
+    let on_cpu = NoPreempt::new();
+    let Some(mut scratch) = hit.state().scratch.claim(&on_cpu) else { return hit.dropped() };
+    let (first, second) = scratch.bytes().split_at_mut(FILE_PATH_MAX);
+    let (len, mut flags) = path_into(first, hook, s.obj);
+    let (len2, mut flags2) = if two_paths { path_into(second, hook, s.obj2) } else { (0, 0) };
+    let (path, path2) = (&first[..len], &second[..len2]);
+    let filters = &hit.state().filters;
+    let mut kept = keep(filters, path, &mut flags);
+    if two_paths {
+        // A rename into (or out of) a secret path is flagged and kept.
+        kept |= keep(filters, path2, &mut flags2);
+    }
+    if !kept {
+        return hit.filtered();
+    }
+    let mut rec = FileRecord {
+        task,
+        verdict,
+        flags: s.arg,
+        mode: 0,
+        // CAST: both lengths are at most FILE_PATH_MAX < 2^16.
+        path_len: len as u16,
+        path2_len: len2 as u16,
+        ino: 0,
+        path_flags: flags,
+        path2_flags: flags2,
+        dev: 0,
+    };
+    fill_inode(hook, &s, &mut rec);
+    hit.emit(kind, size_of::<FileRecord>() + len + len2, |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
-        let start = body.len();
-        let (len, flags) = path_tail(&mut body, hook, s.obj);
-        // CAST: len <= FILE_PATH_MAX < 2^16.
-        rec.path_len = len as u16;
-        rec.path_flags = flags;
-        if !keep(filters, &body_bytes(&mut body, start, len), &mut rec.path_flags) {
-            return None;
-        }
-        if two_paths {
-            let (len2, flags2) = path_tail(&mut body, hook, s.obj2);
-            // CAST: len2 <= FILE_PATH_MAX.
-            rec.path2_len = len2 as u16;
-            rec.path2_flags = flags2;
-        }
-        fill_inode(hook, &s, &mut rec);
-        body.put_at(0, &rec);
+        body.bytes(path, len);
+        body.bytes(path2, len2);
         Some(body.len())
     });
 }
 
-/// Writes the path of a file (open) or dentry (the others) as a tail.
-fn path_tail(body: &mut Body<'_>, hook: Hook, obj: usize) -> (usize, u16) {
+/// Writes the path of a file (open) or dentry (the others) into `buf`;
+/// returns its length and `FILE_PATH_*` flags.
+fn path_into(buf: &mut [u8], hook: Hook, obj: usize) -> (usize, u16) {
     let mut flags = 0u16;
     let obj = obj as Kptr;
-    let len = body.tail(FILE_PATH_MAX, |room| {
-        // SAFETY: `obj` is the file or dentry the hooked function was called
-        // with, alive until it returns, which is after this handler; `room`
-        // is writable for its length.
-        unsafe {
-            if hook == Hook::SecurityFileOpen {
-                shim::witness_shim_file_path(obj, room.as_mut_ptr(), room.len(), &mut flags)
-            } else {
-                shim::witness_shim_dentry_path(obj, room.as_mut_ptr(), room.len(), &mut flags)
-            }
+    // SAFETY: `obj` is the file or dentry the hooked function was called
+    // with, alive until it returns, which is after this handler; `buf` is
+    // writable for its length.
+    let len = unsafe {
+        if hook == Hook::SecurityFileOpen {
+            shim::witness_shim_file_path(obj, buf.as_mut_ptr(), buf.len(), &mut flags)
+        } else {
+            shim::witness_shim_dentry_path(obj, buf.as_mut_ptr(), buf.len(), &mut flags)
         }
-    });
-    (len, flags)
+    };
+    (len.min(buf.len()), flags)
 }
 
-/// A copy of the path just written (bounded; the filters only need its
-/// prefix).
-fn body_bytes(body: &mut Body<'_>, start: usize, len: usize) -> PathPrefix {
-    let mut prefix = PathPrefix { bytes: [0; PREFIX_CHECK], len: 0 };
-    let n = len.min(PREFIX_CHECK);
-    body.read(start, &mut prefix.bytes[..n]);
-    prefix.len = n;
-    prefix
-}
-
-/// How much of a path the filters compare: filter paths are at most this
-/// long (FILTER_PATH_MAX).
-const PREFIX_CHECK: usize = crate::ioctl::FILTER_PATH_MAX;
-
-struct PathPrefix {
-    bytes: [u8; PREFIX_CHECK],
-    len: usize,
-}
-
-/// Whether the path filters keep this path; flags secret paths.
-fn keep(filters: &Filters, path: &PathPrefix, flags: &mut u16) -> bool {
-    let path = &path.bytes[..path.len];
+/// Whether the path filters keep this path; flags secret paths. A path
+/// longer than a filter can be is judged by its first bytes.
+fn keep(filters: &Filters, path: &[u8], flags: &mut u16) -> bool {
+    let path = &path[..path.len().min(crate::ioctl::FILTER_PATH_MAX + 1)];
     if filters.is_secret(path) {
         *flags |= FILE_PATH_SECRET;
         return true;

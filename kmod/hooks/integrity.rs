@@ -1,9 +1,10 @@
-//! Kernel integrity: module loads (`module_load`), BPF program loads
-//! (`security_bpf_prog_load`) and ptrace attaches
-//! (`security_ptrace_access_check`), with the kernel's verdict where the
-//! hook has one.
+//! Kernel integrity: module loads (`module_load`) and the loads that failed
+//! or were refused (the init_module(2) and finit_module(2) syscalls' errors),
+//! BPF program loads with their final result (bpf(2) `BPF_PROG_LOAD`), and
+//! ptrace attaches (`security_ptrace_access_check`), each with the kernel's
+//! verdict.
 
-use core::ffi::{c_int, c_void};
+use core::ffi::{c_char, c_int, c_void};
 use core::mem::size_of;
 
 use super::{current_context, stash, stashed, Body, Hit, HookPoint};
@@ -14,13 +15,9 @@ use crate::shim::{self, Kptr};
 
 pub(super) static POINTS: &[HookPoint] = &[
     tracepoint!(ModuleLoad, c"module_load", witness_tp_module_load),
-    kretprobe!(
-        SecurityBpfProgLoad,
-        c"security_bpf_prog_load",
-        witness_kr_security_bpf_prog_load_entry,
-        witness_kr_security_bpf_prog_load_return,
-        BpfStash
-    ),
+    kretprobe!(BpfProgLoad, c"__x64_sys_bpf", witness_kr_bpf_entry, witness_kr_bpf_return, ()),
+    kretprobe!(InitModule, c"__x64_sys_init_module", witness_kr_init_module_return),
+    kretprobe!(FinitModule, c"__x64_sys_finit_module", witness_kr_finit_module_return),
     kretprobe!(
         SecurityPtraceAccessCheck,
         c"security_ptrace_access_check",
@@ -37,7 +34,7 @@ unsafe extern "C" fn witness_rs_module_load(data: *mut c_void, module: Kptr) {
     // SAFETY: attached with the State as data.
     let state = unsafe { &*data.cast::<State>() };
     let Some(hit) = Hit::begin(state, Hook::ModuleLoad, RecordKind::ModuleLoad) else { return };
-    let mut rec = ModuleRecord { task: current_context(), taints: 0, reserved: 0, name: [0; 56] };
+    let mut rec = ModuleRecord { task: current_context(), taints: 0, verdict: 0, name: [0; 56] };
     if !hit.task_passes(&rec.task) {
         return hit.filtered();
     }
@@ -50,41 +47,78 @@ unsafe extern "C" fn witness_rs_module_load(data: *mut c_void, module: Kptr) {
     });
 }
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct BpfStash {
+/// Whether bpf(2)'s return is worth following for a `BPF_PROG_LOAD` (the
+/// kind is on); the skipped loads count as filtered.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bpf_prog_load_wanted() -> c_int {
+    if super::entry_wanted(Hook::BpfProgLoad, RecordKind::BpfProgLoad, true) {
+        0
+    } else {
+        1
+    }
+}
+
+/// bpf(`BPF_PROG_LOAD`, ...) returned: `verdict` is 0 or its errno; the
+/// program's type, size and name are read back from the caller's attribute.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_bpf_prog_load_return(
+    verdict: c_int,
     prog_type: u32,
     insn_cnt: u32,
-    name: [u8; 16],
-}
-
-/// `int security_bpf_prog_load(struct bpf_prog *prog, union bpf_attr *attr,
-/// struct bpf_token *token, bool kernel)`.
-#[no_mangle]
-unsafe extern "C" fn witness_rs_bpf_prog_load_entry(data: *mut c_void, prog: Kptr) -> c_int {
-    let mut s = BpfStash { prog_type: 0, insn_cnt: 0, name: [0; 16] };
-    // SAFETY: `prog` is the program being loaded; `name` has 16 bytes.
-    unsafe { shim::witness_shim_bpf_prog_info(prog, &mut s.prog_type, &mut s.insn_cnt, s.name.as_mut_ptr()) };
-    // SAFETY: registered with data_size = size_of::<BpfStash>().
-    unsafe { stash(data, s) };
-    0
-}
-
-#[no_mangle]
-unsafe extern "C" fn witness_rs_bpf_prog_load_return(data: *mut c_void, verdict: c_int) {
-    let Some(hit) = Hit::begin_global(Hook::SecurityBpfProgLoad, RecordKind::BpfProgLoad) else { return };
-    // SAFETY: written by the entry handler.
-    let s = unsafe { stashed::<BpfStash>(data) };
+    name: *const c_char,
+) {
+    let Some(hit) = Hit::begin_global(Hook::BpfProgLoad, RecordKind::BpfProgLoad) else { return };
     let task = current_context();
     if !hit.task_passes(&task) {
         return hit.filtered();
     }
-    let rec = BpfRecord { task, verdict, prog_type: s.prog_type, insn_cnt: s.insn_cnt, reserved: 0, name: s.name };
+    let mut rec = BpfRecord { task, verdict, prog_type, insn_cnt, reserved: 0, name: [0; 16] };
+    // SAFETY: the trampoline passes a NUL-terminated name of at most 16 bytes.
+    unsafe { copy_cstr(name, &mut rec.name) };
     hit.emit(RecordKind::BpfProgLoad, size_of::<BpfRecord>(), |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
         Some(body.len())
     });
+}
+
+/// init_module(2) or finit_module(2) failed with `verdict`: the load was
+/// refused or the module's init failed. `name` is NUL-terminated.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_module_load_failed(finit: bool, verdict: c_int, name: *const c_char) {
+    let hook = if finit { Hook::FinitModule } else { Hook::InitModule };
+    let Some(hit) = Hit::begin_global(hook, RecordKind::ModuleLoad) else { return };
+    let mut rec = ModuleRecord { task: current_context(), taints: 0, verdict, name: [0; 56] };
+    if !hit.task_passes(&rec.task) {
+        return hit.filtered();
+    }
+    // SAFETY: the trampoline's contract.
+    unsafe { copy_cstr(name, &mut rec.name) };
+    hit.emit(RecordKind::ModuleLoad, size_of::<ModuleRecord>(), |buf| {
+        let mut body = Body::new(buf);
+        body.put(&rec);
+        Some(body.len())
+    });
+}
+
+/// Copies a NUL-terminated string into `out`, cut to leave a NUL.
+///
+/// # Safety
+/// `s` is NULL or NUL-terminated.
+unsafe fn copy_cstr<const N: usize>(mut s: *const c_char, out: &mut [u8; N]) {
+    if s.is_null() {
+        return;
+    }
+    for slot in out.iter_mut().take(N - 1) {
+        // SAFETY: reads stop at the NUL, which the caller guarantees.
+        let b = unsafe { s.read() } as u8;
+        if b == 0 {
+            return;
+        }
+        *slot = b;
+        // SAFETY: not past the NUL, which is still ahead.
+        s = unsafe { s.add(1) };
+    }
 }
 
 /// `PTRACE_MODE_ATTACH`: the checks that guard attaching, as opposed to the

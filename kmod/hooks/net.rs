@@ -1,5 +1,5 @@
 //! Network: connect, bind and listen decisions (`security_socket_*` with
-//! their verdicts), accepted connections (`inet_csk_accept`), TCP handshake
+//! their verdicts), accepted connections (`__inet_accept`), TCP handshake
 //! transitions (`inet_sock_set_state`), and packet drops (`kfree_skb`),
 //! counted per reason in the kernel and reported once a second as one
 //! aggregate record rather than one record per packet.
@@ -55,7 +55,7 @@ pub(super) static POINTS: &[HookPoint] = &[
         witness_kr_sock_return,
         Stash
     ),
-    kretprobe!(InetCskAccept, c"inet_csk_accept", witness_kr_inet_csk_accept_return),
+    kprobe!(InetAccept, c"__inet_accept", witness_kp_inet_accept),
     tracepoint!(InetSockSetState, c"inet_sock_set_state", witness_tp_inet_sock_set_state),
     tracepoint!(KfreeSkb, c"kfree_skb", witness_tp_kfree_skb),
 ];
@@ -208,13 +208,15 @@ fn emit_sock(hit: Hit<'_>, kind: RecordKind, rec: &SockRecord) {
     });
 }
 
-/// Return of `struct sock *inet_csk_accept(struct sock *sk, struct
-/// proto_accept_arg *arg)`: the accepted connection, or NULL.
+/// `void __inet_accept(struct socket *sock, struct socket *newsock, struct
+/// sock *newsk)`: an inet socket's accept found connection `newsk`, and
+/// grafts it onto `newsock`. A kprobe here holds nothing across accept's
+/// wait, which a kretprobe on `inet_csk_accept` did (one instance per
+/// blocked acceptor, so that a busy server exhausted them and lost accepts).
 #[no_mangle]
-unsafe extern "C" fn witness_rs_accept_return(sk: Kptr) {
-    let Some(hit) = Hit::begin_global(Hook::InetCskAccept, RecordKind::SockAccept) else { return };
+unsafe extern "C" fn witness_rs_inet_accept(sk: Kptr) {
+    let Some(hit) = Hit::begin_global(Hook::InetAccept, RecordKind::SockAccept) else { return };
     if sk.is_null() {
-        // A failed or non-blocking accept: no connection to report.
         return hit.filtered();
     }
     let mut rec = empty_sock_record(0, 0);

@@ -112,8 +112,10 @@ hooks! {
     SecuritySocketBind = 9, "security_socket_bind";
     /// kretprobe `security_socket_listen`.
     SecuritySocketListen = 10, "security_socket_listen";
-    /// kretprobe `inet_csk_accept`.
-    InetCskAccept = 11, "inet_csk_accept";
+    /// kprobe `__inet_accept`, once a connection is accepted (Linux's
+    /// `inet_csk_accept`, which a kretprobe would follow for the whole wait,
+    /// is not probed).
+    InetAccept = 11, "__inet_accept";
     /// Tracepoint `inet_sock_set_state`.
     InetSockSetState = 12, "inet_sock_set_state";
     /// kprobe `commit_creds`.
@@ -124,8 +126,10 @@ hooks! {
     SwitchTaskNamespaces = 15, "switch_task_namespaces";
     /// Tracepoint `module_load`.
     ModuleLoad = 16, "module_load";
-    /// kretprobe `security_bpf_prog_load`.
-    SecurityBpfProgLoad = 17, "security_bpf_prog_load";
+    /// kretprobe on the bpf(2) syscall, `BPF_PROG_LOAD` only: the load's
+    /// final result, refusals by an LSM, by the verifier or for lack of
+    /// privilege included.
+    BpfProgLoad = 17, "__x64_sys_bpf";
     /// kretprobe `security_ptrace_access_check`.
     SecurityPtraceAccessCheck = 18, "security_ptrace_access_check";
     /// Tracepoint `kfree_skb` (aggregated).
@@ -134,6 +138,11 @@ hooks! {
     AddKey = 20, "add_key";
     /// kprobe on the request_key(2) syscall.
     RequestKey = 21, "request_key";
+    /// kretprobe on the init_module(2) syscall: loads that fail or are
+    /// refused (loaded modules are the `module_load` tracepoint's).
+    InitModule = 22, "__x64_sys_init_module";
+    /// kretprobe on the finit_module(2) syscall, as `InitModule`.
+    FinitModule = 23, "__x64_sys_finit_module";
 }
 
 /// Counters of one CPU's ring.
@@ -178,7 +187,9 @@ pub struct HookStats {
     pub hits: u64,
     /// Events the kind mask or a filter discarded (counted, not written).
     pub filtered: u64,
-    /// Records this hook lost to a full or busy ring.
+    /// Events this hook lost: to a full or busy ring (these are also
+    /// sequence gaps) or before reaching one (kprobe misses, no free
+    /// kretprobe instance; these are not).
     pub dropped: u64,
     /// Records written.
     pub written: u64,
@@ -251,12 +262,31 @@ pub const FILTER_CGROUP_EXCLUDE: u32 = 2;
 pub const FILTER_UID_INCLUDE: u32 = 3;
 /// [`FilterOp::filter`]: never record these uids.
 pub const FILTER_UID_EXCLUDE: u32 = 4;
-/// [`FilterOp::filter`]: file events only under these path prefixes (opens
-/// of secret paths are always recorded).
+/// [`FilterOp::filter`]: file events only at or under these paths (opens
+/// of secret paths are always recorded). Matched by whole components, as
+/// [`path_is_under`] says.
 pub const FILTER_PATH_PREFIX: u32 = 5;
 /// [`FilterOp::filter`]: paths whose opens are credential material (flagged
-/// `FILE_PATH_SECRET`, recorded whatever the other filters say).
+/// `FILE_PATH_SECRET`, recorded whatever the other filters say): the path
+/// itself and everything under it, by whole components.
 pub const FILTER_SECRET_PATH: u32 = 6;
+
+/// Whether `path` is `filter` or lies under it, comparing whole path
+/// components: `/srv/app` covers `/srv/app` and `/srv/app/key` but not
+/// `/srv/application`; `/srv/app/` covers what is under the directory only.
+/// An empty filter covers nothing. The module applies the same rule through
+/// [`ends_component`].
+pub fn path_is_under(filter: &[u8], path: &[u8]) -> bool {
+    !filter.is_empty() && path.starts_with(filter) && ends_component(filter[filter.len() - 1], path, filter.len())
+}
+
+/// For a `path` whose first `n` bytes equal a filter ending in byte `last`:
+/// whether the match ends at a component boundary (the path ends there, the
+/// next byte is `/`, or the filter itself ended with `/`).
+#[inline]
+pub fn ends_component(last: u8, path: &[u8], n: usize) -> bool {
+    last == b'/' || path.len() == n || path.get(n) == Some(&b'/')
+}
 
 /// Longest path in a [`FilterOp`].
 pub const FILTER_PATH_MAX: usize = 256;
@@ -304,3 +334,22 @@ const _: () = {
     assert!(size_of::<Config>() == 16);
     assert!(size_of::<FilterOp>() == 24 + FILTER_PATH_MAX);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::path_is_under;
+
+    #[test]
+    fn path_filters_match_whole_components() {
+        let under = |f: &str, p: &str| path_is_under(f.as_bytes(), p.as_bytes());
+        assert!(under("/srv/app", "/srv/app"));
+        assert!(under("/srv/app", "/srv/app/key"));
+        assert!(!under("/srv/app", "/srv/application"));
+        assert!(!under("/srv/app", "/srv/ap"));
+        assert!(under("/srv/app/", "/srv/app/key"));
+        assert!(!under("/srv/app/", "/srv/app"));
+        assert!(under("/", "/etc/passwd"));
+        assert!(!under("", "/etc/passwd"));
+        assert!(!under("/etc/shadow", "/etc/shadow-"));
+    }
+}

@@ -81,7 +81,7 @@ record_kinds! {
     SockBind = 10, "sock_bind";
     /// A socket listens (`security_socket_listen`): [`SockRecord`].
     SockListen = 11, "sock_listen";
-    /// A TCP connection was accepted (`inet_csk_accept` return): [`SockRecord`]
+    /// A TCP connection was accepted (`__inet_accept`): [`SockRecord`]
     /// with the peer as remote address.
     SockAccept = 12, "sock_accept";
     /// A TCP socket changed state during a handshake or its failure
@@ -283,7 +283,8 @@ abi_struct! {
         pub verdict: i32,
         /// Bytes of path in the tail, at most [`EXEC_PATH_MAX`].
         pub path_len: u16,
-        /// `FILE_PATH_*` flags for the path.
+        /// [`EXEC_PATH_TRUNCATED`] and [`EXEC_PATH_FROM_ARGUMENT`], as in
+        /// `ExecRecord::flags` (not the `FILE_PATH_*` flags).
         pub path_flags: u16,
     }
 }
@@ -450,15 +451,20 @@ abi_struct! {
 }
 
 abi_struct! {
-    /// Body of a [`RecordKind::ModuleLoad`] record.
+    /// Body of a [`RecordKind::ModuleLoad`] record: a module was loaded, or
+    /// a load was attempted and failed or was refused (bad image, bad or
+    /// missing signature, lockdown, an LSM, no privilege, already loaded).
     pub struct ModuleRecord {
-        /// Who loaded it.
+        /// Who loaded it, or tried to.
         pub task: TaskContext,
-        /// The module's taint flags.
+        /// The module's taint flags (0 for a failed load).
         pub taints: u32,
-        /// Reserved, zero.
-        pub reserved: u32,
-        /// Module name, NUL-padded.
+        /// The kernel's verdict: 0 loaded, or the negative errno of the
+        /// failed init_module(2) or finit_module(2).
+        pub verdict: i32,
+        /// Module name, NUL-padded. For a failed load the kernel never
+        /// learnt it: the last component of the file's path for
+        /// finit_module(2), empty for init_module(2).
         pub name: [u8; 56],
     }
 }

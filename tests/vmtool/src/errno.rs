@@ -10,6 +10,7 @@ const NAMES: &[(&str, i32)] = &[
     ("ENOENT", libc::ENOENT),
     ("EINTR", libc::EINTR),
     ("EIO", libc::EIO),
+    ("ENOEXEC", libc::ENOEXEC),
     ("EBADF", libc::EBADF),
     ("EAGAIN", libc::EAGAIN),
     ("ENOMEM", libc::ENOMEM),

@@ -74,7 +74,18 @@ enum Command {
         landlock: bool,
     },
     /// Load a two-instruction socket-filter BPF program named "witness_test".
-    BpfLoad,
+    BpfLoad {
+        /// Leave out the exit instruction, so that the verifier refuses it.
+        #[arg(long)]
+        invalid: bool,
+    },
+    /// Load the module file PATH with finit_module(2) (or init_module(2)).
+    ModuleLoad {
+        path: String,
+        /// Pass the image with init_module(2) instead of the file.
+        #[arg(long)]
+        from_memory: bool,
+    },
     /// add_key(2) TYPE DESC PAYLOAD into the process keyring.
     AddKey { key_type: String, description: String, payload: String },
     /// request_key(2) TYPE DESC (without upcall).
@@ -175,7 +186,8 @@ impl Command {
             Command::Listen { .. } => "listen",
             Command::UdpSend { .. } => "udp-send",
             Command::PtraceAttach { .. } => "ptrace-attach",
-            Command::BpfLoad => "bpf-load",
+            Command::BpfLoad { .. } => "bpf-load",
+            Command::ModuleLoad { .. } => "module-load",
             Command::AddKey { .. } => "add-key",
             Command::RequestKey { .. } => "request-key",
             Command::HostileDevice { .. } => "hostile-device",
@@ -212,7 +224,12 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
             }
             sys::ptrace_attach(*pid).map(|()| format!("attached to and detached from {pid}"))
         }
-        Command::BpfLoad => sys::bpf_load_socket_filter("witness_test").map(|fd| format!("program fd {fd}")),
+        Command::BpfLoad { invalid } => {
+            sys::bpf_load_socket_filter("witness_test", *invalid).map(|fd| format!("program fd {fd}"))
+        }
+        Command::ModuleLoad { path, from_memory } => {
+            sys::load_module(path, *from_memory).map(|_| format!("loaded {path}"))
+        }
         Command::AddKey { key_type, description, payload } => {
             sys::add_key(&cstr(key_type)?, &cstr(description)?, payload.as_bytes()).map(|id| format!("key {id}"))
         }

@@ -73,17 +73,21 @@ pub(crate) fn ptrace_attach(pid: i32) -> io::Result<()> {
 }
 
 /// Loads `r0 = 0; exit` as a socket filter; returns the program fd.
-pub(crate) fn bpf_load_socket_filter(name: &str) -> io::Result<i64> {
+/// Loads a socket filter; `invalid` leaves out its exit instruction, which
+/// the verifier refuses.
+pub(crate) fn bpf_load_socket_filter(name: &str, invalid: bool) -> io::Result<i64> {
     const BPF_PROG_LOAD: libc::c_long = 5;
     const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
     // BPF_MOV64_IMM(BPF_REG_0, 0) and BPF_EXIT_INSN() (linux/bpf.h).
-    let insns: [u64; 2] = [0xb7, 0x95];
+    let all: [u64; 2] = [0xb7, 0x95];
+    let insns = if invalid { &all[..1] } else { &all[..] };
     let license = c"GPL";
     // `union bpf_attr` for BPF_PROG_LOAD (linux/bpf.h): prog_type @0,
     // insn_cnt @4, insns @8, license @16, ..., prog_name @48 (16 bytes).
     let mut attr = [0u8; 128];
     attr[0..4].copy_from_slice(&BPF_PROG_TYPE_SOCKET_FILTER.to_ne_bytes());
-    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    // CAST: one or two instructions.
+    attr[4..8].copy_from_slice(&(insns.len() as u32).to_ne_bytes());
     attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
     let n = name.len().min(15);
@@ -128,5 +132,22 @@ pub(crate) fn pin_to_cpu(cpu: usize) {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
         libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+/// Loads the module file at `path` with finit_module(2), or with
+/// init_module(2) from its bytes when `from_memory`.
+pub(crate) fn load_module(path: &str, from_memory: bool) -> io::Result<i64> {
+    let params = c"";
+    if from_memory {
+        let image = std::fs::read(path)?;
+        // SAFETY: the image buffer and the NUL-terminated parameters outlive the call.
+        check(unsafe { libc::syscall(libc::SYS_init_module, image.as_ptr(), image.len(), params.as_ptr()) })
+    } else {
+        let file = std::fs::File::open(path)?;
+        // SAFETY: a descriptor we hold and NUL-terminated parameters.
+        check(unsafe {
+            libc::syscall(libc::SYS_finit_module, std::os::fd::AsRawFd::as_raw_fd(&file), params.as_ptr(), 0)
+        })
     }
 }
