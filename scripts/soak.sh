@@ -13,6 +13,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 kernel_name="${WITNESS_KERNEL:-$(stock_kernel_names | head -1)}"
 minutes="${WITNESS_SOAK_MINUTES:-30}"
 segment="${WITNESS_SOAK_SEGMENT:-240}"
+extra="${WITNESS_SOAK_ARGS:-}"
 [[ "$minutes" =~ ^[1-9][0-9]*$ ]] || die "WITNESS_SOAK_MINUTES=$minutes is not a number of minutes"
 [[ "$segment" =~ ^[1-9][0-9]*$ ]] || die "WITNESS_SOAK_SEGMENT=$segment is not a number of seconds"
 
@@ -21,7 +22,7 @@ out="$WITNESS_BUILD/$kernel_name"
 log="$out/soak.log"
 step "soak: $minutes minutes on $kernel_name (console log: $log)"
 WITNESS_VM_TIMEOUT=$(( minutes * 60 + 1200 )) "$WITNESS_ROOT/scripts/vm-run.sh" \
-    "$out/bzImage" "$out/initramfs.cpio.gz" "$log" "witness.mode=soak witness.minutes=$minutes witness.segment=$segment" \
+    "$out/bzImage" "$out/initramfs.cpio.gz" "$log" "witness.mode=soak witness.minutes=$minutes witness.segment=$segment $extra" \
     | grep --line-buffered -E '^WITNESS-SOAK' || true
 
 grep -q '^WITNESS-VM-DONE' "$log" || die "the soak VM did not finish; see $log"

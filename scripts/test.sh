@@ -56,31 +56,31 @@ for k in "${kernels[@]}"; do
     timings+=("vm tests $k: $((SECONDS - start)) s")
 done
 
+# checked NAME PREFIX LOG CMD...: runs a check that ends by printing
+# "PREFIX: PASS..." (or "PREFIX: FAIL: why"), and counts it as one test.
+checked() {
+    local name="$1" prefix="$2" log="$3" verdict start=$SECONDS
+    shift 3
+    set +e
+    "$@" 2>&1 | tee "$log"
+    set -e
+    verdict="$(grep "^$prefix: " "$log" | tail -1)"
+    summary+=("${verdict:-$prefix: FAIL: no verdict}")
+    if [[ "$verdict" == "$prefix: PASS"* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    timings+=("$name: $((SECONDS - start)) s")
+}
+
 # Prototype drift must fail the build, on every kernel (kmod/probes.c).
 for k in "${kernels[@]}"; do
-    start=$SECONDS
-    out_file="$WITNESS_BUILD/$k/probe-types.out"
-    set +e
-    "$WITNESS_ROOT/scripts/probe-types-test.sh" "$k" 2>&1 | tee "$out_file"
-    set -e
-    verdict="$(grep '^probe types (' "$out_file" | tail -1)"
-    summary+=("${verdict:-probe types ($k): FAIL: no verdict}")
-    if [[ "$verdict" == *": PASS" ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-    timings+=("probe types $k: $((SECONDS - start)) s")
+    checked "probe types $k" "probe types ($k)" "$WITNESS_BUILD/$k/probe-types.out" \
+        "$WITNESS_ROOT/scripts/probe-types-test.sh" "$k"
 done
 
 # DKMS on the first stock kernel (not on the debug build: no one installs it).
 if [ "${kernels[0]}" = "$(stock_kernel_names | head -1)" ]; then
     step "DKMS on ${kernels[0]}"
-    start=$SECONDS
-    dkms_out="$WITNESS_BUILD/dkms-test.out"
-    set +e
-    "$WITNESS_ROOT/scripts/dkms-test.sh" "${kernels[0]}" 2>&1 | tee "$dkms_out"
-    set -e
-    verdict="$(grep '^dkms (' "$dkms_out" | tail -1)"
-    summary+=("${verdict:-dkms (${kernels[0]}): FAIL: no verdict}")
-    if [[ "$verdict" == *": PASS"* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
-    timings+=("dkms ${kernels[0]}: $((SECONDS - start)) s")
+    checked "dkms ${kernels[0]}" "dkms (${kernels[0]})" "$WITNESS_BUILD/dkms-test.out" \
+        "$WITNESS_ROOT/scripts/dkms-test.sh" "${kernels[0]}"
 fi
 
 echo

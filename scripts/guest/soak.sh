@@ -7,32 +7,34 @@
 # The run is cut into segments, one per module load. At the end of each,
 # the storms pause, a marker is opened on each CPU and awaited in the
 # evidence log (so everything before it was delivered), and per CPU:
-#   - every sequence number up to the marker is a record in the evidence
-#     log or one of the kernel's drops: gaps = dropped_full + dropped_nested,
+#   - every sequence number from the moment the kinds were set up to the
+#     marker is a record in the evidence log or one of the kernel's drops:
+#     gaps = dropped_full + dropped_nested,
 #   - every evidence line is a whole JSON object.
 # Collector RSS is sampled every 5 s. Prints WITNESS-SOAK lines (figures)
 # and WITNESS-SOAK-RESULT PASS|FAIL; the host checks the kernel log.
 . /tests/vm/lib.sh
 . /examples/workloads.sh
 
-minutes=30 SEGMENT_S=240
+minutes=30 SEGMENT_S=240 KILL_EVERY_S=70 HUP_EVERY_S=45
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
         witness.minutes=*) minutes="${arg#witness.minutes=}" ;;
         witness.segment=*) SEGMENT_S="${arg#witness.segment=}" ;;
+        witness.kill=*) KILL_EVERY_S="${arg#witness.kill=}" ;;
+        witness.hup=*) HUP_EVERY_S="${arg#witness.hup=}" ;;
     esac
 done
-KILL_EVERY_S=70
-HUP_EVERY_S=45
-dir=/tmp/soak
-mkdir -p "$dir/run" "$dir/files"
-cd "$dir" || exit 1
+SOAK=/tmp/soak
+mkdir -p "$SOAK/run" "$SOAK/files"
+cd "$SOAK" || exit 1
 result=PASS
 soak_fail() {
     echo "WITNESS-SOAK FAIL: $*"
     result=FAIL
 }
 now() { cut -d. -f1 /proc/uptime; }
+progress() { echo "WITNESS-SOAK progress at $(now) s: $*"; }
 deadline=$(( $(now) + minutes * 60 ))
 
 setup_workloads
@@ -40,7 +42,7 @@ mkdir -p conf
 cp -r /examples/policy conf/policy
 cp /examples/inventory.toml conf/inventory.toml
 printf 'inventory = "inventory.toml"\npolicy = ["policy"]\n' > conf/witness.toml
-head -c 4096 /dev/urandom > "$dir/garbage.ko"
+head -c 4096 /dev/urandom > "$SOAK/garbage.ko"
 
 # ---- storms: every hook family on every CPU, paced so that a segment's
 # evidence fits in the guest's memory; they outlive collectors and modules.
@@ -55,15 +57,15 @@ sleep 600000 &
 ptrace_target=$!
 for cpu in $(seq 0 $(( $(nproc) - 1 ))); do
     # file_open (kretprobe security_file_open)
-    spawn taskset -c "$cpu" witness-vmtool storm --threads 1 --seconds 1000000 --rate 150 --path /etc/passwd
+    spawn taskset -c "$cpu" witness-vmtool storm --threads 1 --seconds 1000000 --rate 40 --path /etc/passwd
     # create, rename, unlink; fork, exec, exit, bprm_check
-    spawn taskset -c "$cpu" sh -c "while :; do touch $dir/files/a.$cpu; mv $dir/files/a.$cpu $dir/files/b.$cpu; rm $dir/files/b.$cpu; /bin/true; usleep 50000; done"
+    spawn taskset -c "$cpu" sh -c "while :; do touch $SOAK/files/a.$cpu; mv $SOAK/files/a.$cpu $SOAK/files/b.$cpu; rm $SOAK/files/b.$cpu; /bin/true; usleep 100000; done"
     # credentials, a capability denial, namespaces
-    spawn taskset -c "$cpu" sh -c "while :; do su -s /bin/sh wtest -c 'hostname x' 2>/dev/null; unshare -u true; usleep 200000; done"
+    spawn taskset -c "$cpu" sh -c "while :; do su -s /bin/sh wtest -c 'hostname x' 2>/dev/null; unshare -u true; usleep 400000; done"
     # connect, bind, listen, accept; UDP to a closed port (packet drops)
-    spawn taskset -c "$cpu" sh -c "while :; do witness-vmtool connect 127.0.0.1:8099; witness-vmtool udp-send 127.0.0.1:9 --count 3; usleep 100000; done"
+    spawn taskset -c "$cpu" sh -c "while :; do witness-vmtool connect 127.0.0.1:8099; witness-vmtool udp-send 127.0.0.1:9 --count 3; usleep 300000; done"
     # BPF loads (one the verifier refuses), refused module loads, keys, ptrace
-    spawn taskset -c "$cpu" sh -c "while :; do witness-vmtool bpf-load; witness-vmtool bpf-load --invalid; witness-vmtool module-load $dir/garbage.ko; witness-vmtool add-key user soak-$cpu v; witness-vmtool ptrace-attach $ptrace_target; usleep 300000; done"
+    spawn taskset -c "$cpu" sh -c "while :; do witness-vmtool bpf-load; witness-vmtool bpf-load --invalid; witness-vmtool module-load $SOAK/garbage.ko; witness-vmtool add-key user soak-$cpu v; witness-vmtool ptrace-attach $ptrace_target; usleep 600000; done"
 done
 # module_load: a real module, loaded and removed (one loop: one name).
 spawn sh -c "while :; do insmod /witness/witness_testmod.ko; rmmod witness_testmod; sleep 2; done"
@@ -73,15 +75,15 @@ daemon=
 run_n=0
 start_run() {
     run_n=$((run_n + 1))
-    witness run --source mmap --config conf/witness.toml --evidence-all --evidence "$dir/run/evidence.jsonl" \
-        --evidence-max-bytes 268435456 --listen 127.0.0.1:9753 > "$dir/run/run$run_n.out" 2> "$dir/run/run$run_n.err" &
+    witness run --source mmap --config conf/witness.toml --evidence-all --evidence "$SOAK/run/evidence.jsonl" \
+        --evidence-max-bytes 268435456 --listen 127.0.0.1:9753 > "$SOAK/run/run$run_n.out" 2> "$SOAK/run/run$run_n.err" &
     daemon=$!
-    echo "$daemon" > "$dir/daemon.pid"
+    echo "$daemon" > "$SOAK/daemon.pid"
 }
 # RSS of whichever collector runs, every 5 s, in KiB.
 (while :; do
-    pid=$(cat "$dir/daemon.pid" 2>/dev/null)
-    [ -n "$pid" ] && sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null >> "$dir/rss.log"
+    pid=$(cat "$SOAK/daemon.pid" 2>/dev/null)
+    [ -n "$pid" ] && sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$pid/status" 2>/dev/null >> "$SOAK/rss.log"
     sleep 5
 done) &
 rss_monitor=$!
@@ -96,7 +98,10 @@ while [ "$(now)" -lt "$deadline" ]; do
     # tracepoints still fire and count.
     witness config --kinds exec,fork,exit,bprm_check,file_open,file_create,file_unlink,file_rename,sock_connect,sock_bind,sock_listen,sock_accept,cred_change,cap_denied,ns_change,module_load,bpf_prog_load,ptrace_attach,key_access > /dev/null \
         || soak_fail "segment $seg: witness config failed"
-    rm -f "$dir"/run/evidence.jsonl*
+    # Numbers taken before the kinds were set may be network-context
+    # records: the check starts after them.
+    witness status --format json > "base$seg.json"
+    rm -f "$SOAK"/run/evidence.jsonl*
     start_run
     seg_end=$(( $(now) + SEGMENT_S ))
     [ "$seg_end" -le "$deadline" ] || seg_end=$deadline
@@ -104,6 +109,7 @@ while [ "$(now)" -lt "$deadline" ]; do
     while [ "$(now)" -lt "$seg_end" ]; do
         sleep 5
         if [ "$(now)" -ge "$next_kill" ]; then
+            progress "segment $seg: killing witness run $daemon"
             kill -9 "$daemon" 2>/dev/null
             wait "$daemon" 2>/dev/null
             kills=$((kills + 1))
@@ -119,30 +125,49 @@ while [ "$(now)" -lt "$deadline" ]; do
     done
 
     # Pause the storms, wait for the collector to catch up, mark each CPU.
+    progress "segment $seg: pausing the storms and draining"
     # shellcheck disable=SC2086 # a list of pids
     kill -STOP $storms 2>/dev/null
     sleep 3
-    DRAIN_DIR="$dir/files" drain_collector "$dir/run/evidence.jsonl"
+    # The collector may be far behind (it was killed, the storms outran it):
+    # let it empty the rings before the markers go in.
+    i=0
+    while witness status --format json | tr '{' '\n' | grep '"cpu":' | grep -qv '"unread":0,'; do
+        i=$((i + 1))
+        [ "$i" -lt 600 ] || { soak_fail "segment $seg: the rings were not drained within 10 minutes"; break; }
+        sleep 1
+    done
+    DRAIN_DIR="$SOAK/files" drain_collector "$SOAK/run/evidence.jsonl"
+    progress "segment $seg: drained; checking"
     witness status --format json > "status$seg.json"
-    bad=$(cat "$dir"/run/evidence.jsonl* | grep -cv '^{.*}$' || true)
+    bad=$(cat "$SOAK"/run/evidence.jsonl* | grep -cv '^{.*}$' || true)
     [ "$bad" = 0 ] || soak_fail "segment $seg: $bad evidence lines are not whole JSON objects"
     for cpu in $(seq 0 $(( $(nproc) - 1 ))); do
         row=$(tr '{' '\n' < "status$seg.json" | grep "\"cpu\":$cpu,")
-        drops=$(( $(json_field dropped_full "$row") + $(json_field dropped_nested "$row") ))
-        marker=$(grep "\"kind\":\"file_open\".*witness-drain-.*-$cpu-[0-9]*\"" "$dir"/run/evidence.jsonl* | tail -1)
+        base_row=$(tr '{' '\n' < "base$seg.json" | grep "\"cpu\":$cpu,")
+        base_drops=$(( $(json_field dropped_full "$base_row") + $(json_field dropped_nested "$base_row") ))
+        from=$(( $(json_field produced "$base_row") + base_drops ))
+        drops=$(( $(json_field dropped_full "$row") + $(json_field dropped_nested "$row") - base_drops ))
+        marker=$(grep "\"kind\":\"file_open\".*witness-drain-.*-$cpu-[0-9]*\"" "$SOAK"/run/evidence.jsonl* | tail -1)
         last=$(echo "$marker" | sed -n 's/.*"cpu":[0-9]*,"seq":\([0-9]*\),.*/\1/p')
         [ -n "$last" ] || { soak_fail "segment $seg cpu $cpu: no marker in the evidence log"; continue; }
-        seen=$(cat "$dir"/run/evidence.jsonl* | sed -n "s/.*\"cpu\":$cpu,\"seq\":\([0-9]*\),.*/\1/p" \
-            | awk -v last="$last" '$1 <= last' | sort -un | wc -l)
-        gaps=$((last + 1 - seen))
-        echo "WITNESS-SOAK segment=$seg cpu=$cpu seq_to=$last delivered=$seen gaps=$gaps kernel_drops=$drops"
+        seen=$(cat "$SOAK"/run/evidence.jsonl* | sed -n "s/.*\"cpu\":$cpu,\"seq\":\([0-9]*\),.*/\1/p" \
+            | awk -v from="$from" -v last="$last" '$1 >= from && $1 <= last' | sort -un | wc -l)
+        gaps=$((last + 1 - from - seen))
+        echo "WITNESS-SOAK segment=$seg cpu=$cpu seq=$from..$last delivered=$seen gaps=$gaps kernel_drops=$drops"
         [ "$gaps" = "$drops" ] || soak_fail "segment $seg cpu $cpu: $gaps sequence gaps but the kernel dropped $drops"
         total_records=$((total_records + seen))
         total_drops=$((total_drops + drops))
     done
-    lines=$(cat "$dir"/run/evidence.jsonl* | wc -l)
+    # What the collector itself counted, for when the figures disagree.
+    wget -q -O - http://127.0.0.1:9753/metrics | grep -E '^witness_(sequence_gaps|ring_dropped|hook_dropped|evidence_(lines|errors)|module_unloads)' \
+        | grep -v ' 0$' | sed "s/^/WITNESS-SOAK segment=$seg metric /"
+    cat "$SOAK"/run/run*.err | grep -v 'reading /dev/witness\|configuration reloaded\|listening' | sort | uniq -c | sort -rn | head -8 \
+        | sed "s/^/WITNESS-SOAK segment=$seg collector said /"
+    lines=$(cat "$SOAK"/run/evidence.jsonl* | wc -l)
     echo "WITNESS-SOAK segment=$seg lines=$lines runs=$run_n kills=$kills hups=$hups"
-    reloaded=$(cat "$dir"/run/run*.err | grep -c "configuration reloaded" || true)
+    reloaded=$(cat "$SOAK"/run/run*.err | grep -c "configuration reloaded" || true)
+    progress "segment $seg: stopping witness run and unloading"
     kill -TERM "$daemon" 2>/dev/null
     wait "$daemon" 2>/dev/null
     unload_module 30
@@ -152,9 +177,9 @@ while [ "$(now)" -lt "$deadline" ]; do
 done
 
 kill "$rss_monitor" $storms "$listener" "$ptrace_target" 2>/dev/null
-max_rss=$(sort -n "$dir/rss.log" | tail -1)
-first_rss=$(sed -n '3p' "$dir/rss.log")
-samples=$(wc -l < "$dir/rss.log")
+max_rss=$(sort -n "$SOAK/rss.log" | tail -1)
+first_rss=$(sed -n '3p' "$SOAK/rss.log")
+samples=$(wc -l < "$SOAK/rss.log")
 echo "WITNESS-SOAK summary minutes=$minutes segments=$seg module_reloads=$reloads collector_kills=$kills sighups=$hups config_reloads_applied=${reloaded:-0} records=$total_records kernel_drops=$total_drops rss_samples=$samples rss_first_kib=${first_rss:-0} rss_max_kib=${max_rss:-0}"
 # Bounded: one collector never grew past 256 MiB.
 [ "${max_rss:-0}" -lt 262144 ] || soak_fail "collector RSS reached ${max_rss} KiB"
