@@ -49,16 +49,16 @@ check() {
         verdict="FAIL: the module built with $case drift"
     elif [ "$status" -ne 0 ]; then
         verdict="FAIL: $case: $(tail -1 "$log")"
-    elif ! grep -q -- "$expect" "$log"; then
+    elif ! grep -q -- "$expect" "$log" || ! grep -q 'error' "$log" || ! grep -q 'probes\.c' "$log"; then
         verdict="FAIL: $case: the build failed without naming it ('$expect' not in $log)"
     else
-        note "refused: $(grep -m1 -- "$expect" "$log" | sed 's/^[[:space:]]*//' | cut -c1-160)"
+        note "refused: $(grep -m1 'error' "$log" | sed 's/^[[:space:]]*//' | cut -c1-160)"
     fi
 }
 
 check function "security_file_open no longer has the prototype" \
     's/^HOOKED(security_file_open, int(struct file \*));/HOOKED(security_file_open, int(struct file *, int));/' probes.c
-check tracepoint "check_trace_callback_type_sched_process_exit" \
+check tracepoint "TRACEPOINT_TYPED(sched_process_exit" \
     '/witness_tp_sched_process_exit(/ s/, bool group_dead)/)/; s/witness_rs_sched_process_exit(data, p, group_dead)/witness_rs_sched_process_exit(data, p, false)/' \
     probes.c probes.h
 echo "probe types ($name): $verdict"
