@@ -419,13 +419,20 @@ void witness_shim_current_context(struct witness_task_context *out)
  * Writes the path of the program being executed to buf (no NUL) and returns
  * its length. The path comes from the opened file (absolute, symlinks
  * resolved); when that fails it is the name passed to execve and
- * WITNESS_PATH_FROM_ARGUMENT is set. WITNESS_PATH_TRUNCATED is set when buf
- * was too small. Flag values match EXEC_PATH_* in shared-abi/src/record.rs.
+ * WITNESS_PATH_FROM_ARGUMENT is set. With name_script (the exec
+ * tracepoint, by which time a script's interpreter is the opened file), a
+ * script is named as passed to execve too, with WITNESS_PATH_SCRIPT: an
+ * interpreter was
+ * substituted when bprm->interp no longer is bprm->filename (binfmt_script
+ * and binfmt_misc change it). WITNESS_PATH_TRUNCATED is set when buf was
+ * too small. Flag values match EXEC_PATH_* in shared-abi/src/record.rs.
  */
 #define WITNESS_PATH_TRUNCATED (1u << 0)
 #define WITNESS_PATH_FROM_ARGUMENT (1u << 1)
+#define WITNESS_PATH_SCRIPT (1u << 4)
 
-size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t buflen, u32 *flags)
+size_t witness_shim_exec_path(const struct linux_binprm *bprm, bool name_script, char *buf, size_t buflen,
+			      u32 *flags)
 {
 	const char *name;
 	size_t len;
@@ -433,7 +440,9 @@ size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t
 	*flags = 0;
 	if (buflen == 0)
 		return 0;
-	if (bprm->file) {
+	if (name_script && bprm->filename && bprm->interp != bprm->filename) {
+		*flags |= WITNESS_PATH_SCRIPT;
+	} else if (bprm->file) {
 		name = d_path(&bprm->file->f_path, buf, buflen);
 		if (!IS_ERR(name)) {
 			len = buf + buflen - 1 - name; /* d_path NUL-terminates at the end */

@@ -74,7 +74,8 @@ void witness_shim_tracepoint_sync(void);
 
 void witness_shim_task_context(struct task_struct *task, struct witness_task_context *out);
 void witness_shim_current_context(struct witness_task_context *out);
-size_t witness_shim_exec_path(const struct linux_binprm *bprm, char *buf, size_t buflen, u32 *flags);
+size_t witness_shim_exec_path(const struct linux_binprm *bprm, bool name_script, char *buf, size_t buflen,
+			      u32 *flags);
 void witness_shim_exec_inode(const struct linux_binprm *bprm, u32 *dev, u64 *ino, s64 *mtime_sec);
 size_t witness_shim_exec_argv(char *buf, size_t buflen, u32 *flags);
 u32 witness_shim_exec_argc(const struct linux_binprm *bprm);

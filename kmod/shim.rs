@@ -71,7 +71,13 @@ extern "C" {
 
     pub(crate) fn witness_shim_task_context(task: Kptr, out: *mut TaskContext);
     pub(crate) fn witness_shim_current_context(out: *mut TaskContext);
-    pub(crate) fn witness_shim_exec_path(bprm: Kptr, buf: *mut u8, buflen: usize, flags: *mut u32) -> usize;
+    pub(crate) fn witness_shim_exec_path(
+        bprm: Kptr,
+        name_script: bool,
+        buf: *mut u8,
+        buflen: usize,
+        flags: *mut u32,
+    ) -> usize;
     pub(crate) fn witness_shim_exec_inode(bprm: Kptr, dev: *mut u32, ino: *mut u64, mtime_sec: *mut i64);
     pub(crate) fn witness_shim_exec_argv(buf: *mut u8, buflen: usize, flags: *mut u32) -> usize;
     pub(crate) fn witness_shim_exec_argc(bprm: Kptr) -> u32;

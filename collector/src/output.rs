@@ -13,9 +13,9 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use witness_abi::record::{
     CredRecord, ExecRecord, FileRecord, KeyRecord, NetAddr, NsRecord, RecordKind, SockRecord, TaskContext,
-    TcpStateRecord, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_TRUNCATED,
-    EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, FILE_PATH_UNRESOLVED, KEY_DESC_TRUNCATED,
-    KEY_OP_ADD, KEY_OP_REQUEST, KEY_TYPE_TRUNCATED, KEY_UNREADABLE, NS_NAMES,
+    TcpStateRecord, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_SCRIPT,
+    EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, FILE_PATH_UNRESOLVED,
+    KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_TYPE_TRUNCATED, KEY_UNREADABLE, NS_NAMES,
 };
 
 use crate::decode::{nul_terminated, Body, Event};
@@ -244,6 +244,7 @@ fn exec_summary(rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>]) -> String {
     s.push_str(&flag(rec.flags & EXEC_PATH_FROM_ARGUMENT != 0, "path as passed to execve"));
     s.push_str(&flag(rec.flags & EXEC_ARGV_TRUNCATED != 0, "arguments truncated"));
     s.push_str(&flag(rec.flags & EXEC_ARGV_UNREADABLE != 0, "arguments unreadable"));
+    s.push_str(&flag(rec.flags & EXEC_PATH_SCRIPT != 0, "script"));
     s
 }
 
@@ -502,6 +503,7 @@ fn exec_json(o: &mut impl Fields, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>
     put(o, "path_from_argument", rec.flags & EXEC_PATH_FROM_ARGUMENT != 0);
     put(o, "argv_truncated", rec.flags & EXEC_ARGV_TRUNCATED != 0);
     put(o, "argv_unreadable", rec.flags & EXEC_ARGV_UNREADABLE != 0);
+    put(o, "script", rec.flags & EXEC_PATH_SCRIPT != 0);
     put(o, "dev", rec.dev);
     put(o, "ino", rec.ino);
     put(o, "mtime_sec", rec.mtime_sec);
@@ -771,6 +773,20 @@ mod tests {
             let text = summary(event);
             assert!(text.contains(summary_part), "{kind}: {text}");
         }
+    }
+
+    /// A script's exec names the script and says so.
+    #[test]
+    fn script_execs_are_flagged() {
+        let mut e = exec();
+        if let Body::Exec { rec, .. } = &mut e.body {
+            rec.flags = EXEC_PATH_SCRIPT | EXEC_PATH_FROM_ARGUMENT;
+        }
+        let o = json(&e, &Clock::identity());
+        assert_eq!(o["script"], true);
+        assert_eq!(o["path_from_argument"], true);
+        assert!(summary(&e).contains("[script]"), "{}", summary(&e));
+        assert_eq!(json(&exec(), &Clock::identity())["script"], false);
     }
 
     /// bprm_check paths carry exec path flags: "from the argument" is not

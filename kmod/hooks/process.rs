@@ -52,7 +52,7 @@ unsafe extern "C" fn witness_rs_sched_process_exec(data: *mut c_void, task: Kptr
         let mut path_flags = 0u32;
         let path_len = body.tail(EXEC_PATH_MAX, |room| {
             // SAFETY: `room` is writable for its length; `bprm` is live.
-            unsafe { shim::witness_shim_exec_path(bprm, room.as_mut_ptr(), room.len(), &mut path_flags) }
+            unsafe { shim::witness_shim_exec_path(bprm, true, room.as_mut_ptr(), room.len(), &mut path_flags) }
         });
         let mut argv_flags = 0u32;
         let argv_len = body.tail(EXEC_ARGV_MAX, |room| {
@@ -142,7 +142,7 @@ unsafe extern "C" fn witness_rs_bprm_check_return(data: *mut c_void, verdict: c_
         let n = body.tail(EXEC_PATH_MAX, |room| {
             // SAFETY: `bprm` is live until security_bprm_check's caller
             // returns, which is after this handler.
-            unsafe { shim::witness_shim_exec_path(bprm, room.as_mut_ptr(), room.len(), &mut flags) }
+            unsafe { shim::witness_shim_exec_path(bprm, false, room.as_mut_ptr(), room.len(), &mut flags) }
         });
         // CAST: n <= EXEC_PATH_MAX; the exec path flags fit the low bits.
         rec.path_len = n as u16;

@@ -207,14 +207,19 @@ pub const TASK_CONTEXT_LEN: usize = core::mem::size_of::<TaskContext>();
 
 /// `ExecRecord::flags`: the path was longer than [`EXEC_PATH_MAX`] and was cut.
 pub const EXEC_PATH_TRUNCATED: u32 = 1 << 0;
-/// `ExecRecord::flags`: the kernel could not resolve the executable's path
-/// from its file, so the path is the name passed to `execve` (possibly
-/// relative).
+/// `ExecRecord::flags`: the path is the name passed to `execve` (possibly
+/// relative), not resolved from the file: the kernel could not resolve it,
+/// or the program is a script ([`EXEC_PATH_SCRIPT`]).
 pub const EXEC_PATH_FROM_ARGUMENT: u32 = 1 << 1;
 /// `ExecRecord::flags`: the arguments were longer than [`EXEC_ARGV_MAX`].
 pub const EXEC_ARGV_TRUNCATED: u32 = 1 << 2;
 /// `ExecRecord::flags`: the arguments could not be read (not resident).
 pub const EXEC_ARGV_UNREADABLE: u32 = 1 << 3;
+/// `ExecRecord::flags`: the program executed is a script that an
+/// interpreter runs (`#!`, binfmt_misc). The path names the script, as
+/// execve(2) was given it; the interpreter is the first argument, and
+/// `dev`, `ino` and `mtime_sec` are the interpreter's file.
+pub const EXEC_PATH_SCRIPT: u32 = 1 << 4;
 
 /// The longest executable path an exec record carries, in bytes.
 pub const EXEC_PATH_MAX: usize = 1024;

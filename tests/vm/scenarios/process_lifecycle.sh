@@ -1,10 +1,14 @@
 # Fork, exec (with arguments and the executable's inode), the exec decision
-# (security_bprm_check) and exit (with the exit code) of a known program.
+# (security_bprm_check) and exit (with the exit code) of a known program,
+# and the exec of a #! script, which names the script.
 . /tests/vm/lib.sh
 
 install_known_binary
+printf '#!/bin/sh\nexit 0\n' > /opt/wtest/hello.sh
+chmod 0755 /opt/wtest/hello.sh
 load_module
 start_collector events.json
+/opt/wtest/hello.sh
 
 "$KNOWN_BINARY" sh -c 'exit 7' &
 child=$!
@@ -29,6 +33,14 @@ assert_eq "fork parent" "$$" "$(json_field pid "$fork_line")"
 bprm_line=$(expect_record events.json bprm_check "\"path\":\"$KNOWN_BINARY\"")
 echo "bprm_check: $bprm_line"
 assert_eq "bprm_check verdict" 0 "$(json_field verdict "$bprm_line")"
+
+script=$(expect_record events.json exec '"path":"/opt/wtest/hello.sh"')
+echo "script exec: $script"
+echo "$script" | grep -q '"script":true' || fail "the script's exec is not flagged as a script"
+echo "$script" | grep -q '"argv":\["/bin/sh","/opt/wtest/hello.sh"\]' || fail "the interpreter is not the first argument"
+expect_record events.json bprm_check '"path":"/opt/wtest/hello.sh"' > /dev/null
+# The plain program is not a script.
+echo "$exec_line" | grep -q '"script":false' || fail "a binary's exec is flagged as a script"
 
 exit_line=$(expect_record events.json exit "\"pid\":$child,")
 echo "exit: $exit_line"
