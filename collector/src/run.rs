@@ -275,8 +275,18 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) ->
 
 /// Runs the daemon until SIGINT/SIGTERM (or `duration`).
 pub fn run(opts: RunOptions) -> anyhow::Result<()> {
-    let config = load_config(opts.inventory.as_deref(), &opts.policies, opts.cache_entries)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // Before anything slow: a SIGHUP's default action is to end the
+    // process, so one sent while the configuration loads (a reload right
+    // after a restart) would kill the daemon. Registered now, it waits for
+    // the handler below.
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _in_runtime = runtime.enter();
+        (signal(SignalKind::hangup())?, signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
+    };
+    tracing::info!("loading the configuration");
+    let config = load_config(opts.inventory.as_deref(), &opts.policies, opts.cache_entries)?;
     let evidence = opts.evidence.as_ref().map(|p| EvidenceLog::open(p, opts.evidence_policy)).transpose()?;
     let mut sinks = Sinks::new(evidence, None);
     let shared = sinks.shared.clone();
@@ -304,14 +314,8 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         let stop = stop.clone();
         let (inventory, policies, cache) = (opts.inventory.clone(), opts.policies.clone(), opts.cache_entries);
         let settings_file = opts.settings_file.clone();
+        let (mut hup, mut term, mut int) = signals;
         runtime.spawn(async move {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut hup), Ok(mut term), Ok(mut int)) =
-                (signal(SignalKind::hangup()), signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-            else {
-                tracing::error!("cannot install signal handlers");
-                return;
-            };
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
@@ -377,6 +381,7 @@ fn drain(
                     tracing::warn!("{e}; waiting for it");
                     said_waiting = true;
                 }
+                apply_reloads(p, reloads);
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -395,19 +400,7 @@ fn drain(
         let mut last_stats = Instant::now() - Duration::from_secs(10);
         let mut gone = false;
         while !done() && !gone {
-            while let Ok(loaded) = reloads.try_recv() {
-                match loaded {
-                    Ok(config) => {
-                        p.reload(config);
-                        p.counters.reloads[1] += 1;
-                        tracing::info!("configuration reloaded");
-                    }
-                    Err(e) => {
-                        p.counters.reloads[0] += 1;
-                        tracing::error!("reload rejected, keeping the running configuration: {e}");
-                    }
-                }
-            }
+            apply_reloads(p, reloads);
             let deadline = Instant::now() + Duration::from_millis(200);
             events.clear();
             match source.next(deadline, &mut events) {
@@ -459,6 +452,23 @@ fn drain(
         }
     }
     Ok(())
+}
+
+/// Applies the configurations SIGHUP loaded (or counts their rejection).
+fn apply_reloads(p: &mut Pipeline, reloads: &mpsc::Receiver<Result<Config, String>>) {
+    while let Ok(loaded) = reloads.try_recv() {
+        match loaded {
+            Ok(config) => {
+                p.reload(config);
+                p.counters.reloads[1] += 1;
+                tracing::info!("configuration reloaded");
+            }
+            Err(e) => {
+                p.counters.reloads[0] += 1;
+                tracing::error!("reload rejected, keeping the running configuration: {e}");
+            }
+        }
+    }
 }
 
 /// How `witness run` reads the rings.
