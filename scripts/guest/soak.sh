@@ -134,7 +134,11 @@ while [ "$(now)" -lt "$deadline" ]; do
     i=0
     while witness status --format json | tr '{' '\n' | grep '"cpu":' | grep -qv '"unread":0,'; do
         i=$((i + 1))
-        [ "$i" -lt 600 ] || { soak_fail "segment $seg: the rings were not drained within 10 minutes"; break; }
+        if ! kill -0 "$daemon" 2> /dev/null; then
+            soak_fail "segment $seg: witness run $daemon is gone: $(tail -3 "$SOAK/run/run$run_n.err" | tr '\n' ' ')"
+            break
+        fi
+        [ "$i" -lt 600 ] || { soak_fail "segment $seg: the rings were not drained within 10 minutes: $(tail -3 "$SOAK/run/run$run_n.err" | tr '\n' ' ')"; break; }
         sleep 1
     done
     DRAIN_DIR="$SOAK/files" drain_collector "$SOAK/run/evidence.jsonl"
