@@ -25,7 +25,7 @@
 //! probeable) is reported as not attached in the stats and does not stop the
 //! module from loading.
 
-use core::ffi::{c_void, CStr};
+use core::ffi::{c_char, c_void, CStr};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 
@@ -108,9 +108,9 @@ mod trampolines {
         pub(crate) fn witness_kr_security_bprm_check_entry();
         pub(crate) fn witness_kr_security_bprm_check_return();
         pub(crate) fn witness_kr_security_file_open_entry();
-        pub(crate) fn witness_kr_security_inode_create_entry();
-        pub(crate) fn witness_kr_security_inode_unlink_entry();
-        pub(crate) fn witness_kr_security_inode_rename_entry();
+        pub(crate) fn witness_kr_security_path_mknod_entry();
+        pub(crate) fn witness_kr_security_path_unlink_entry();
+        pub(crate) fn witness_kr_security_path_rename_entry();
         pub(crate) fn witness_kr_file_return();
         pub(crate) fn witness_kr_security_socket_connect_entry();
         pub(crate) fn witness_kr_security_socket_bind_entry();
@@ -576,4 +576,25 @@ pub(crate) unsafe fn stash<T>(data: *mut c_void, value: T) {
 pub(crate) unsafe fn stashed<T>(data: *mut c_void) -> T {
     // SAFETY: the caller's contract.
     unsafe { data.cast::<T>().read_unaligned() }
+}
+
+/// Copies a NUL-terminated kernel string into `out`, bounded; returns its
+/// length in `out` and whether it was cut.
+///
+/// # Safety
+///
+/// `s` is NULL or a NUL-terminated kernel string.
+pub(crate) unsafe fn copy_cstr(s: *const c_char, out: &mut [u8]) -> (usize, bool) {
+    if s.is_null() {
+        return (0, false);
+    }
+    for (i, slot) in out.iter_mut().enumerate() {
+        // SAFETY: reads stop at the NUL, which the caller guarantees.
+        let b = unsafe { *s.add(i) } as u8;
+        if b == 0 {
+            return (i, false);
+        }
+        *slot = b;
+    }
+    (out.len(), true)
 }

@@ -55,6 +55,10 @@
 #if !IS_ENABLED(CONFIG_KEYS) || !IS_ENABLED(CONFIG_SECURITY_NETWORK) || !IS_ENABLED(CONFIG_INET)
 #error "witness needs a kernel with CONFIG_KEYS, CONFIG_SECURITY_NETWORK and CONFIG_INET"
 #endif
+#if !IS_ENABLED(CONFIG_SECURITY_PATH)
+/* Without it the security_path_* hooks are empty inlines: nothing to probe. */
+#error "witness needs a kernel with CONFIG_SECURITY_PATH (AppArmor, TOMOYO and Landlock select it)"
+#endif
 
 #define HOOKED(fn, type)                                                            \
 	static_assert(__builtin_types_compatible_p(typeof(fn), type),               \
@@ -115,37 +119,47 @@ KRETPROBE_TYPED(witness_kr_security_bprm_check_return);
 /* ---- files ------------------------------------------------------------ */
 
 HOOKED(security_file_open, int(struct file *));
-HOOKED(security_inode_create, int(struct inode *, struct dentry *, umode_t));
-HOOKED(security_inode_unlink, int(struct inode *, struct dentry *));
-HOOKED(security_inode_rename,
-       int(struct inode *, struct dentry *, struct inode *, struct dentry *, unsigned int));
+HOOKED(security_path_mknod, int(const struct path *, struct dentry *, umode_t, unsigned int));
+HOOKED(security_path_unlink, int(const struct path *, struct dentry *));
+HOOKED(security_path_rename,
+       int(const struct path *, struct dentry *, const struct path *, struct dentry *, unsigned int));
 
 int witness_kr_security_file_open_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	return witness_rs_file_open_entry(ri->data, ARG(regs, 0, struct file *));
+	struct file *file = ARG(regs, 0, struct file *);
+
+	/* overlayfs opens the real file behind each file it opens: that
+	 * "backing file" open is the filesystem's own, already recorded as the
+	 * open of the overlay path, so it is not an event. */
+	if (file->f_mode & FMODE_BACKING)
+		return 1;
+	return witness_rs_file_open_entry(ri->data, file);
 }
 KRETPROBE_TYPED(witness_kr_security_file_open_entry);
 
-int witness_kr_security_inode_create_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+int witness_kr_security_path_mknod_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	return witness_rs_inode_create_entry(ri->data, ARG(regs, 1, struct dentry *),
-					     ARG(regs, 2, umode_t));
+	return witness_rs_path_mknod_entry(ri->data, ARG(regs, 0, const struct path *),
+					   ARG(regs, 1, struct dentry *), ARG(regs, 2, umode_t),
+					   ARG(regs, 3, unsigned int));
 }
-KRETPROBE_TYPED(witness_kr_security_inode_create_entry);
+KRETPROBE_TYPED(witness_kr_security_path_mknod_entry);
 
-int witness_kr_security_inode_unlink_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+int witness_kr_security_path_unlink_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	return witness_rs_inode_unlink_entry(ri->data, ARG(regs, 1, struct dentry *));
+	return witness_rs_path_unlink_entry(ri->data, ARG(regs, 0, const struct path *),
+					    ARG(regs, 1, struct dentry *));
 }
-KRETPROBE_TYPED(witness_kr_security_inode_unlink_entry);
+KRETPROBE_TYPED(witness_kr_security_path_unlink_entry);
 
-int witness_kr_security_inode_rename_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
+int witness_kr_security_path_rename_entry(struct kretprobe_instance *ri, struct pt_regs *regs)
 {
-	return witness_rs_inode_rename_entry(ri->data, ARG(regs, 1, struct dentry *),
-					     ARG(regs, 3, struct dentry *),
-					     ARG(regs, 4, unsigned int));
+	return witness_rs_path_rename_entry(ri->data, ARG(regs, 0, const struct path *),
+					    ARG(regs, 1, struct dentry *),
+					    ARG(regs, 2, const struct path *),
+					    ARG(regs, 3, struct dentry *), ARG(regs, 4, unsigned int));
 }
-KRETPROBE_TYPED(witness_kr_security_inode_rename_entry);
+KRETPROBE_TYPED(witness_kr_security_path_rename_entry);
 
 /* The four file hooks share one return handler: the stash names the hook. */
 int witness_kr_file_return(struct kretprobe_instance *ri, struct pt_regs *regs)

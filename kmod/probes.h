@@ -41,9 +41,9 @@ int witness_kp_inet_accept(struct kprobe *p, struct pt_regs *regs);
 int witness_kr_security_bprm_check_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_bprm_check_return(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_file_open_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_security_inode_create_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_security_inode_unlink_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
-int witness_kr_security_inode_rename_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_security_path_mknod_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_security_path_unlink_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
+int witness_kr_security_path_rename_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_file_return(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_socket_connect_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
 int witness_kr_security_socket_bind_entry(struct kretprobe_instance *ri, struct pt_regs *regs);
@@ -73,10 +73,11 @@ int witness_rs_bprm_check_entry(void *data, struct linux_binprm *bprm);
 void witness_rs_bprm_check_return(void *data, int ret);
 
 int witness_rs_file_open_entry(void *data, struct file *file);
-int witness_rs_inode_create_entry(void *data, struct dentry *dentry, unsigned int mode);
-int witness_rs_inode_unlink_entry(void *data, struct dentry *dentry);
-int witness_rs_inode_rename_entry(void *data, struct dentry *old_dentry, struct dentry *new_dentry,
-				  unsigned int flags);
+int witness_rs_path_mknod_entry(void *data, const struct path *dir, struct dentry *dentry,
+				unsigned int mode, unsigned int dev);
+int witness_rs_path_unlink_entry(void *data, const struct path *dir, struct dentry *dentry);
+int witness_rs_path_rename_entry(void *data, const struct path *old_dir, struct dentry *old_dentry,
+				 const struct path *new_dir, struct dentry *new_dentry, unsigned int flags);
 void witness_rs_file_return(void *data, int ret);
 
 int witness_rs_connect_entry(void *data, struct socket *sock, struct sockaddr *address, int addrlen);

@@ -591,7 +591,6 @@ void witness_shim_kprobe_detach(unsigned int slot)
 /* ---- files ------------------------------------------------------------ */
 
 #define WITNESS_FILE_PATH_TRUNCATED (1u << 0)
-#define WITNESS_FILE_PATH_IN_FS (1u << 1)
 #define WITNESS_FILE_PATH_UNRESOLVED (1u << 3)
 
 /* d_path/dentry_path_raw write at the end of buf; move the result to the
@@ -619,12 +618,31 @@ size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen,
 	return front_path(buf, buflen, d_path(&file->f_path, buf, buflen), flags);
 }
 
-size_t witness_shim_dentry_path(struct dentry *dentry, char *buf, size_t buflen, u16 *flags)
+/* The path of `dentry`, an entry of the directory `dir`: the directory's
+ * d_path, then the entry's name. Not d_path of the entry itself: a create
+ * sees a dentry still being looked up, unhashed, which d_path would call
+ * "(deleted)". The caller holds the directory's lock, so the name is
+ * stable. */
+size_t witness_shim_dir_entry_path(const struct path *dir, const struct dentry *dentry, char *buf,
+				   size_t buflen, u16 *flags)
 {
-	*flags = WITNESS_FILE_PATH_IN_FS;
+	size_t len, name_len = dentry->d_name.len;
+
+	*flags = 0;
 	if (buflen == 0)
 		return 0;
-	return front_path(buf, buflen, dentry_path_raw(dentry, buf, buflen), flags);
+	len = front_path(buf, buflen, d_path(dir, buf, buflen), flags);
+	if (len == 0)
+		return 0; /* the directory did not resolve: the flags say why */
+	if (len == 1)
+		len = 0; /* the root: no doubled slash */
+	if (len + 1 + name_len > buflen)
+		*flags |= WITNESS_FILE_PATH_TRUNCATED;
+	if (len < buflen)
+		buf[len++] = '/';
+	name_len = min(name_len, buflen - len);
+	memcpy(buf + len, dentry->d_name.name, name_len);
+	return len + name_len;
 }
 
 void witness_shim_file_info(const struct file *file, u32 *f_flags, u32 *mode, u64 *ino, u32 *dev)

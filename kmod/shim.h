@@ -89,7 +89,8 @@ int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre
 void witness_shim_kprobe_detach(unsigned int slot);
 
 size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen, u16 *flags);
-size_t witness_shim_dentry_path(struct dentry *dentry, char *buf, size_t buflen, u16 *flags);
+size_t witness_shim_dir_entry_path(const struct path *dir, const struct dentry *dentry, char *buf,
+				   size_t buflen, u16 *flags);
 void witness_shim_file_info(const struct file *file, u32 *f_flags, u32 *mode, u64 *ino, u32 *dev);
 void witness_shim_dentry_info(struct dentry *dentry, u32 *mode, u64 *ino, u32 *dev);
 

@@ -84,7 +84,13 @@ extern "C" {
     pub(crate) fn witness_shim_exit_code(task: Kptr) -> i32;
 
     pub(crate) fn witness_shim_file_path(file: Kptr, buf: *mut u8, buflen: usize, flags: *mut u16) -> usize;
-    pub(crate) fn witness_shim_dentry_path(dentry: Kptr, buf: *mut u8, buflen: usize, flags: *mut u16) -> usize;
+    pub(crate) fn witness_shim_dir_entry_path(
+        dir: Kptr,
+        dentry: Kptr,
+        buf: *mut u8,
+        buflen: usize,
+        flags: *mut u16,
+    ) -> usize;
     pub(crate) fn witness_shim_file_info(file: Kptr, f_flags: *mut u32, mode: *mut u32, ino: *mut u64, dev: *mut u32);
     pub(crate) fn witness_shim_dentry_info(dentry: Kptr, mode: *mut u32, ino: *mut u64, dev: *mut u32);
 

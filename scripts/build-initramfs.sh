@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Packs the test VM's initramfs: busybox, witness.ko, the static collector,
+# Packs the test VM's initramfs: busybox, witness.ko (and overlay.ko for a
+# stock kernel), the static collector,
 # the guest init, the VM scenarios and the demo.
 #
 #   scripts/build-initramfs.sh MODULE COLLECTOR OUT
@@ -26,6 +27,9 @@ install -m 0755 "$WITNESS_ROOT/scripts/guest/soak.sh" "$stage/soak.sh"
 install -m 0644 "$module" "$stage/witness/witness.ko"
 testmod="$(dirname "$module")/witness_testmod.ko"
 [ -f "$testmod" ] && install -m 0644 "$testmod" "$stage/witness/witness_testmod.ko"
+# A stock kernel's overlayfs module (the debug kernel has it built in).
+overlay="$(dirname "$module")/overlay.ko"
+[ -f "$overlay" ] && install -m 0644 "$overlay" "$stage/witness/overlay.ko"
 install -m 0755 "$collector" "$stage/usr/bin/witness"
 vmtool="$(dirname "$collector")/witness-vmtool"
 [ -x "$vmtool" ] && install -m 0755 "$vmtool" "$stage/usr/bin/witness-vmtool"

@@ -13,10 +13,11 @@
 #    its config names (pinned: a suite can carry newer ones);
 # 3. regenerates rust/ for the headers (scripts/kbuild-rust.sh, in the
 #    chroot);
-# 4. downloads the image package and takes its vmlinuz, unmodified.
+# 4. downloads the image package and takes its vmlinuz, unmodified, and
+#    overlay.ko (decompressed), which the VM suite loads to test overlayfs.
 #
-# Writes $WITNESS_BUILD/NAME/{bzImage,kernel.env}; kernel.env names the
-# chroot, the release and the KDIR inside the chroot.
+# Writes $WITNESS_BUILD/NAME/{bzImage,overlay.ko,kernel.env}; kernel.env
+# names the chroot, the release and the KDIR inside the chroot.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 [ $# -eq 1 ] || die "usage: $0 NAME (one of: $(stock_kernel_names | tr '\n' ' '))"
@@ -81,14 +82,18 @@ kdir="/var/lib/witness/kbuild/$release"
 in_chroot "$root" /witness-src/scripts/kbuild-rust.sh "$headers" "$kdir" >/dev/null
 
 image="$WITNESS_CACHE/stock/linux-image-${release}_$pkgver.vmlinuz"
-if [ ! -f "$image" ]; then
-    # The kernel is in the image package itself, or (Debian from 7.3) in
-    # the linux-binary package it depends on.
+overlay="$WITNESS_CACHE/stock/linux-image-${release}_$pkgver.overlay.ko"
+if [ ! -f "$image" ] || [ ! -f "$overlay" ]; then
+    # The kernel and its modules are in the image package itself, or
+    # (Debian from 7.3) in the linux-binary and linux-modules packages it
+    # depends on.
     pkgs=("linux-image-$release=$pkgver")
     control="$(in_chroot "$root" apt-cache show "linux-image-$release=$pkgver")"
-    if grep -q "^Depends:.*linux-binary-$release" <<< "$control"; then
-        pkgs+=("linux-binary-$release=$pkgver")
-    fi
+    for part in binary modules; do
+        if grep -q "^Depends:.*linux-$part-$release" <<< "$control"; then
+            pkgs+=("linux-$part-$release=$pkgver")
+        fi
+    done
     step "$name: downloading ${pkgs[*]}"
     tmp="$(mktemp -d)"
     in_chroot "$root" sh -c 'rm -rf /tmp/image && mkdir /tmp/image && cd /tmp/image && apt-get download -q -o APT::Sandbox::User=root "$@"' \
@@ -96,10 +101,19 @@ if [ ! -f "$image" ]; then
     for deb in "$root"/tmp/image/*.deb; do dpkg-deb -x "$deb" "$tmp"; done
     vmlinuz="$(find "$tmp" -path "*/boot/vmlinuz-$release" -o -path "*/modules/$release/vmlinuz" | head -1)"
     [ -n "$vmlinuz" ] || die "no vmlinuz for $release in ${pkgs[*]}"
+    ko="$(find "$tmp" -path "*/modules/$release/kernel/fs/overlayfs/overlay.ko*" | head -1)"
+    case "$ko" in
+        *.ko) cp "$ko" "$overlay.tmp" ;;
+        *.ko.xz) xz -dc "$ko" > "$overlay.tmp" ;;
+        *.ko.zst) zstd -qdc "$ko" > "$overlay.tmp" ;;
+        *) die "no overlay.ko for $release in ${pkgs[*]}" ;;
+    esac
+    mv "$overlay.tmp" "$overlay"
     mv "$vmlinuz" "$image"
     rm -rf "$tmp" "$root/tmp/image"
 fi
 cp "$image" "$out/bzImage"
+cp "$overlay" "$out/overlay.ko"
 cat > "$out/kernel.env" <<ENV
 STOCK_NAME=$name
 STOCK_RELEASE=$release

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use witness_abi::record::{
     CredRecord, ExecRecord, FileRecord, KeyRecord, NetAddr, NsRecord, RecordKind, SockRecord, TaskContext,
     TcpStateRecord, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_PATH_FROM_ARGUMENT, EXEC_PATH_SCRIPT,
-    EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_IN_FS, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, FILE_PATH_UNRESOLVED,
+    EXEC_PATH_TRUNCATED, EXIT_GROUP_DEAD, FILE_PATH_SECRET, FILE_PATH_TRUNCATED, FILE_PATH_UNRESOLVED,
     KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_TYPE_TRUNCATED, KEY_UNREADABLE, NS_NAMES,
 };
 
@@ -511,15 +511,14 @@ fn exec_json(o: &mut impl Fields, rec: &ExecRecord, path: &[u8], argv: &[Vec<u8>
 
 /// The `FILE_PATH_*` flags of the path called `name`, as booleans (the
 /// secret flag is named separately).
-fn path_flags_json(o: &mut impl Fields, keys: [&str; 3], flags: u16) {
+fn path_flags_json(o: &mut impl Fields, keys: [&str; 2], flags: u16) {
     put(o, keys[0], flags & FILE_PATH_TRUNCATED != 0);
-    put(o, keys[1], flags & FILE_PATH_IN_FS != 0);
-    put(o, keys[2], flags & FILE_PATH_UNRESOLVED != 0);
+    put(o, keys[1], flags & FILE_PATH_UNRESOLVED != 0);
 }
 
 /// The flag keys of `path` and of a rename's `new_path`.
-const PATH_FLAGS: [&str; 3] = ["path_truncated", "path_in_filesystem", "path_unresolved"];
-const NEW_PATH_FLAGS: [&str; 3] = ["new_path_truncated", "new_path_in_filesystem", "new_path_unresolved"];
+const PATH_FLAGS: [&str; 2] = ["path_truncated", "path_unresolved"];
+const NEW_PATH_FLAGS: [&str; 2] = ["new_path_truncated", "new_path_unresolved"];
 
 fn file_json(o: &mut impl Fields, rename: bool, rec: &FileRecord, path: &[u8], path2: &[u8]) {
     put(o, "verdict", rec.verdict);
@@ -691,7 +690,7 @@ mod tests {
             (
                 "file_open",
                 json!({"verdict": -1, "path": "/old", "secret": true, "path_truncated": false,
-                       "path_in_filesystem": false, "flags": 2, "mode": 0o100_600, "dev": 0x802, "ino": 99}),
+                       "flags": 2, "mode": 0o100_600, "dev": 0x802, "ino": 99}),
                 "/old DENIED (-1) [secret]",
             ),
             ("file_create", json!({"path": "/old"}), "/old DENIED (-1)"),
@@ -803,7 +802,7 @@ mod tests {
         let o = json(&e, &Clock::identity());
         assert_eq!(o["path_from_argument"], true);
         assert_eq!(o["path_truncated"], true);
-        assert!(!o.contains_key("path_in_filesystem"), "{o:?}");
+        assert!(!o.contains_key("path_unresolved"), "{o:?}");
     }
 
     /// A refused module load carries the kernel's verdict and says so.

@@ -1,10 +1,19 @@
 //! Files: `security_file_open` with its verdict, and creation, unlink and
-//! rename (`security_inode_*`), each with the kernel's verdict.
+//! rename (`security_path_*`), each with the kernel's verdict.
+//!
+//! The `security_path_*` hooks carry the directory's mount, so their paths
+//! are absolute like an open's; the `security_inode_*` hooks that follow
+//! them do not (a dentry alone names a path only within its filesystem).
+//! The verdict is therefore that of the path-based LSMs (AppArmor, TOMOYO,
+//! Landlock); a later denial by an inode-based one (SELinux, Smack) is not
+//! seen. The path hooks are also only reached from system calls, so a
+//! filesystem's own creates (overlayfs copy-up, whiteouts) are not events,
+//! as overlayfs's backing-file opens are not.
 //!
 //! Paths are resolved into a per-CPU scratch area first, and the path
 //! filters judge them there, so a filtered event takes no ring space and no
-//! sequence number. Opens of secret paths, and renames into or out of them,
-//! are flagged and always kept.
+//! sequence number. Events on secret paths (opens, creates, unlinks, and
+//! renames into or out of them) are flagged and always kept.
 
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
@@ -19,12 +28,23 @@ use crate::shim::{self, Kptr};
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Stash {
-    /// `struct file *` (open) or `struct dentry *` (the others).
+    /// Open: the `struct file *`. The others: the directory's `struct path *`.
     obj: usize,
-    /// The rename target's `struct dentry *`.
+    /// The `struct dentry *` in that directory (not for open).
+    dentry: usize,
+    /// Rename: the target directory's `struct path *` and dentry.
     obj2: usize,
+    dentry2: usize,
     /// Create: the requested mode. Rename: the flags.
     arg: u32,
+    /// Create: the requested device number.
+    arg2: u32,
+}
+
+impl Stash {
+    fn new(obj: Kptr, dentry: Kptr) -> Self {
+        Self { obj: obj as usize, dentry: dentry as usize, obj2: 0, dentry2: 0, arg: 0, arg2: 0 }
+    }
 }
 
 pub(super) static POINTS: &[HookPoint] = &[
@@ -36,23 +56,23 @@ pub(super) static POINTS: &[HookPoint] = &[
         Tagged
     ),
     kretprobe!(
-        SecurityInodeCreate,
-        c"security_inode_create",
-        witness_kr_security_inode_create_entry,
+        SecurityPathMknod,
+        c"security_path_mknod",
+        witness_kr_security_path_mknod_entry,
         witness_kr_file_return,
         Tagged
     ),
     kretprobe!(
-        SecurityInodeUnlink,
-        c"security_inode_unlink",
-        witness_kr_security_inode_unlink_entry,
+        SecurityPathUnlink,
+        c"security_path_unlink",
+        witness_kr_security_path_unlink_entry,
         witness_kr_file_return,
         Tagged
     ),
     kretprobe!(
-        SecurityInodeRename,
-        c"security_inode_rename",
-        witness_kr_security_inode_rename_entry,
+        SecurityPathRename,
+        c"security_path_rename",
+        witness_kr_security_path_rename_entry,
         witness_kr_file_return,
         Tagged
     ),
@@ -78,46 +98,59 @@ unsafe fn enter(data: *mut c_void, hook: Hook, s: Stash) -> c_int {
     0
 }
 
-/// `int security_file_open(struct file *file)`.
+/// `int security_file_open(struct file *file)` (backing files are skipped
+/// by the trampoline).
 #[no_mangle]
 unsafe extern "C" fn witness_rs_file_open_entry(data: *mut c_void, file: Kptr) -> c_int {
     // SAFETY: called by its kretprobe's entry trampoline.
-    unsafe { enter(data, Hook::SecurityFileOpen, Stash { obj: file as usize, obj2: 0, arg: 0 }) }
+    unsafe { enter(data, Hook::SecurityFileOpen, Stash::new(file, core::ptr::null_mut())) }
 }
 
-/// `int security_inode_create(struct inode *dir, struct dentry *dentry, umode_t mode)`.
+/// `int security_path_mknod(const struct path *dir, struct dentry *dentry,
+/// umode_t mode, unsigned int dev)`.
 #[no_mangle]
-unsafe extern "C" fn witness_rs_inode_create_entry(data: *mut c_void, dentry: Kptr, mode: u32) -> c_int {
-    // SAFETY: called by its kretprobe's entry trampoline.
-    unsafe { enter(data, Hook::SecurityInodeCreate, Stash { obj: dentry as usize, obj2: 0, arg: mode }) }
-}
-
-/// `int security_inode_unlink(struct inode *dir, struct dentry *dentry)`.
-#[no_mangle]
-unsafe extern "C" fn witness_rs_inode_unlink_entry(data: *mut c_void, dentry: Kptr) -> c_int {
-    // SAFETY: called by its kretprobe's entry trampoline.
-    unsafe { enter(data, Hook::SecurityInodeUnlink, Stash { obj: dentry as usize, obj2: 0, arg: 0 }) }
-}
-
-/// `int security_inode_rename(struct inode *old_dir, struct dentry *old_dentry,
-/// struct inode *new_dir, struct dentry *new_dentry, unsigned int flags)`.
-#[no_mangle]
-unsafe extern "C" fn witness_rs_inode_rename_entry(
+unsafe extern "C" fn witness_rs_path_mknod_entry(
     data: *mut c_void,
+    dir: Kptr,
+    dentry: Kptr,
+    mode: u32,
+    dev: u32,
+) -> c_int {
+    let s = Stash { arg: mode, arg2: dev, ..Stash::new(dir, dentry) };
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityPathMknod, s) }
+}
+
+/// `int security_path_unlink(const struct path *dir, struct dentry *dentry)`.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_path_unlink_entry(data: *mut c_void, dir: Kptr, dentry: Kptr) -> c_int {
+    // SAFETY: called by its kretprobe's entry trampoline.
+    unsafe { enter(data, Hook::SecurityPathUnlink, Stash::new(dir, dentry)) }
+}
+
+/// `int security_path_rename(const struct path *old_dir, struct dentry
+/// *old_dentry, const struct path *new_dir, struct dentry *new_dentry,
+/// unsigned int flags)`.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_path_rename_entry(
+    data: *mut c_void,
+    old_dir: Kptr,
     old_dentry: Kptr,
+    new_dir: Kptr,
     new_dentry: Kptr,
     flags: u32,
 ) -> c_int {
-    let s = Stash { obj: old_dentry as usize, obj2: new_dentry as usize, arg: flags };
+    let s =
+        Stash { obj2: new_dir as usize, dentry2: new_dentry as usize, arg: flags, ..Stash::new(old_dir, old_dentry) };
     // SAFETY: called by its kretprobe's entry trampoline.
-    unsafe { enter(data, Hook::SecurityInodeRename, s) }
+    unsafe { enter(data, Hook::SecurityPathRename, s) }
 }
 
 fn kind_of(hook: Hook) -> RecordKind {
     match hook {
         Hook::SecurityFileOpen => RecordKind::FileOpen,
-        Hook::SecurityInodeCreate => RecordKind::FileCreate,
-        Hook::SecurityInodeUnlink => RecordKind::FileUnlink,
+        Hook::SecurityPathMknod => RecordKind::FileCreate,
+        Hook::SecurityPathUnlink => RecordKind::FileUnlink,
         _ => RecordKind::FileRename,
     }
 }
@@ -134,14 +167,14 @@ unsafe extern "C" fn witness_rs_file_return(data: *mut c_void, verdict: c_int) {
         return hit.filtered();
     }
     let s = tagged.stash;
-    let two_paths = hook == Hook::SecurityInodeRename;
+    let two_paths = hook == Hook::SecurityPathRename;
     // The paths go to this CPU's scratch area first, so that the filters
     // judge them before the event takes ring space or a sequence number.
     let on_cpu = NoPreempt::new();
     let Some(mut scratch) = hit.state().scratch.claim(&on_cpu) else { return hit.dropped() };
     let (first, second) = scratch.bytes().split_at_mut(FILE_PATH_MAX);
-    let (len, mut flags) = path_into(first, hook, s.obj);
-    let (len2, mut flags2) = if two_paths { path_into(second, hook, s.obj2) } else { (0, 0) };
+    let (len, mut flags) = path_into(first, hook, s.obj, s.dentry);
+    let (len2, mut flags2) = if two_paths { path_into(second, hook, s.obj2, s.dentry2) } else { (0, 0) };
     let (path, path2) = (&first[..len], &second[..len2]);
     let filters = &hit.state().filters;
     let mut kept = keep(filters, path, &mut flags);
@@ -175,19 +208,19 @@ unsafe extern "C" fn witness_rs_file_return(data: *mut c_void, verdict: c_int) {
     });
 }
 
-/// Writes the path of a file (open) or dentry (the others) into `buf`;
-/// returns its length and `FILE_PATH_*` flags.
-fn path_into(buf: &mut [u8], hook: Hook, obj: usize) -> (usize, u16) {
+/// Writes the path of a file (open) or of a directory's entry (the others)
+/// into `buf`; returns its length and `FILE_PATH_*` flags.
+fn path_into(buf: &mut [u8], hook: Hook, obj: usize, dentry: usize) -> (usize, u16) {
     let mut flags = 0u16;
-    let obj = obj as Kptr;
-    // SAFETY: `obj` is the file or dentry the hooked function was called
+    let (obj, dentry) = (obj as Kptr, dentry as Kptr);
+    // SAFETY: `obj` (and `dentry`) are what the hooked function was called
     // with, alive until it returns, which is after this handler; `buf` is
     // writable for its length.
     let len = unsafe {
         if hook == Hook::SecurityFileOpen {
             shim::witness_shim_file_path(obj, buf.as_mut_ptr(), buf.len(), &mut flags)
         } else {
-            shim::witness_shim_dentry_path(obj, buf.as_mut_ptr(), buf.len(), &mut flags)
+            shim::witness_shim_dir_entry_path(obj, dentry, buf.as_mut_ptr(), buf.len(), &mut flags)
         }
     };
     (len.min(buf.len()), flags)
@@ -205,21 +238,19 @@ fn keep(filters: &Filters, path: &[u8], flags: &mut u16) -> bool {
 }
 
 fn fill_inode(hook: Hook, s: &Stash, rec: &mut FileRecord) {
-    let obj = s.obj as Kptr;
-    // SAFETY: as in `path_tail`.
+    // SAFETY: as in `path_into`.
     unsafe {
-        if hook == Hook::SecurityFileOpen {
-            shim::witness_shim_file_info(obj, &mut rec.flags, &mut rec.mode, &mut rec.ino, &mut rec.dev);
-        } else {
-            let mut mode = 0;
-            shim::witness_shim_dentry_info(obj, &mut mode, &mut rec.ino, &mut rec.dev);
-            // Create has no inode yet: keep the requested mode.
-            if hook != Hook::SecurityInodeCreate {
-                rec.mode = mode;
-            } else {
-                rec.mode = s.arg;
-                rec.flags = 0;
+        match hook {
+            Hook::SecurityFileOpen => {
+                shim::witness_shim_file_info(s.obj as Kptr, &mut rec.flags, &mut rec.mode, &mut rec.ino, &mut rec.dev)
             }
+            // Create has no inode yet: the requested mode and device.
+            Hook::SecurityPathMknod => {
+                let mut mode = 0;
+                shim::witness_shim_dentry_info(s.dentry as Kptr, &mut mode, &mut rec.ino, &mut rec.dev);
+                (rec.mode, rec.flags) = (s.arg, s.arg2);
+            }
+            _ => shim::witness_shim_dentry_info(s.dentry as Kptr, &mut rec.mode, &mut rec.ino, &mut rec.dev),
         }
     }
 }

@@ -7,7 +7,7 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, stash, stashed, Body, Hit, HookPoint};
+use super::{copy_cstr, current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::device::State;
 use crate::ioctl::Hook;
 use crate::record::{BpfRecord, ModuleRecord, PtraceRecord, RecordKind};
@@ -73,8 +73,9 @@ unsafe extern "C" fn witness_rs_bpf_prog_load_return(
         return hit.filtered();
     }
     let mut rec = BpfRecord { task, verdict, prog_type, insn_cnt, reserved: 0, name: [0; 16] };
+    let keep_nul = rec.name.len() - 1;
     // SAFETY: the trampoline passes a NUL-terminated name of at most 16 bytes.
-    unsafe { copy_cstr(name, &mut rec.name) };
+    unsafe { copy_cstr(name, &mut rec.name[..keep_nul]) };
     hit.emit(RecordKind::BpfProgLoad, size_of::<BpfRecord>(), |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
@@ -92,33 +93,14 @@ unsafe extern "C" fn witness_rs_module_load_failed(finit: bool, verdict: c_int, 
     if !hit.task_passes(&rec.task) {
         return hit.filtered();
     }
+    let keep_nul = rec.name.len() - 1;
     // SAFETY: the trampoline's contract.
-    unsafe { copy_cstr(name, &mut rec.name) };
+    unsafe { copy_cstr(name, &mut rec.name[..keep_nul]) };
     hit.emit(RecordKind::ModuleLoad, size_of::<ModuleRecord>(), |buf| {
         let mut body = Body::new(buf);
         body.put(&rec);
         Some(body.len())
     });
-}
-
-/// Copies a NUL-terminated string into `out`, cut to leave a NUL.
-///
-/// # Safety
-/// `s` is NULL or NUL-terminated.
-unsafe fn copy_cstr<const N: usize>(mut s: *const c_char, out: &mut [u8; N]) {
-    if s.is_null() {
-        return;
-    }
-    for slot in out.iter_mut().take(N - 1) {
-        // SAFETY: reads stop at the NUL, which the caller guarantees.
-        let b = unsafe { s.read() } as u8;
-        if b == 0 {
-            return;
-        }
-        *slot = b;
-        // SAFETY: not past the NUL, which is still ahead.
-        s = unsafe { s.add(1) };
-    }
 }
 
 /// `PTRACE_MODE_ATTACH`: the checks that guard attaching, as opposed to the

@@ -6,7 +6,7 @@
 use core::ffi::{c_char, c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, stash, stashed, Body, Hit, HookPoint};
+use super::{copy_cstr, current_context, stash, stashed, Body, Hit, HookPoint};
 use crate::ioctl::Hook;
 use crate::record::{
     KeyRecord, RecordKind, KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_STRING_MAX, KEY_TYPE_TRUNCATED,
@@ -34,27 +34,6 @@ pub(super) static POINTS: &[HookPoint] = &[
     ),
 ];
 
-/// Copies a NUL-terminated kernel string, bounded; returns (length, cut).
-///
-/// # Safety
-/// `s` is NULL or a NUL-terminated kernel string.
-unsafe fn copy_cstr(s: *const c_char, out: &mut [u8; KEY_STRING_MAX]) -> (u16, bool) {
-    if s.is_null() {
-        return (0, false);
-    }
-    for (i, slot) in out.iter_mut().enumerate() {
-        // SAFETY: reads stop at the NUL, which the caller guarantees.
-        let b = unsafe { *s.add(i) } as u8;
-        if b == 0 {
-            // CAST: i < KEY_STRING_MAX.
-            return (i as u16, false);
-        }
-        *slot = b;
-    }
-    // CAST: KEY_STRING_MAX < 2^16.
-    (KEY_STRING_MAX as u16, true)
-}
-
 /// # Safety
 /// `data` is the instance data of one of this family's kretprobes;
 /// `key_type` and `desc` are NULL or kernel strings.
@@ -63,8 +42,8 @@ unsafe fn enter(data: *mut c_void, op: u32, key_type: *const c_char, desc: *cons
         Stash { op, flags: 0, type_len: 0, desc_len: 0, key_type: [0; KEY_STRING_MAX], desc: [0; KEY_STRING_MAX] };
     // SAFETY: both are NULL or kernel strings handed to the hooked function.
     let ((tl, tcut), (dl, dcut)) = unsafe { (copy_cstr(key_type, &mut s.key_type), copy_cstr(desc, &mut s.desc)) };
-    s.type_len = tl;
-    s.desc_len = dl;
+    // CAST: both are at most KEY_STRING_MAX < 2^16.
+    (s.type_len, s.desc_len) = (tl as u16, dl as u16);
     s.flags = if tcut { KEY_TYPE_TRUNCATED } else { 0 } | if dcut { KEY_DESC_TRUNCATED } else { 0 };
     // SAFETY: registered with data_size = size_of::<Stash>().
     unsafe { stash(data, s) };

@@ -79,6 +79,14 @@ start_run() {
         --evidence-max-bytes 268435456 --listen 127.0.0.1:9753 > "$SOAK/run/run$run_n.out" 2> "$SOAK/run/run$run_n.err" &
     daemon=$!
     echo "$daemon" > "$SOAK/daemon.pid"
+    # Signals go to it once it has its handlers, as a service manager's
+    # reload would: before that, a SIGHUP would end the shell it forks from.
+    tries=0
+    until grep -q "loading the configuration" "$SOAK/run/run$run_n.err" 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || { soak_fail "witness run $run_n did not start: $(tail -3 "$SOAK/run/run$run_n.err" | tr '\n' ' ')"; break; }
+        usleep 100000
+    done
 }
 # RSS of whichever collector runs, every 5 s, in KiB.
 (while :; do

@@ -100,12 +100,13 @@ hooks! {
     SecurityBprmCheck = 3, "security_bprm_check";
     /// kretprobe `security_file_open`.
     SecurityFileOpen = 4, "security_file_open";
-    /// kretprobe `security_inode_create`.
-    SecurityInodeCreate = 5, "security_inode_create";
-    /// kretprobe `security_inode_unlink`.
-    SecurityInodeUnlink = 6, "security_inode_unlink";
-    /// kretprobe `security_inode_rename`.
-    SecurityInodeRename = 7, "security_inode_rename";
+    /// kretprobe `security_path_mknod`: creation of a file (open with
+    /// `O_CREAT`, mknod(2), a Unix socket's bind).
+    SecurityPathMknod = 5, "security_path_mknod";
+    /// kretprobe `security_path_unlink`.
+    SecurityPathUnlink = 6, "security_path_unlink";
+    /// kretprobe `security_path_rename`.
+    SecurityPathRename = 7, "security_path_rename";
     /// kretprobe `security_socket_connect`.
     SecuritySocketConnect = 8, "security_socket_connect";
     /// kretprobe `security_socket_bind`.

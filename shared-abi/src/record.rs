@@ -68,11 +68,11 @@ record_kinds! {
     BprmCheck = 4, "bprm_check";
     /// A file was opened (`security_file_open`): [`FileRecord`].
     FileOpen = 5, "file_open";
-    /// A file is being created (`security_inode_create`): [`FileRecord`].
+    /// A file is being created (`security_path_mknod`): [`FileRecord`].
     FileCreate = 6, "file_create";
-    /// A watched file is being unlinked (`security_inode_unlink`): [`FileRecord`].
+    /// A file is being unlinked (`security_path_unlink`): [`FileRecord`].
     FileUnlink = 7, "file_unlink";
-    /// A watched file is being renamed (`security_inode_rename`): [`FileRecord`]
+    /// A file is being renamed (`security_path_rename`): [`FileRecord`]
     /// with the new path as second path.
     FileRename = 8, "file_rename";
     /// A socket connects (`security_socket_connect`): [`SockRecord`].
@@ -296,9 +296,7 @@ abi_struct! {
 
 /// File path flag: the path was cut at [`FILE_PATH_MAX`] bytes.
 pub const FILE_PATH_TRUNCATED: u16 = 1 << 0;
-/// File path flag: the path is relative to the root of its filesystem, not
-/// the process's root (create, unlink and rename hooks see no mount).
-pub const FILE_PATH_IN_FS: u16 = 1 << 1;
+// Bit 1 is unused: every path is absolute (from the process's root).
 /// File path flag: the path matched a registered secret path.
 pub const FILE_PATH_SECRET: u16 = 1 << 2;
 /// File path flag: the path could not be resolved (empty).
@@ -310,13 +308,19 @@ pub const FILE_PATH_MAX: usize = 1024;
 abi_struct! {
     /// Body of the file records ([`RecordKind::FileOpen`], `FileCreate`,
     /// `FileUnlink`, `FileRename`), followed by `path_len` bytes of path and,
-    /// for a rename, `path2_len` bytes of the new path.
+    /// for a rename, `path2_len` bytes of the new path. Paths are absolute,
+    /// as `d_path` gives them: from the root of the process that acted (a
+    /// container's root for a process in one).
     pub struct FileRecord {
         /// Who.
         pub task: TaskContext,
-        /// The kernel's verdict: 0 allowed, or the negative errno.
+        /// The kernel's verdict: 0 allowed, or the negative errno. Create,
+        /// unlink and rename: the verdict of the path-based checks
+        /// (`security_path_*`: AppArmor, TOMOYO, Landlock).
         pub verdict: i32,
-        /// Open: the file's `f_flags` (`O_*`). Rename: the `RENAME_*` flags.
+        /// Open: the file's `f_flags` (`O_*`). Create: the device number
+        /// asked for (mknod(2) of a device node), else 0. Rename: the
+        /// `RENAME_*` flags.
         pub flags: u32,
         /// Inode mode (type and permission bits); for create, the requested
         /// mode.

@@ -46,6 +46,9 @@ pub(crate) enum Expect {
 enum Command {
     /// Open PATH for reading after a Landlock ruleset that denies all file reads.
     LandlockOpen { path: String },
+    /// Create the regular file PATH after a Landlock ruleset that denies
+    /// making regular files (denied at `security_path_mknod`).
+    LandlockCreate { path: String },
     /// TCP-connect to ADDR:PORT after a Landlock ruleset that denies TCP connects (Landlock ABI >= 4).
     LandlockConnect { addr: SocketAddr },
     /// TCP-connect to ADDR:PORT.
@@ -181,6 +184,7 @@ impl Command {
     fn name(&self) -> &'static str {
         match self {
             Command::LandlockOpen { .. } => "landlock-open",
+            Command::LandlockCreate { .. } => "landlock-create",
             Command::LandlockConnect { .. } => "landlock-connect",
             Command::Connect { .. } => "connect",
             Command::Listen { .. } => "listen",
@@ -206,6 +210,10 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
         Command::LandlockOpen { path } => {
             sys::landlock_restrict(sys::LANDLOCK_ACCESS_FS_READ_FILE, 0)?;
             std::fs::File::open(path).map(|_| format!("opened {path}"))
+        }
+        Command::LandlockCreate { path } => {
+            sys::landlock_restrict(sys::LANDLOCK_ACCESS_FS_MAKE_REG, 0)?;
+            std::fs::File::create_new(path).map(|_| format!("created {path}"))
         }
         Command::LandlockConnect { addr } => {
             if sys::landlock_abi()? < 4 {

@@ -9,6 +9,8 @@ use anyhow::Context as _;
 
 /// `LANDLOCK_ACCESS_FS_READ_FILE` (linux/landlock.h).
 pub(crate) const LANDLOCK_ACCESS_FS_READ_FILE: u64 = 1 << 2;
+/// `LANDLOCK_ACCESS_FS_MAKE_REG` (linux/landlock.h).
+pub(crate) const LANDLOCK_ACCESS_FS_MAKE_REG: u64 = 1 << 8;
 /// `LANDLOCK_ACCESS_NET_CONNECT_TCP` (linux/landlock.h, ABI 4).
 pub(crate) const LANDLOCK_ACCESS_NET_CONNECT_TCP: u64 = 1 << 1;
 const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1 << 0;
