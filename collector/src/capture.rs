@@ -107,7 +107,17 @@ impl CaptureWriter {
     /// Creates `path` and writes the header.
     pub fn create(path: &Path, info: &CaptureInfo) -> Result<Self, CaptureError> {
         let io_err = |source| CaptureError::Io { path: path.into(), source };
-        let mut out = BufWriter::new(File::create(path).map_err(io_err)?);
+        // Readable by its owner only, as the evidence log: a capture holds
+        // workloads' paths and arguments. An existing file is truncated and
+        // made so too.
+        let file = {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path);
+            let f = f.map_err(io_err)?;
+            f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+            f
+        };
+        let mut out = BufWriter::new(file);
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -317,6 +327,22 @@ mod tests {
             }
             all.extend(batch);
         }
+    }
+
+    /// A capture holds what the evidence log holds: owner-only, also when
+    /// it replaces a file that was not.
+    #[test]
+    fn captures_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = temp("mode");
+        std::fs::write(&path, b"old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        CaptureWriter::create(&path, &info()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_file(&path).unwrap();
+        CaptureWriter::create(&path, &info()).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -144,7 +144,7 @@ struct RunArgs {
     judge: JudgeArgs,
     /// Serve /metrics here (loopback by default; another address must be
     /// given explicitly).
-    #[arg(long, default_value = "127.0.0.1:9750")]
+    #[arg(long, default_value = "127.0.0.1:9750", value_parser = witness::settings::parse_listen)]
     listen: std::net::SocketAddr,
     /// Do not serve /metrics.
     #[arg(long)]
@@ -836,6 +836,12 @@ mod tests {
         assert_eq!(args.judge.inventory.as_deref(), Some(Path::new("/etc/inv.toml")));
         assert!(args.no_metrics);
         assert_eq!(args.listen.to_string(), "127.0.0.1:9750", "default stays");
+    }
+
+    #[test]
+    fn a_host_name_as_listen_address_gets_a_hint() {
+        let err = parse(&["run", "--listen", "localhost:9750"]).err().expect("refused").to_string();
+        assert!(err.contains("not resolved") && err.contains("127.0.0.1:9750"), "{err}");
     }
     use witness::decode::{Body, Meta};
     use witness_abi::ioctl::{FILTER_ADD, FILTER_PATH_PREFIX, FILTER_SECRET_PATH, FILTER_UID_EXCLUDE};

@@ -87,6 +87,10 @@ type Row = [[u64; 4]; KIND_COLUMNS];
 /// Everything counted, owned by the pipeline.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
+    /// Whether the device is open and being read (`/healthz`).
+    pub device_reading: bool,
+    /// How often the device was opened (0: this collector read nothing).
+    pub device_opens: u64,
     /// Events by (identity, kind, outcome), as of the last
     /// [`Counters::settle`].
     pub events: BTreeMap<(u32, u16, Outcome), u64>,

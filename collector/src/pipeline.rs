@@ -309,10 +309,23 @@ impl Pipeline {
 
     /// Replaces the configuration (SIGHUP); cached attributions are dropped.
     pub fn reload(&mut self, config: Config) {
-        self.config = config;
+        let old = std::mem::replace(&mut self.config, config);
         self.generation += 1;
         self.attribution.clear();
-        self.listeners.clear();
+        // Known listeners and recent connects keep their workload: its index
+        // in the old configuration becomes its index in the new one, and
+        // those whose SPIFFE ID the new inventory no longer has are dropped.
+        let by_name: HashMap<&str, u32> = self
+            .config
+            .identities
+            .iter()
+            .enumerate()
+            // CAST: identities are inventory entries, far fewer than 2^32.
+            .map(|(i, name)| (name.as_str(), i as u32))
+            .collect();
+        let remap = |id: u32| old.identities.get(id as usize).and_then(|name| by_name.get(name.as_str()).copied());
+        self.listeners.retain(|_, id| remap(*id).map(|new| *id = new).is_some());
+        self.connects.retain_mut(|(_, _, id)| remap(*id).map(|new| *id = new).is_some());
     }
 
     /// The current configuration.
@@ -392,7 +405,6 @@ impl Pipeline {
             sha256,
             cgroup: cgroup_path.as_deref(),
             container_id: info.container_id.as_deref(),
-            k8s_ns: None,
             k8s_pod_uid: info.pod_uid.as_deref(),
         };
         let identity = self

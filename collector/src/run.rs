@@ -244,6 +244,7 @@ pub struct RunOptions {
 pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) -> std::io::Result<()> {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
+    let health = shared.clone();
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -269,7 +270,22 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) ->
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route(
+            "/healthz",
+            get(move || {
+                let reading = match health.lock() {
+                    Ok(s) => s.counters.device_reading,
+                    Err(poisoned) => poisoned.into_inner().counters.device_reading,
+                };
+                async move {
+                    if reading {
+                        (axum::http::StatusCode::OK, "ok\n")
+                    } else {
+                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not reading the witness device\n")
+                    }
+                }
+            }),
+        );
     axum::serve(listener, app).await
 }
 
@@ -353,7 +369,12 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         runtime.block_on(async move { tokio::task::spawn_blocking(move || otlp.shutdown()).await.ok() });
     }
     eprint!("{}", sinks.verdict_table());
-    eprintln!("witness: {} records lost (sequence gaps)", pipeline.lost());
+    if pipeline.counters.device_opens == 0 {
+        // Nothing was read, so nothing can be said about losses.
+        eprintln!("witness: {} was never read: no records (is the witness module loaded?)", opts.device.display());
+    } else {
+        eprintln!("witness: {} records lost (sequence gaps)", pipeline.lost());
+    }
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
@@ -380,6 +401,8 @@ fn drain(
                 if !said_waiting {
                     tracing::warn!("{e}; waiting for it");
                     said_waiting = true;
+                    p.counters.device_reading = false;
+                    sinks.publish(p, true);
                 }
                 apply_reloads(p, reloads);
                 std::thread::sleep(Duration::from_millis(100));
@@ -388,6 +411,8 @@ fn drain(
             Err(e) => return Err(e),
         };
         said_waiting = false;
+        p.counters.device_reading = true;
+        p.counters.device_opens += 1;
         let info = source.device().info();
         tracing::info!(
             "reading {} through {} (ABI {}, {} rings of {} KiB)",
@@ -449,6 +474,8 @@ fn drain(
             // Unmap and close before anything else: the unload waits for it.
             drop(source);
             p.module_reloaded();
+            p.counters.device_reading = false;
+            sinks.publish(p, true);
         }
     }
     Ok(())

@@ -38,6 +38,7 @@ pub struct Settings {
     /// Policy decisions cached.
     pub cache_entries: Option<usize>,
     /// Where /metrics listens.
+    #[serde(default, deserialize_with = "listen_option")]
     pub listen: Option<SocketAddr>,
     /// Serve /metrics at all.
     pub metrics: Option<bool>,
@@ -68,6 +69,19 @@ pub enum SettingsError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// Parses a `/metrics` listen address: `IP:PORT`. A host name is not
+/// resolved, and the error says so.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!("'{s}' is not IP:PORT (for example 127.0.0.1:9750 or [::1]:9750; host names such as localhost are not resolved)")
+    })
+}
+
+fn listen_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    parse_listen(&s).map(Some).map_err(serde::de::Error::custom)
 }
 
 impl Settings {
@@ -199,6 +213,13 @@ mod tests {
         assert!(err.starts_with("w.toml:3: ") && err.contains("lisen"), "{err}");
         let err = Settings::parse("listen = \"localhost\"\n", Path::new("w.toml")).unwrap_err().to_string();
         assert!(err.starts_with("w.toml:1: "), "{err}");
+        // A host name gets a hint, not only "invalid socket address".
+        let err = Settings::parse("listen = \"localhost:9750\"\n", Path::new("w.toml")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("w.toml:1: ") && err.contains("127.0.0.1:9750") && err.contains("not resolved"),
+            "{err}"
+        );
+        assert!(parse_listen("localhost:9750").unwrap_err().contains("not resolved"));
     }
 
     #[test]

@@ -22,6 +22,7 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_idle_and_malformed_clients_do_not_stop_scrapes() {
     let mut counters = Counters::new(100);
+    counters.device_reading = true;
     counters.event(0, witness_abi::record::RecordKind::FileOpen as u16, Outcome::Allow);
     let shared = Arc::new(Mutex::new(Snapshot::new(counters, Arc::new(vec!["spiffe://t.test/a".into()]))));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -60,4 +61,19 @@ async fn concurrent_idle_and_malformed_clients_do_not_stop_scrapes() {
     assert!(get(addr, "/healthz").await.ends_with("ok\n"));
     drop(idle);
     drop(half);
+}
+
+/// `/healthz` is healthy only while the device is read: a collector waiting
+/// for the module (or after an unload) says so with a 503.
+#[tokio::test]
+async fn healthz_says_whether_the_device_is_read() {
+    let shared = Arc::new(Mutex::new(Snapshot::new(Counters::new(100), Arc::new(vec![]))));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(witness::run::serve_metrics(listener, shared.clone()));
+    let waiting = get(addr, "/healthz").await;
+    assert!(waiting.contains(" 503 ") && waiting.ends_with("not reading the witness device\n"), "{waiting}");
+    shared.lock().unwrap().counters.device_reading = true;
+    let reading = get(addr, "/healthz").await;
+    assert!(reading.contains(" 200 ") && reading.ends_with("ok\n"), "{reading}");
 }

@@ -26,14 +26,25 @@ fn root() -> PathBuf {
 /// Judged events of the capture: (identity, kind, outcome, divergence, evidence).
 type Judgements = Vec<(String, String, Outcome, Divergence, Option<serde_json::Map<String, serde_json::Value>>)>;
 
-fn replay() -> (Judgements, Sinks) {
+fn example_config() -> witness::pipeline::Config {
     let root = root();
-    let config = load_config(
+    load_config(
         Some(&root.join("examples/inventory.toml")),
         &[root.join("examples/policy")],
         witness::policy::DEFAULT_CACHE_ENTRIES,
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn replay() -> (Judgements, Sinks) {
+    replay_reloading(false)
+}
+
+/// Replays the capture; with `reload`, the configuration is reloaded (as
+/// by SIGHUP, unchanged) before every connect.
+fn replay_reloading(reload: bool) -> (Judgements, Sinks) {
+    let root = root();
+    let config = example_config();
     let mut reader = CaptureReader::open(&root.join("tests/data/judge_e2e.cap")).unwrap();
     let clock = Clock::with_offset(reader.info().boot_to_unix_ns);
     let mut pipeline = Pipeline::new(config, Options { read_host_files: false, ..Options::default() }, clock);
@@ -49,6 +60,9 @@ fn replay() -> (Judgements, Sinks) {
         let mut batch = batch;
         batch.sort_by_key(|e| e.meta().ts_ns);
         for event in &batch {
+            if reload && event.kind_name() == "sock_connect" {
+                pipeline.reload(example_config());
+            }
             if let Some((j, record)) = sinks.handle(&mut pipeline, event) {
                 // The evidence log writes records field by field; it must be
                 // byte for byte what serializing the record's map gives, for
@@ -69,6 +83,22 @@ fn replay() -> (Judgements, Sinks) {
     }
     sinks.publish(&mut pipeline, true);
     (out, sinks)
+}
+
+/// A SIGHUP that changes nothing changes no judgement: in particular the
+/// listeners seen before it still name their workloads, so a connect to a
+/// declared peer stays declared.
+#[test]
+fn a_reload_changes_no_judgement() {
+    let strip = |j: Judgements| j.into_iter().map(|(id, kind, o, d, _)| (id, kind, o, d)).collect::<Vec<_>>();
+    let (plain, _) = replay();
+    let (reloading, _) = replay_reloading(true);
+    let (plain, reloading) = (strip(plain), strip(reloading));
+    assert!(plain.iter().any(|j| j.1 == "sock_connect" && j.0 == API), "the capture has the api's connects");
+    for (a, b) in plain.iter().zip(&reloading) {
+        assert_eq!(a, b, "judged differently after a reload");
+    }
+    assert_eq!(plain.len(), reloading.len());
 }
 
 #[test]

@@ -86,5 +86,10 @@ fn sighup_while_the_configuration_loads_does_not_kill_the_daemon() {
     unsafe { libc::kill(id, libc::SIGTERM) };
     let status = child.0.wait().unwrap();
     assert!(status.success(), "witness run ended with {status} after SIGTERM");
+    // Without a device it read nothing, and says so rather than "0 records
+    // lost".
+    let last: Vec<String> = rx.iter().collect();
+    assert!(last.iter().any(|l| l.contains("was never read: no records")), "{last:#?}");
+    assert!(!last.iter().any(|l| l.contains("records lost")), "{last:#?}");
     std::fs::remove_dir_all(&dir).ok();
 }

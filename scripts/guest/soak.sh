@@ -174,7 +174,8 @@ while [ "$(now)" -lt "$deadline" ]; do
     # What the collector itself counted, for when the figures disagree.
     wget -q -O - http://127.0.0.1:9753/metrics | grep -E '^witness_(sequence_gaps|ring_dropped|hook_dropped|evidence_(lines|errors)|module_unloads)' \
         | grep -v ' 0$' | sed "s/^/WITNESS-SOAK segment=$seg metric /"
-    cat "$SOAK"/run/run*.err | grep -v 'reading /dev/witness\|configuration reloaded\|listening' | sort | uniq -c | sort -rn | head -8 \
+    cat "$SOAK"/run/run*.err | grep -v 'reading /dev/witness\|configuration reloaded\|listening\|loading the configuration\|serving /metrics' \
+        | sed 's/^[0-9T:.-]*Z *//' | sort | uniq -c | sort -rn | head -8 \
         | sed "s/^/WITNESS-SOAK segment=$seg collector said /"
     lines=$(cat "$SOAK"/run/evidence.jsonl* | wc -l)
     echo "WITNESS-SOAK segment=$seg lines=$lines runs=$run_n kills=$kills hups=$hups"

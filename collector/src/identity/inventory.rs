@@ -207,7 +207,6 @@ struct Index {
     exe: Fast<String, Vec<u32>>,
     sha256: Fast<[u8; 32], Vec<u32>>,
     container: Fast<String, Vec<u32>>,
-    ns: Fast<String, Vec<u32>>,
     pod: Fast<String, Vec<u32>>,
     /// Entries with glob selectors only.
     scan: Vec<u32>,
@@ -224,7 +223,6 @@ fn key_rank(s: &Selector) -> Option<u8> {
         Selector::K8sPodUid(_) => Some(5),
         Selector::Path(_) => Some(4),
         Selector::Uid(_) => Some(3),
-        Selector::K8sNamespace(_) => Some(2),
         Selector::Gid(_) => Some(1),
         Selector::CgroupPath(_) => None,
     }
@@ -250,7 +248,6 @@ impl Index {
                 Some(Selector::K8sPodUid(p)) => ix.pod.entry(p.clone()).or_default().push(i),
                 Some(Selector::Path(p)) => ix.exe.entry(p.clone()).or_default().push(i),
                 Some(Selector::Uid(u)) => ix.uid.entry(*u).or_default().push(i),
-                Some(Selector::K8sNamespace(n)) => ix.ns.entry(n.clone()).or_default().push(i),
                 Some(Selector::Gid(g)) => ix.gid.entry(*g).or_default().push(i),
                 Some(Selector::CgroupPath(_)) | None => ix.scan.push(i),
             }
@@ -278,7 +275,6 @@ impl Index {
         add(&self.gid, s.gid.as_ref(), out);
         add(&self.exe, s.exe, out);
         add(&self.sha256, s.sha256.as_ref(), out);
-        add(&self.ns, s.k8s_ns, out);
         if !self.container.is_empty() {
             add(&self.container, s.container_id.map(str::to_ascii_lowercase).as_deref(), out);
         }

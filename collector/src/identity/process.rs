@@ -109,7 +109,6 @@ impl ProcessFacts {
             sha256: self.sha256,
             cgroup: self.cgroup.as_deref(),
             container_id: self.cgroup_info.container_id.as_deref(),
-            k8s_ns: None,
             k8s_pod_uid: self.cgroup_info.pod_uid.as_deref(),
         }
     }

@@ -6,10 +6,12 @@
 //! | `unix:gid:1000` | real gid |
 //! | `unix:path:/usr/bin/api` | executable path, exactly |
 //! | `unix:sha256:<64 hex>` | executable SHA-256 digest |
-//! | `cgroup:path:/kubepods.slice/*` | cgroup v2 path, shell glob |
+//! | `cgroup:path:/kubepods.slice/**` | cgroup v2 path, shell glob (`*` within one component, `**` across any) |
 //! | `container:id:<64 hex>` | container id |
-//! | `k8s:ns:payments` | Kubernetes namespace |
 //! | `k8s:pod-uid:<uid>` | Kubernetes pod UID |
+//!
+//! `k8s:ns` is refused: witness does not learn a pod's namespace (the
+//! kernel does not know it), so such an entry could never match.
 
 use std::fmt;
 
@@ -22,8 +24,16 @@ pub enum SelectorError {
     #[error("selector '{0}' is not type:key:value")]
     Shape(String),
     /// An unknown `type:key`.
-    #[error("unknown selector '{0}' (known: unix:uid, unix:gid, unix:path, unix:sha256, cgroup:path, container:id, k8s:ns, k8s:pod-uid)")]
+    #[error("unknown selector '{0}' (known: unix:uid, unix:gid, unix:path, unix:sha256, cgroup:path, container:id, k8s:pod-uid)")]
     Unknown(String),
+    /// A selector witness cannot evaluate.
+    #[error("selector '{selector}' is not supported: {why}")]
+    Unsupported {
+        /// The selector.
+        selector: String,
+        /// Why, and what to use instead.
+        why: &'static str,
+    },
     /// A value of the wrong form.
     #[error("selector '{selector}': {what}")]
     Value {
@@ -33,6 +43,10 @@ pub enum SelectorError {
         what: &'static str,
     },
 }
+
+/// Shell glob semantics: `*`, `?` and `[...]` never match a `/`.
+const SHELL_GLOB: glob::MatchOptions =
+    glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
 
 /// One selector.
 #[derive(Clone, Debug)]
@@ -49,8 +63,6 @@ pub enum Selector {
     CgroupPath(glob::Pattern),
     /// `container:id`.
     ContainerId(String),
-    /// `k8s:ns`.
-    K8sNamespace(String),
     /// `k8s:pod-uid`.
     K8sPodUid(String),
 }
@@ -71,8 +83,6 @@ pub struct Subject<'a> {
     pub cgroup: Option<&'a str>,
     /// Container id.
     pub container_id: Option<&'a str>,
-    /// Kubernetes namespace.
-    pub k8s_ns: Option<&'a str>,
     /// Kubernetes pod UID.
     pub k8s_pod_uid: Option<&'a str>,
 }
@@ -108,7 +118,13 @@ impl Selector {
             ("cgroup", "path") => Self::CgroupPath(glob::Pattern::new(value).map_err(|_| bad("invalid glob"))?),
             ("container", "id") if hex32(value).is_some() => Self::ContainerId(value.to_ascii_lowercase()),
             ("container", "id") => return Err(bad("container id must be 64 hex digits")),
-            ("k8s", "ns") => Self::K8sNamespace(value.into()),
+            ("k8s", "ns") => {
+                return Err(SelectorError::Unsupported {
+                    selector: s.into(),
+                    why: "witness does not learn a pod's namespace, so it could never match; \
+                          select the pod by k8s:pod-uid or cgroup:path",
+                })
+            }
             ("k8s", "pod-uid") => Self::K8sPodUid(value.to_ascii_lowercase()),
             _ => return Err(SelectorError::Unknown(format!("{kind}:{key}"))),
         })
@@ -121,9 +137,8 @@ impl Selector {
             Self::Gid(v) => s.gid == Some(*v),
             Self::Path(p) => s.exe == Some(p.as_str()),
             Self::Sha256(d) => s.sha256 == Some(*d),
-            Self::CgroupPath(g) => s.cgroup.is_some_and(|c| g.matches(c)),
+            Self::CgroupPath(g) => s.cgroup.is_some_and(|c| g.matches_with(c, SHELL_GLOB)),
             Self::ContainerId(id) => s.container_id.is_some_and(|c| c.eq_ignore_ascii_case(id)),
-            Self::K8sNamespace(ns) => s.k8s_ns == Some(ns.as_str()),
             Self::K8sPodUid(uid) => s.k8s_pod_uid.is_some_and(|u| u.eq_ignore_ascii_case(uid)),
         }
     }
@@ -141,7 +156,6 @@ impl fmt::Display for Selector {
             }
             Self::CgroupPath(g) => write!(f, "cgroup:path:{}", g.as_str()),
             Self::ContainerId(id) => write!(f, "container:id:{id}"),
-            Self::K8sNamespace(ns) => write!(f, "k8s:ns:{ns}"),
             Self::K8sPodUid(u) => write!(f, "k8s:pod-uid:{u}"),
         }
     }
@@ -155,7 +169,7 @@ mod tests {
     fn parse_display_and_match() {
         let digest = "ab".repeat(32);
         for s in
-            ["unix:uid:1000", "unix:gid:5", "unix:path:/usr/bin/api", "cgroup:path:/kubepods*/*", "k8s:ns:payments"]
+            ["unix:uid:1000", "unix:gid:5", "unix:path:/usr/bin/api", "cgroup:path:/kubepods*/*", "k8s:pod-uid:abc"]
         {
             assert_eq!(Selector::parse(s).unwrap().to_string(), s);
         }
@@ -163,15 +177,13 @@ mod tests {
             Selector::parse(&format!("unix:sha256:{digest}")).unwrap().to_string(),
             format!("unix:sha256:{digest}")
         );
-        let subject = Subject {
-            uid: Some(1000),
-            cgroup: Some("/kubepods/burstable/pod1/x"),
-            k8s_ns: Some("payments"),
-            ..Default::default()
-        };
+        let subject = Subject { uid: Some(1000), cgroup: Some("/kubepods/burstable/pod1/x"), ..Default::default() };
         assert!(Selector::parse("unix:uid:1000").unwrap().matches(&subject));
         assert!(!Selector::parse("unix:uid:0").unwrap().matches(&subject));
-        assert!(Selector::parse("cgroup:path:/kubepods/*").unwrap().matches(&subject));
+        // A shell glob: `*` stays within one component, `**` spans any.
+        assert!(!Selector::parse("cgroup:path:/kubepods/*").unwrap().matches(&subject));
+        assert!(Selector::parse("cgroup:path:/kubepods/*/*/x").unwrap().matches(&subject));
+        assert!(Selector::parse("cgroup:path:/kubepods/**").unwrap().matches(&subject));
         assert!(!Selector::parse("unix:path:/x").unwrap().matches(&subject), "unknown facts match nothing");
     }
 
@@ -180,6 +192,10 @@ mod tests {
         assert!(matches!(Selector::parse("unix:uid"), Err(SelectorError::Shape(_))));
         assert!(matches!(Selector::parse("unix:uid:"), Err(SelectorError::Shape(_))));
         assert!(matches!(Selector::parse("unix:shell:/bin/sh"), Err(SelectorError::Unknown(_))));
+        // A namespace selector could never match: refused, with what to use.
+        let ns = Selector::parse("k8s:ns:payments").unwrap_err();
+        assert!(matches!(ns, SelectorError::Unsupported { .. }), "{ns}");
+        assert!(ns.to_string().contains("k8s:pod-uid"), "{ns}");
         for bad in ["unix:uid:root", "unix:path:relative", "unix:sha256:abc", "container:id:xyz", "cgroup:path:[abc"] {
             assert!(matches!(Selector::parse(bad), Err(SelectorError::Value { .. })), "{bad}");
         }

@@ -146,6 +146,13 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// Policy paths were given but hold no policy (a wrong directory, or
+    /// files not named `*.cedar`): every event would be judged deny.
+    #[error("{paths}: no policy found (a directory contributes its *.cedar files)")]
+    NoPolicy {
+        /// The paths, comma-separated.
+        paths: String,
+    },
 }
 
 /// The principal of a request: a declared workload or `unattested`.
@@ -418,6 +425,7 @@ pub struct Answer {
 struct PolicyInfo {
     name: String,
     outcome: Outcome,
+    permit: bool,
 }
 
 /// A loaded, validated policy set.
@@ -493,7 +501,18 @@ impl Policies {
                 files.push((path.clone(), std::fs::read_to_string(path).map_err(io)?));
             }
         }
-        Self::from_texts(files)
+        let policies = Self::from_texts(files)?;
+        if policies.is_empty() {
+            let paths = paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+            return Err(PolicyError::NoPolicy { paths });
+        }
+        if !policies.permits() {
+            tracing::warn!(
+                "{}: no permit policy: every event will be judged deny (or by a forbid's @outcome)",
+                policies.files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        Ok(policies)
     }
 
     /// Parses and validates policy texts; the paths only name them.
@@ -546,7 +565,7 @@ impl Policies {
                     return Err(invalid(offset, "two policies on one line; put each on its own line".into()));
                 }
                 set.add(p.new_id(id.clone())).map_err(|e| invalid(offset, format!("cannot add policy: {e}")))?;
-                info.insert(id, PolicyInfo { name, outcome });
+                info.insert(id, PolicyInfo { name, outcome, permit: p.effect() == Effect::Permit });
             }
         }
         let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
@@ -586,6 +605,11 @@ impl Policies {
     /// Whether no policy is loaded.
     pub fn is_empty(&self) -> bool {
         self.info.is_empty()
+    }
+
+    /// Whether any loaded policy is a `permit`.
+    pub fn permits(&self) -> bool {
+        self.info.values().any(|i| i.permit)
     }
 
     /// Evaluates one question (uncached).
@@ -913,6 +937,28 @@ forbid(principal, action == Action::"file_open", resource)
 
     fn policies(text: &str) -> Result<Policies, PolicyError> {
         Policies::from_texts(vec![(PathBuf::from("p.cedar"), text.to_string())])
+    }
+
+    /// A policy directory without `*.cedar` files is an error, not a set
+    /// that judges everything deny.
+    #[test]
+    fn paths_without_policies_are_an_error() {
+        let dir = std::env::temp_dir().join(format!("witness-policy-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("base.cedar.bak"), POLICY).unwrap();
+        let err = Policies::load(std::slice::from_ref(&dir)).unwrap_err();
+        assert!(matches!(err, PolicyError::NoPolicy { .. }), "{err}");
+        assert!(err.to_string().contains("no policy found"), "{err}");
+        assert!(err.to_string().contains(&dir.display().to_string()), "{err}");
+        // A file with only comments holds no policy either.
+        let comments = dir.join("only-comments.cedar");
+        std::fs::write(&comments, "// nothing yet\n").unwrap();
+        assert!(matches!(Policies::load(&[comments]), Err(PolicyError::NoPolicy { .. })));
+        std::fs::write(dir.join("base.cedar"), POLICY).unwrap();
+        let loaded = Policies::load(std::slice::from_ref(&dir)).unwrap();
+        assert!(loaded.permits());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(!policies("forbid(principal, action, resource);").unwrap().permits());
     }
 
     fn api() -> Principal {
