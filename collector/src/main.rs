@@ -495,6 +495,7 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut pipeline = Pipeline::new(config, options, clock);
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
+    let mut damaged = Vec::new();
     for (n, (file, reader)) in readers.iter_mut().enumerate() {
         let info = reader.info().clone();
         eprintln!("witness: replaying {} (kernel {}, host {})", file.display(), info.kernel, info.host);
@@ -504,14 +505,20 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
         }
         let mut printer = Printer::new(Vec::new(), args.format, clock);
         let cpu = thread_cpu_time();
-        let records = match replay_file(args, reader, &mut pipeline, &mut sinks, &mut printer, &mut out)? {
-            Some(records) => records,
+        let (records, damage) = match replay_file(args, reader, &mut pipeline, &mut sinks, &mut printer, &mut out)? {
+            Some(replayed) => replayed,
             None => return Ok(()), // stdout closed
         };
         let cpu = thread_cpu_time().saturating_sub(cpu).as_secs_f64();
         #[allow(clippy::cast_precision_loss)]
         let rate = if cpu > 0.0 { records as f64 / cpu } else { 0.0 };
         eprintln!("witness: replayed {}: {records} records in {cpu:.3} s of CPU ({rate:.0} records/s)", file.display());
+        if let Some(e) = damage {
+            // What came before the damage is judged; the rest of this file
+            // is not read. The other files and the summary still follow.
+            eprintln!("witness: {e}; the rest of {} was not replayed", file.display());
+            damaged.push(file.display().to_string());
+        }
     }
     sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
@@ -524,6 +531,9 @@ fn replay(args: &ReplayArgs) -> anyhow::Result<()> {
     }
     if pipeline.lost() > 0 {
         eprintln!("witness: {} records lost in all (sequence gaps)", pipeline.lost());
+    }
+    if !damaged.is_empty() {
+        anyhow::bail!("damaged capture: {} (replayed up to the damage)", damaged.join(", "));
     }
     Ok(())
 }
@@ -543,13 +553,16 @@ fn replay_file(
     sinks: &mut witness::run::Sinks,
     printer: &mut Printer<Vec<u8>>,
     out: &mut impl Write,
-) -> anyhow::Result<Option<u64>> {
+) -> anyhow::Result<Option<(u64, Option<witness::capture::CaptureError>)>> {
     let mut records = 0u64;
     let mut batch = Vec::new();
-    loop {
+    let mut damage = None;
+    while damage.is_none() {
         batch.clear();
-        reader.next_batch_into(&mut batch)?;
-        if batch.is_empty() && reader.is_done() {
+        // On damage, the batch holds the records before it: judge those,
+        // then stop.
+        damage = reader.next_batch_into(&mut batch).err();
+        if batch.is_empty() && (damage.is_some() || reader.is_done()) {
             break;
         }
         records += batch.len() as u64;
@@ -585,7 +598,7 @@ fn replay_file(
             }
         }
     }
-    Ok(Some(records))
+    Ok(Some((records, damage)))
 }
 
 fn run(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {

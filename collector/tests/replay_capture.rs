@@ -263,3 +263,37 @@ fn a_real_prometheus_scrapes_the_collector() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A capture cut short (a collector killed mid-write, a full disk) is
+/// replayed up to the damage: the events before it are judged, the summary
+/// and the evidence log are still written, the damage is named by file
+/// offset, and the exit status says the replay was incomplete.
+#[test]
+fn a_truncated_capture_is_replayed_up_to_the_damage() {
+    let root = root();
+    let dir = std::env::temp_dir().join(format!("witness-truncated-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let whole = std::fs::read(root.join("tests/data/judge_e2e.cap")).unwrap();
+    let cut = dir.join("cut.cap");
+    // Mid-record: 13 bytes short of the end.
+    std::fs::write(&cut, &whole[..whole.len() - 13]).unwrap();
+    let evidence = dir.join("evidence.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_witness"))
+        .args(["replay", "--quiet", "--summary", "--evidence-all", "--inventory"])
+        .arg(root.join("examples/inventory.toml"))
+        .arg("--policy")
+        .arg(root.join("examples/policy"))
+        .arg("--evidence")
+        .arg(&evidence)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "a damaged capture exits non-zero: {stderr}");
+    assert!(stdout.contains("IDENTITY") && stdout.contains(API), "the summary is printed: {stdout}");
+    assert!(stderr.contains("cut.cap") && stderr.contains("offset"), "the damage is named: {stderr}");
+    assert!(stderr.contains("damaged capture"), "{stderr}");
+    let lines = std::fs::read_to_string(&evidence).unwrap().lines().count();
+    assert!(lines > 10, "the evidence before the damage is written: {lines} lines");
+    std::fs::remove_dir_all(&dir).ok();
+}
