@@ -406,6 +406,9 @@ fn events(args: &EventsArgs) -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             };
             let batch = decode_batch(&buf[..n], &args.device, &mut tracker);
+            // A batch takes at most a poll period: the offset is measured
+            // again per batch, so a clock step moves Unix times with it.
+            printer.set_clock(Clock::now());
             for event in &batch {
                 if !wanted(args.kinds, event) {
                     continue;

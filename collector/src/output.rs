@@ -120,6 +120,12 @@ impl<W: Write> Printer<W> {
         Self { out, format, clock, header_done: false }
     }
 
+    /// Converts later events with `clock` (a fresh offset after a clock
+    /// step).
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     /// Prints one event.
     pub fn print(&mut self, event: &Event) -> io::Result<()> {
         match self.format {

@@ -348,6 +348,13 @@ impl Pipeline {
         Snapshot::new(self.counters.clone(), self.config.identities.clone())
     }
 
+    /// Measures the boot-to-Unix offset again (live sources, every second):
+    /// after a clock step (NTP, an operator) Unix times follow the new
+    /// clock instead of keeping the offset taken at start.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
     /// Starts reading another source (the next capture of a replay):
     /// sequence numbers start afresh and times come from `clock`.
     pub fn next_source(&mut self, clock: Clock) {

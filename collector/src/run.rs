@@ -441,6 +441,7 @@ fn drain(
                 sinks.handle(p, event);
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
+                p.set_clock(crate::output::Clock::now());
                 if let Ok((cpus, hooks)) = source.device().stats() {
                     for c in cpus {
                         p.counters.rings.insert(

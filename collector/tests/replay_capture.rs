@@ -297,3 +297,21 @@ fn a_truncated_capture_is_replayed_up_to_the_damage() {
     assert!(lines > 10, "the evidence before the damage is written: {lines} lines");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Unix times follow the clock the pipeline was last given (`witness run`
+/// measures the offset again every second, so a clock step moves them).
+#[test]
+fn evidence_times_follow_a_new_clock_offset() {
+    let mut reader = CaptureReader::open(&root().join("tests/data/judge_e2e.cap")).unwrap();
+    let batch = reader.next_batch().unwrap();
+    let event = batch.iter().find(|e| e.task().is_some()).expect("a task event");
+    let mut pipeline =
+        Pipeline::new(example_config(), Options { read_host_files: false, ..Options::default() }, Clock::identity());
+    let mut sinks = Sinks::new(None, None);
+    let (judged, _) = sinks.handle(&mut pipeline, event).expect("judged");
+    let time = |p: &Pipeline| p.evidence(event, &judged)["time_unix_ns"].as_i64().unwrap();
+    let before = time(&pipeline);
+    assert_eq!(before, i64::try_from(event.meta().ts_ns).unwrap());
+    pipeline.set_clock(Clock::with_offset(5_000_000_000));
+    assert_eq!(time(&pipeline), before + 5_000_000_000);
+}
