@@ -697,13 +697,18 @@ fn validate_policy(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -
     if policy.is_empty() && inventory.is_none() {
         anyhow::bail!("nothing to validate: give policy files or directories, and/or --inventory");
     }
-    if let Some(path) = inventory {
-        let inv = Inventory::load(path)?;
+    let inv = inventory.map(Inventory::load).transpose()?;
+    if let (Some(path), Some(inv)) = (inventory, &inv) {
         println!("{}: {} workloads", path.display(), inv.workloads().len());
     }
     if !policy.is_empty() {
-        let n = witness::policy::validate(policy)?;
-        println!("{} policies valid against the witness schema", n);
+        let policies = witness::policy::Policies::load(policy)?;
+        println!("{} policies valid against the witness schema", policies.len());
+        if let Some(inv) = &inv {
+            for warning in witness::pipeline::unknown_workloads(inv, &policies) {
+                println!("warning: {warning}");
+            }
+        }
     }
     Ok(())
 }

@@ -791,5 +791,25 @@ pub fn load_config(inventory: Option<&Path>, policies: &[PathBuf], cache_entries
         None => Inventory::default(),
     };
     let policies = if policies.is_empty() { None } else { Some(Policies::load(policies)?) };
+    if let Some(p) = &policies {
+        for warning in unknown_workloads(&inventory, p) {
+            tracing::warn!("{warning}");
+        }
+    }
     Ok(Config::new(inventory, policies, cache_entries))
+}
+
+/// Policies that name a `Workload::"..."` no inventory entry declares
+/// (a typo, or an entry since removed): such a condition never holds.
+pub fn unknown_workloads(inventory: &Inventory, policies: &Policies) -> Vec<String> {
+    let declared: std::collections::HashSet<&str> =
+        inventory.workloads().iter().map(|w| w.spiffe_id.as_str()).collect();
+    policies
+        .workload_literals()
+        .into_iter()
+        .filter(|(_, id)| !declared.contains(id.as_str()))
+        .map(|(policy, id)| {
+            format!("policy {policy}: Workload::\"{id}\" is in no inventory entry, so it never matches")
+        })
+        .collect()
 }

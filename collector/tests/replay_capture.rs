@@ -315,3 +315,26 @@ fn evidence_times_follow_a_new_clock_offset() {
     pipeline.set_clock(Clock::with_offset(5_000_000_000));
     assert_eq!(time(&pipeline), before + 5_000_000_000);
 }
+
+/// A policy that names a workload no inventory entry declares is reported
+/// (by `witness policy validate --inventory` and at load), naming both.
+#[test]
+fn policies_naming_undeclared_workloads_are_reported() {
+    let root = root();
+    let inventory = witness::identity::inventory::Inventory::load(&root.join("examples/inventory.toml")).unwrap();
+    let policies = witness::policy::Policies::from_texts(vec![(
+        PathBuf::from("typo.cedar"),
+        "@id(\"typo\")\nforbid(principal == Workload::\"spiffe://demo.witness.test/payments/apii\", action, resource);\n\
+         permit(principal == Workload::\"spiffe://demo.witness.test/payments/api\", action, resource);\n"
+            .to_string(),
+    )])
+    .unwrap();
+    let warnings = witness::pipeline::unknown_workloads(&inventory, &policies);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("policy typo") && warnings[0].contains("payments/apii"), "{warnings:?}");
+    assert!(witness::pipeline::unknown_workloads(&inventory, &example_policies()).is_empty());
+}
+
+fn example_policies() -> witness::policy::Policies {
+    witness::policy::Policies::load(&[root().join("examples/policy")]).unwrap()
+}

@@ -99,14 +99,20 @@ impl Peer {
         let (net, port) = if let Some(rest) = s.strip_prefix('[') {
             let (net, tail) = rest.split_once(']').ok_or_else(|| format!("peer '{s}': missing ']'"))?;
             (net, tail.strip_prefix(':'))
+        } else if s.parse::<IpAddr>().is_ok() || s.parse::<IpNet>().is_ok() {
+            // An IPv6 address or network without a port has colons too.
+            (s, None)
         } else {
             match s.rsplit_once(':') {
                 Some((net, port)) => (net, Some(port)),
                 None => (s, None),
             }
         };
-        let net: IpNet =
-            net.parse().map_err(|_| format!("peer '{s}': '{net}' is not a CIDR network (e.g. 10.0.0.0/8)"))?;
+        let net: IpNet = net.parse().map_err(|_| match net.parse::<IpAddr>() {
+            // A bare address: say how to write one host.
+            Ok(ip) => format!("peer '{s}': '{net}' is not a CIDR network; one host is {}", IpNet::from(ip)),
+            Err(_) => format!("peer '{s}': '{net}' is not a CIDR network (e.g. 10.0.0.0/8)"),
+        })?;
         let port = port.map(|p| p.parse::<u16>().map_err(|_| format!("peer '{s}': bad port '{p}'"))).transpose()?;
         Ok(Peer::Net { net, port })
     }
@@ -343,6 +349,8 @@ impl Inventory {
         };
         let mut workloads: Vec<Workload> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
+        // Selector sets (sorted) seen so far, with the entry that has them.
+        let mut sets: HashMap<Vec<String>, (String, usize)> = HashMap::new();
         for entry in doc.workload {
             let entry_line = lines.line_of(entry.span().start);
             let w = entry.into_inner();
@@ -360,12 +368,26 @@ impl Inventory {
                     format!("{id} has no selectors: it would match every process"),
                 ));
             }
-            let selectors = w
+            let selectors: Vec<Selector> = w
                 .selectors
                 .get_ref()
                 .iter()
                 .map(|s| Selector::parse(s.get_ref()).map_err(|e| invalid(s.span().start, e.to_string())))
                 .collect::<Result<_, _>>()?;
+            // The earlier of two entries with the same selectors wins every
+            // tie: the later could never match.
+            let mut set: Vec<String> = selectors.iter().map(ToString::to_string).collect();
+            set.sort();
+            set.dedup();
+            if let Some((other, line)) = sets.get(&set) {
+                return Err(invalid(
+                    w.selectors.span().start,
+                    format!(
+                        "{id} has the selectors of {other} (line {line}), which wins every tie: it could never match"
+                    ),
+                ));
+            }
+            sets.insert(set, (id.as_str().to_string(), entry_line));
             let peers = w
                 .peers
                 .iter()
@@ -537,12 +559,18 @@ selectors = ["unix:gid:100"]
             "\"k8s:pod-uid:POD-{g}\", \"unix:gid:{g}\"",
         ];
         let secrets = ["/srv/{u}/*.key", "/srv/{u}/exact", "/etc/sec*/{g}", "/[ab]*/x{u}", "/etc/*"];
+        let mut used = std::collections::HashSet::new();
         for n in 0..120u32 {
             let (u, g) = (n % 7, n % 5);
             let c = format!("{:064x}", n % 3);
             let sel =
                 selectors[n as usize % selectors.len()].replace("{u}", &u.to_string()).replace("{g}", &g.to_string());
             let sel = sel.replace("{c}", &c);
+            // Entries with the same selectors are refused (the later could
+            // never match).
+            if !used.insert(sel.clone()) {
+                continue;
+            }
             let sec = secrets[n as usize % secrets.len()].replace("{u}", &u.to_string()).replace("{g}", &g.to_string());
             text.push_str(&format!(
                 "[[workload]]\nspiffe_id = \"spiffe://t.test/w{n}\"\nowner = \"o\"\nselectors = [{sel}]\nsecrets = [\"{sec}\"]\n"
@@ -618,6 +646,14 @@ selectors = ["unix:gid:100"]
             (GOOD.replace("\"/usr/bin/api\"", "\"api\""), 7, "absolute path or sha256"),
             (GOOD.replace("sha256:9f86", "sha256:9g86"), 7, "64 hex digits"),
             (GOOD.replace("/etc/payments/*.key", "etc/*.key"), 8, "absolute path or glob"),
+            (GOOD.replace("10.0.0.0/8:5432", "10.1.2.3:5432"), 6, "one host is 10.1.2.3/32"),
+            (GOOD.replace("10.0.0.0/8:5432", "fd00::7"), 6, "one host is fd00::7/128"),
+            // An entry with another's selectors (in any order) never matches.
+            (
+                GOOD.replace("\"unix:gid:100\"", "\"cgroup:path:/canary*\", \"unix:uid:1234\""),
+                18,
+                "has the selectors of spiffe://example.org/payments/api-canary (line 10)",
+            ),
         ];
         for (text, line, want) in cases {
             let err = parse(&text).unwrap_err().to_string();

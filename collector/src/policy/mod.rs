@@ -520,6 +520,8 @@ impl Policies {
         let schema = schema();
         let mut set = PolicySet::new();
         let mut info = HashMap::new();
+        // `@id`s name policies in evidence and metrics: each names one.
+        let mut ids: HashMap<String, String> = HashMap::new();
         for (path, text) in &files {
             let invalid = |offset: usize, message: String| PolicyError::Invalid {
                 path: path.clone(),
@@ -543,9 +545,18 @@ impl Policies {
                 let offset = text[cursor..].find(src.trim()).map_or(cursor, |o| cursor + o);
                 cursor = offset + src.trim().len().min(text.len() - offset);
                 let line = line_of(text, offset);
+                let here = format!("{}:{line}", path.display());
                 let name = match p.annotation("id") {
-                    Some(id) => id.to_string(),
-                    None => format!("{}:{line}", path.display()),
+                    Some(id) => {
+                        if let Some(first) = ids.insert(id.to_string(), here.clone()) {
+                            return Err(invalid(
+                                offset,
+                                format!("@id(\"{id}\") is already the id of the policy at {first}"),
+                            ));
+                        }
+                        id.to_string()
+                    }
+                    None => here,
                 };
                 let at = text[offset..].find("@outcome").map_or(offset, |o| offset + o);
                 let outcome = match p.annotation("outcome") {
@@ -605,6 +616,23 @@ impl Policies {
     /// Whether no policy is loaded.
     pub fn is_empty(&self) -> bool {
         self.info.is_empty()
+    }
+
+    /// The `Workload::"..."` entities the policies name, each with the
+    /// policy's name.
+    pub fn workload_literals(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for p in self.set.policies() {
+            let name = self.info.get(p.id()).map_or_else(|| p.id().to_string(), |i| i.name.clone());
+            for uid in p.entity_literals() {
+                if uid.type_name().basename() == "Workload" {
+                    out.push((name.clone(), uid.id().unescaped().to_string()));
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Whether any loaded policy is a `permit`.
@@ -902,11 +930,6 @@ fn random_u64() -> u64 {
     std::collections::hash_map::RandomState::new().hash_one(0u8)
 }
 
-/// Validates policy files against the schema; `Ok(n)` is how many policies.
-pub fn validate(paths: &[PathBuf]) -> Result<usize, PolicyError> {
-    Policies::load(paths).map(|p| p.len())
-}
-
 /// Whether `path` looks like a policy file.
 pub fn is_policy_file(path: &Path) -> bool {
     path.extension().is_some_and(|x| x == "cedar")
@@ -937,6 +960,27 @@ forbid(principal, action == Action::"file_open", resource)
 
     fn policies(text: &str) -> Result<Policies, PolicyError> {
         Policies::from_texts(vec![(PathBuf::from("p.cedar"), text.to_string())])
+    }
+
+    #[test]
+    fn an_id_names_one_policy() {
+        let text = "@id(\"base\")\npermit(principal, action, resource);\n\n@id(\"base\")\nforbid(principal, action, resource);\n";
+        let err = policies(text).unwrap_err().to_string();
+        assert!(err.starts_with("p.cedar:4: ") && err.contains("already the id of the policy at p.cedar:1"), "{err}");
+    }
+
+    #[test]
+    fn workload_literals_are_listed_with_their_policy() {
+        let text = "@id(\"api-only\")\npermit(principal == Workload::\"spiffe://example.org/api\", action, resource);\n\
+                    forbid(principal, action, resource) when { principal == Workload::\"spiffe://example.org/typo\" };\n";
+        let p = policies(text).unwrap();
+        assert_eq!(
+            p.workload_literals(),
+            [
+                ("api-only".to_string(), "spiffe://example.org/api".to_string()),
+                ("p.cedar:3".to_string(), "spiffe://example.org/typo".to_string())
+            ]
+        );
     }
 
     /// A policy directory without `*.cedar` files is an error, not a set
