@@ -45,9 +45,11 @@ pub struct ImageKey {
 }
 
 impl ImageKey {
-    /// From an exec record: the kernel's `dev_t` is `major << 20 | minor`.
+    /// From a record: the module sends `new_encode_dev(s_dev)`, which is
+    /// what stat(2) reports as `st_dev` (for majors below 4096, all of
+    /// them in practice), so it compares as is.
     pub fn from_kernel(dev: u32, ino: u64, mtime: i64) -> Self {
-        Self { dev: rustix::fs::makedev(dev >> 20, dev & 0xf_ffff), ino, mtime }
+        Self { dev: u64::from(dev), ino, mtime }
     }
 
     /// Of the file at `path` (following symlinks, so `/proc/PID/exe` works).
@@ -214,6 +216,25 @@ mod tests {
         decode_one,
         tests::{record, task},
     };
+
+    /// A record's device is `new_encode_dev`: the same number stat(2)
+    /// gives, for block devices (major 254, as virtio disks) and large
+    /// minors too, so a record's image is found on disk by its key.
+    #[test]
+    fn a_record_device_is_st_dev() {
+        // new_encode_dev(MKDEV(254, 0)) and new_encode_dev(MKDEV(259, 0x12345)).
+        assert_eq!(ImageKey::from_kernel(0xfe00, 1, 0).dev, rustix::fs::makedev(254, 0));
+        assert_eq!(ImageKey::from_kernel(0x1231_0345, 1, 0).dev, rustix::fs::makedev(259, 0x12345));
+        // tmpfs and overlay: major 0.
+        assert_eq!(ImageKey::from_kernel(0x2a, 1, 0).dev, rustix::fs::makedev(0, 0x2a));
+        // And the file this test runs from, as the module would report it.
+        use std::os::unix::fs::MetadataExt;
+        let exe = std::env::current_exe().unwrap();
+        let m = std::fs::metadata(&exe).unwrap();
+        let (major, minor) = (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev()));
+        let encoded = (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12);
+        assert_eq!(Some(ImageKey::from_kernel(encoded, m.ino(), m.mtime())), ImageKey::of(&exe));
+    }
     use witness_abi::record::{CredRecord, ExitRecord, ForkRecord, RecordKind, EXIT_GROUP_DEAD};
     use zerocopy::{FromZeros, IntoBytes};
 
