@@ -260,7 +260,15 @@ pub struct Pipeline {
     pub counters: Counters,
     clock: Clock,
     proc_root: PathBuf,
+    /// The secret files of the inventory by (device, inode) → owner index,
+    /// so that another path to one (`/proc/PID/root/...`, a bind mount, a
+    /// hard link) is still that secret. Live collection only.
+    secret_inodes: HashMap<(u64, u64), u32, FastHash>,
+    secrets_resolved: Option<Instant>,
 }
+
+/// Most secret files resolved to inodes.
+const MAX_SECRET_FILES: usize = 10_000;
 
 /// `CAP_OPT_INSETID` (include/linux/security.h): a capability check made by
 /// a setuid/setgid-family system call.
@@ -289,6 +297,26 @@ impl Pipeline {
             counters: Counters::new(options.series_budget),
             clock,
             proc_root: PathBuf::from("/proc"),
+            secret_inodes: HashMap::default(),
+            secrets_resolved: None,
+        }
+    }
+
+    /// Resolves the inventory's secret globs to the files they name now
+    /// (live collection only: a replay's files are not this host's), if
+    /// that was last done `age` ago or more. Keys are rotated by writing a
+    /// new file, a new inode, so `witness run` calls this periodically.
+    pub fn resolve_secrets_if_older(&mut self, age: Duration) {
+        use std::os::unix::fs::MetadataExt;
+        if !self.options.read_host_files || self.secrets_resolved.is_some_and(|t| t.elapsed() < age) {
+            return;
+        }
+        self.secrets_resolved = Some(Instant::now());
+        self.secret_inodes.clear();
+        for (path, owner) in self.config.inventory.secret_files(MAX_SECRET_FILES) {
+            if let Ok(m) = std::fs::metadata(&path) {
+                self.secret_inodes.entry((m.dev(), m.ino())).or_insert(owner);
+            }
         }
     }
 
@@ -312,6 +340,10 @@ impl Pipeline {
         let old = std::mem::replace(&mut self.config, config);
         self.generation += 1;
         self.attribution.clear();
+        if self.secrets_resolved.is_some() {
+            self.secrets_resolved = None;
+            self.resolve_secrets_if_older(Duration::ZERO);
+        }
         // Known listeners and recent connects keep their workload: its index
         // in the old configuration becomes its index in the new one, and
         // those whose SPIFFE ID the new inventory no longer has are dropped.
@@ -543,13 +575,23 @@ impl Pipeline {
                 verdict = rec.verdict;
                 Some(Resource::Binary { path: lossy(path), sha256: Cow::Borrowed(""), declared: true })
             }
-            Body::File { rec, path, .. } => {
+            Body::File { rec, path, path2 } => {
                 verdict = rec.verdict;
                 let path = lossy(path);
-                let owner = inventory.secret_owner(&path).map(|w| w.spiffe_id.as_str());
-                if kind == RecordKind::FileOpen
-                    && owner.is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str()))
-                {
+                // A secret by its path, by its file under another path
+                // (device and inode; a create has no inode yet), or, for a
+                // rename, by the path it is renamed to.
+                let by_inode = || {
+                    let owner = self.secret_inodes.get(&(u64::from(rec.dev), rec.ino)).filter(|_| rec.ino != 0);
+                    owner.and_then(|&i| inventory.workloads().get(i as usize))
+                };
+                let renamed_to =
+                    || (kind == RecordKind::FileRename).then(|| inventory.secret_owner(&lossy(path2))).flatten();
+                let owner =
+                    inventory.secret_owner(&path).or_else(by_inode).or_else(renamed_to).map(|w| w.spiffe_id.as_str());
+                // Opening, creating, unlinking or renaming another
+                // workload's secret.
+                if owner.is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str())) {
                     divergence = Divergence::ForeignSecret;
                 }
                 let secret = owner.is_some() || (rec.path_flags | rec.path2_flags) & FILE_PATH_SECRET != 0;

@@ -358,6 +358,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         });
     }
     let mut pipeline = Pipeline::new(config, opts.options, crate::output::Clock::now());
+    pipeline.resolve_secrets_if_older(Duration::ZERO);
     let seeded = pipeline.seed_processes();
     let listeners = crate::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
@@ -378,6 +379,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
+
+/// How often `witness run` resolves the secret globs to files again.
+pub const SECRETS_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The longest an evidence line waits for `fdatasync` in `witness run`.
 pub const EVIDENCE_MAX_UNSYNCED_AGE: Duration = Duration::from_secs(1);
@@ -442,6 +446,7 @@ fn drain(
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
                 p.set_clock(crate::output::Clock::now());
+                p.resolve_secrets_if_older(SECRETS_MAX_AGE);
                 if let Ok((cpus, hooks)) = source.device().stats() {
                     for c in cpus {
                         p.counters.rings.insert(

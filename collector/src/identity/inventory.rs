@@ -460,6 +460,27 @@ impl Inventory {
         best.map(|(_, c)| c)
     }
 
+    /// The files the secret globs name on this host now, each with the
+    /// index of its owner (the first entry whose glob matches, as for
+    /// [`Inventory::secret_owner`]); at most `max` files.
+    pub fn secret_files(&self, max: usize) -> Vec<(PathBuf, u32)> {
+        let options = glob::MatchOptions { require_literal_separator: true, ..Default::default() };
+        let mut out: Vec<(PathBuf, u32)> = Vec::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            for g in &w.secrets {
+                let Ok(paths) = glob::glob_with(g.as_str(), options) else { continue };
+                for path in paths.flatten() {
+                    if out.len() >= max {
+                        return out;
+                    }
+                    // CAST: as in `Index::build`.
+                    out.push((path, i as u32));
+                }
+            }
+        }
+        out
+    }
+
     /// The workload declaring `path` a secret, if any (the first in file
     /// order).
     pub fn secret_owner(&self, path: &str) -> Option<&Workload> {

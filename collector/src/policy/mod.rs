@@ -97,7 +97,8 @@ pub enum Divergence {
     UndeclaredPeer,
     /// An exec of a binary whose digest (or path) is not among the declared.
     UnexpectedBinary,
-    /// A secret declared by one workload opened by another identity.
+    /// A secret declared by one workload opened, created, unlinked or
+    /// renamed by another identity.
     ForeignSecret,
 }
 
