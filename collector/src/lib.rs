@@ -39,6 +39,7 @@ pub mod cgroup;
 pub mod control;
 pub mod decode;
 pub mod device;
+pub mod drop_reasons;
 pub mod hostile;
 pub mod identity;
 pub mod mapped;

@@ -113,7 +113,7 @@ pub struct Counters {
     /// TCP handshake latency by identity.
     pub handshake: BTreeMap<u32, Histogram>,
     /// Packets dropped by kernel drop reason.
-    pub packet_drops: BTreeMap<u32, u64>,
+    pub packet_drops: BTreeMap<Arc<str>, u64>,
     /// Records lost by CPU (sequence gaps).
     pub sequence_gaps: BTreeMap<u32, u64>,
     /// Ring figures by CPU (from the device).
@@ -352,13 +352,12 @@ impl Collector for Exposition {
         }
         let mut m = e.encode_descriptor(
             "witness_packet_drops",
-            "Packets the kernel dropped, by drop reason number (enum skb_drop_reason).",
+            "Packets the kernel dropped, by drop reason (enum skb_drop_reason, named as the running kernel names it).",
             None,
             MetricType::Counter,
         )?;
         for (reason, v) in &c.packet_drops {
-            let reason = reason.to_string();
-            ConstCounter::new(*v).encode(m.encode_family(&[("reason", reason.as_str())])?)?;
+            ConstCounter::new(*v).encode(m.encode_family(&[("reason", &**reason)])?)?;
         }
         let mut m = e.encode_descriptor(
             "witness_sequence_gaps",
@@ -597,7 +596,7 @@ mod tests {
         let mut c = Counters::new(100);
         c.event(0, RecordKind::SockConnect as u16, Outcome::Investigate);
         c.handshake(0, 0.002);
-        c.packet_drops.insert(2, 7);
+        c.packet_drops.insert(Arc::from("NO_SOCKET"), 7);
         c.rings.insert(0, RingFigures { dropped_full: 3, used: 512, size: 1024, ..Default::default() });
         c.hook_dropped.insert("security_file_open", 4);
         let shared: Shared = Arc::new(Mutex::new(Snapshot::new(c, Arc::new(vec!["spiffe://example.org/api".into()]))));

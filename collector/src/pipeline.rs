@@ -28,6 +28,7 @@ use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE
 
 use crate::cgroup::{self, CgroupInfo};
 use crate::decode::{nul_terminated, Body, Event};
+use crate::drop_reasons::DropReasons;
 use crate::identity::{Inventory, Subject, Workload};
 use crate::metrics::{Counters, Snapshot};
 use crate::output::{self, Clock, Fields};
@@ -265,6 +266,8 @@ pub struct Pipeline {
     /// hard link) is still that secret. Live collection only.
     secret_inodes: HashMap<(u64, u64), u32, FastHash>,
     secrets_resolved: Option<Instant>,
+    /// Names of the packet drop reasons (the running kernel's, when live).
+    drop_reasons: DropReasons,
 }
 
 /// Most secret files resolved to inodes.
@@ -299,7 +302,14 @@ impl Pipeline {
             proc_root: PathBuf::from("/proc"),
             secret_inodes: HashMap::default(),
             secrets_resolved: None,
+            drop_reasons: DropReasons::default(),
         }
+    }
+
+    /// Names packet drop reasons by `names` (the running kernel's table,
+    /// for live collection; a capture's reasons stay numbers).
+    pub fn set_drop_reasons(&mut self, names: DropReasons) {
+        self.drop_reasons = names;
     }
 
     /// Resolves the inventory's secret globs to the files they name now
@@ -495,7 +505,8 @@ impl Pipeline {
             }
             Body::PacketDrops { entries, .. } => {
                 for d in entries {
-                    *self.counters.packet_drops.entry(d.reason).or_default() += u64::from(d.count);
+                    *self.counters.packet_drops.entry(self.drop_reasons.label(d.reason)).or_default() +=
+                        u64::from(d.count);
                 }
                 None
             }

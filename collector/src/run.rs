@@ -359,6 +359,13 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     let mut pipeline = Pipeline::new(config, opts.options, crate::output::Clock::now());
     pipeline.resolve_secrets_if_older(Duration::ZERO);
+    let reasons = crate::drop_reasons::DropReasons::from_tracefs();
+    if reasons.is_empty() {
+        tracing::warn!(
+            "cannot read the kernel's packet drop reason names (is tracefs mounted?): drops are labelled by number"
+        );
+    }
+    pipeline.set_drop_reasons(reasons);
     let seeded = pipeline.seed_processes();
     let listeners = crate::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");

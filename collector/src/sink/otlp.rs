@@ -208,7 +208,7 @@ impl Otlp {
         });
         u64_counter(&meter, "witness.packet_drops", "Packets the kernel dropped by reason.", shared, |s, f| {
             for (reason, v) in &s.counters.packet_drops {
-                f(*v, vec![KeyValue::new("reason", i64::from(*reason))]);
+                f(*v, vec![KeyValue::new("reason", reason.to_string())]);
             }
         });
         u64_counter(&meter, "witness.series_overflow", "Events counted in the overflow bucket.", shared, |s, f| {

@@ -22,10 +22,12 @@ wait_for 20 grep -q "reading /dev/witness" run.err
 wait_for 10 wget -q -O /dev/null http://127.0.0.1:9750/healthz
 
 act || fail "a workload failed"
+# UDP to a closed port: the kernel drops the datagrams (NO_SOCKET).
+witness-vmtool udp-send 127.0.0.1:9 --count 3 > /dev/null
 
-# Let the daemon drain and publish.
+# Let the daemon drain and publish (packet drops are summed once a second).
 wait_for 10 grep -q "suid-tool" evidence.jsonl
-sleep 1
+sleep 2
 wget -q -O metrics.txt http://127.0.0.1:9750/metrics || fail "scrape failed"
 kill -TERM "$daemon"
 wait "$daemon" || fail "witness run exited $?: $(tail -5 run.err)"
@@ -66,6 +68,9 @@ v=$(metric "witness_events_total{identity=\"$BATCH\",kind=\"cred_change\",outcom
 v=$(metric "witness_divergences_total{identity=\"$BATCH\",divergence=\"foreign_secret\"}")
 [ "${v:-0}" -ge 1 ] || fail "foreign secret divergence not counted"
 grep -q '^witness_build_info{' metrics.txt || fail "no build info"
+# Drop reasons by the kernel's names, not numbers that change between kernels.
+v=$(metric 'witness_packet_drops_total{reason="NO_SOCKET"}')
+[ "${v:-0}" -ge 1 ] || fail "no NO_SOCKET drops by name: $(grep packet_drops metrics.txt)"
 grep -q '^witness_sequence_gaps_total{cpu="0"} 0' metrics.txt || fail "sequence gaps: $(grep sequence_gaps metrics.txt)"
 echo "ok: /metrics names identities and outcomes"
 
