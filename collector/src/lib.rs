@@ -45,6 +45,7 @@ pub mod identity;
 pub mod mapped;
 pub mod metrics;
 pub mod output;
+pub mod peers;
 pub mod pipeline;
 pub mod policy;
 pub mod process_table;

@@ -32,6 +32,7 @@ use crate::drop_reasons::DropReasons;
 use crate::identity::{Inventory, Subject, Workload};
 use crate::metrics::{Counters, Snapshot};
 use crate::output::{self, Clock, Fields};
+use crate::peers::{Bound, Listeners};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::process_table::{ImageKey, ProcessTable};
 use crate::sequence::{Observation, SequenceTracker};
@@ -250,8 +251,9 @@ pub struct Pipeline {
     digests: Digests,
     /// tgid → (generation, cgroup id, identity).
     attribution: HashMap<u32, (u64, u64, u32), FastHash>,
-    /// Local listening port → identity.
-    listeners: HashMap<u16, u32, FastHash>,
+    /// The listeners seen, which resolve a connect to the workload it
+    /// reaches.
+    listeners: Listeners,
     /// Recent outgoing connects: (remote, port, identity).
     connects: VecDeque<(IpAddr, u16, u32)>,
     /// Handshakes in progress: sock id → (SYN_SENT time, identity).
@@ -293,7 +295,7 @@ impl Pipeline {
             cgroups: CgroupPaths::new(PathBuf::from("/sys/fs/cgroup")),
             digests: Digests { map: HashMap::default(), max: options.max_digests },
             attribution: HashMap::default(),
-            listeners: HashMap::default(),
+            listeners: Listeners::default(),
             connects: VecDeque::new(),
             handshakes: HashMap::default(),
             tracker: SequenceTracker::default(),
@@ -338,11 +340,12 @@ impl Pipeline {
         n
     }
 
-    /// Records that `port` is served by the process `tgid` (from sock_diag
+    /// Records that `at` is served by the process `tgid` (from sock_diag
     /// at start).
-    pub fn seed_listener(&mut self, port: u16, tgid: u32) {
+    pub fn seed_listener(&mut self, at: Bound, tgid: u32) {
         let identity = self.identity_of(tgid, None);
-        self.listeners.insert(port, identity);
+        let proc_root = self.options.read_host_files.then_some(self.proc_root.as_path());
+        self.listeners.insert(at, identity, tgid, proc_root);
     }
 
     /// Replaces the configuration (SIGHUP); cached attributions are dropped.
@@ -366,7 +369,7 @@ impl Pipeline {
             .map(|(i, name)| (name.as_str(), i as u32))
             .collect();
         let remap = |id: u32| old.identities.get(id as usize).and_then(|name| by_name.get(name.as_str()).copied());
-        self.listeners.retain(|_, id| remap(*id).map(|new| *id = new).is_some());
+        self.listeners.remap(remap);
         self.connects.retain_mut(|(_, _, id)| remap(*id).map(|new| *id = new).is_some());
     }
 
@@ -610,7 +613,8 @@ impl Pipeline {
             }
             Body::Sock(r) => {
                 verdict = r.verdict;
-                let tables = PeerTables { listeners: &mut self.listeners, connects: &mut self.connects };
+                let proc_root = self.options.read_host_files.then_some(self.proc_root.as_path());
+                let tables = PeerTables { listeners: &mut self.listeners, connects: &mut self.connects, proc_root };
                 let (names, unattested) = (&self.config.identities[..], self.config.unattested());
                 sock(tables, names, unattested, kind, r, identity, workload, &mut divergence)
             }
@@ -782,8 +786,10 @@ struct ProcessJson<'a> {
 /// What the socket judgement updates: listening ports and recent
 /// connects.
 struct PeerTables<'a> {
-    listeners: &'a mut HashMap<u16, u32, FastHash>,
+    listeners: &'a mut Listeners,
     connects: &'a mut VecDeque<(IpAddr, u16, u32)>,
+    /// Where processes' namespaces are read (None: a replay).
+    proc_root: Option<&'a Path>,
 }
 
 /// The Cedar resource of a socket event; records listeners and connects,
@@ -804,11 +810,14 @@ fn sock<'c>(
         _ => (&r.remote, r.remote.port),
     };
     let ip = ip_of(r.family, addr)?;
+    let tgid = r.task.tgid;
     if matches!(kind, RecordKind::SockListen | RecordKind::SockBind) && r.verdict == 0 && port != 0 {
-        tables.listeners.insert(port, identity);
+        let at = Bound { sock_type: r.sock_type, addr: ip, port };
+        tables.listeners.insert(at, identity, tgid, tables.proc_root);
     }
-    let peer_identity = (kind == RecordKind::SockConnect && is_local(ip))
-        .then(|| tables.listeners.get(&port).copied())
+    let client_netns = || tables.proc_root.map_or(0, |root| crate::peers::netns_of(root, tgid));
+    let peer_identity = (kind == RecordKind::SockConnect)
+        .then(|| tables.listeners.resolve(r.sock_type, ip, port, client_netns))
         .flatten()
         .filter(|i| *i != unattested);
     // CAST: u32 to usize widens.
@@ -830,10 +839,6 @@ fn sock<'c>(
         tables.connects.push_back((ip, port, identity));
     }
     Some(Resource::Peer { ip, port, spiffe_id: Cow::Borrowed(peer_id), declared })
-}
-
-fn is_local(ip: IpAddr) -> bool {
-    ip.is_loopback() || ip.is_unspecified()
 }
 
 /// Loads an inventory and policies into a [`Config`]; used at start and on

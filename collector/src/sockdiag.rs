@@ -19,6 +19,8 @@ use crate::pipeline::Pipeline;
 /// A socket from the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listener {
+    /// Local address.
+    pub addr: std::net::IpAddr,
     /// Local port.
     pub port: u16,
     /// Socket inode.
@@ -58,7 +60,11 @@ fn dump(family: u8) -> std::io::Result<Vec<Listener>> {
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("sock_diag: {e}")))?;
             match msg.payload {
                 NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => {
-                    out.push(Listener { port: r.header.socket_id.source_port, inode: r.header.inode });
+                    out.push(Listener {
+                        addr: r.header.socket_id.source_address,
+                        port: r.header.socket_id.source_port,
+                        inode: r.header.inode,
+                    });
                 }
                 NetlinkPayload::Done(_) => return Ok(out),
                 NetlinkPayload::Error(e) => {
@@ -114,7 +120,8 @@ pub fn seed(p: &mut Pipeline) -> usize {
             let mut n = 0;
             for (l, owner) in list {
                 if let Some(pid) = owner {
-                    p.seed_listener(l.port, pid);
+                    // SOCK_STREAM: the dump is of TCP listeners.
+                    p.seed_listener(crate::peers::Bound { sock_type: 1, addr: l.addr, port: l.port }, pid);
                     n += 1;
                 }
             }
