@@ -33,6 +33,11 @@ done
 args="witness.mode=test"
 [ -n "$only" ] && args="$args witness.only=$only"
 vm_status=0
+# The debug kernel (KASAN, lockdep, kmemleak scans) runs the suite several
+# times slower under TCG than a stock kernel does.
+if [ "$kernel_name" = debug ]; then
+    export WITNESS_VM_TIMEOUT="${WITNESS_VM_TIMEOUT:-2700}"
+fi
 "$WITNESS_ROOT/scripts/vm-run.sh" "$kernel" "$initrd" "$log" "$args" >/dev/null || vm_status=$?
 
 passed=0 failed=0
