@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use witness::capture::{CaptureInfo, CaptureWriter, HEADER_LEN};
+use witness::source::capture::{CaptureInfo, CaptureWriter, HEADER_LEN};
 use witness_abi::record::{
     RecordHeader, RecordKind, TaskContext, EXIT_GROUP_DEAD, RECORD_HEADER_LEN, TASK_CONTEXT_LEN,
 };

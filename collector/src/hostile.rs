@@ -7,11 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::capture::CaptureReader;
-use crate::decode;
 use crate::identity::{Inventory, Subject};
-use crate::output::{self, Clock};
 use crate::policy::Policies;
+use crate::sinks::output::{self, Clock};
+use crate::source::capture::CaptureReader;
+use crate::source::decode;
 
 /// The record decoder on device bytes: records decode or fail with an
 /// error naming the offset, decoding stops at the first error, and the

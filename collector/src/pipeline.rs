@@ -26,16 +26,16 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET};
 
-use crate::cgroup::{self, CgroupInfo};
-use crate::decode::{nul_terminated, Body, Event};
-use crate::drop_reasons::DropReasons;
+use crate::enrich::cgroup::{self, CgroupInfo};
+use crate::enrich::drop_reasons::DropReasons;
+use crate::enrich::peers::{Bound, Listeners};
+use crate::enrich::process_table::{ImageKey, ProcessTable};
 use crate::identity::{Inventory, Subject, Workload};
-use crate::metrics::{Counters, Snapshot};
-use crate::output::{self, Clock, Fields};
-use crate::peers::{Bound, Listeners};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
-use crate::process_table::{ImageKey, ProcessTable};
-use crate::sequence::{Observation, SequenceTracker};
+use crate::sinks::metrics::{Counters, Snapshot};
+use crate::sinks::output::{self, Clock, Fields};
+use crate::source::decode::{nul_terminated, Body, Event};
+use crate::source::sequence::{Observation, SequenceTracker};
 
 /// What the pipeline judges with; replaced as a whole on reload.
 #[derive(Debug)]
@@ -683,7 +683,7 @@ impl Pipeline {
                 if self.config.judge.stats.misses != misses {
                     #[allow(clippy::cast_precision_loss)]
                     let s = (self.config.judge.stats.eval_ns - before) as f64 / 1e9;
-                    self.counters.eval.observe(&crate::metrics::EVAL_BUCKETS, s);
+                    self.counters.eval.observe(&crate::sinks::metrics::EVAL_BUCKETS, s);
                 }
                 (outcome, policies)
             }
@@ -815,7 +815,7 @@ fn sock<'c>(
         let at = Bound { sock_type: r.sock_type, addr: ip, port };
         tables.listeners.insert(at, identity, tgid, tables.proc_root);
     }
-    let client_netns = || tables.proc_root.map_or(0, |root| crate::peers::netns_of(root, tgid));
+    let client_netns = || tables.proc_root.map_or(0, |root| crate::enrich::peers::netns_of(root, tgid));
     let peer_identity = (kind == RecordKind::SockConnect)
         .then(|| tables.listeners.resolve(r.sock_type, ip, port, client_netns))
         .flatten()

@@ -43,7 +43,7 @@ fn capture_reader() {
 #[test]
 fn record_decoder() {
     let cap = std::fs::read(root().join("tests/data/judge_e2e.cap")).unwrap();
-    let records = &cap[witness::capture::HEADER_LEN..];
+    let records = &cap[witness::source::capture::HEADER_LEN..];
     witness::hostile::decode(records);
     // Flip each byte of the first records in turn: errors name the
     // offset, nothing panics.

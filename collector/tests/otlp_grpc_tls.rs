@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
 use otlp_common::{export_and_check, GrpcReceiver, Pki};
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
-use witness::sink::otlp_tls::{Signal, Tls};
+use witness::sinks::otlp_tls::{Signal, Tls};
 
 /// One export call through a channel built from `files` (variable, path).
 async fn export_with(endpoint: &str, files: &[(&str, &std::path::Path)]) -> Result<(), String> {

@@ -13,7 +13,7 @@ use hyper_util::service::TowerToHyperService;
 use otlp_common::{export_and_check, http_receiver, Pki, Received};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use witness::sink::otlp_tls::{Signal, Tls};
+use witness::sinks::otlp_tls::{Signal, Tls};
 
 fn server_config(pki: &Pki) -> rustls::ServerConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use witness::metrics::{Counters, Snapshot};
 use witness::policy::Outcome;
-use witness::sink::otlp::{Otlp, Protocol};
+use witness::sinks::metrics::{Counters, Snapshot};
+use witness::sinks::otlp::{Otlp, Protocol};
 
 /// Resident set size of this process, KiB.
 fn rss_kib() -> u64 {

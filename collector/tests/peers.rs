@@ -6,12 +6,12 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use witness::decode::{Body, Event, Meta};
+use witness::commands::run::Sinks;
 use witness::identity::inventory::Inventory;
-use witness::output::Clock;
 use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Divergence;
-use witness::run::Sinks;
+use witness::sinks::output::Clock;
+use witness::source::decode::{Body, Event, Meta};
 use witness_abi::record::{NetAddr, RecordKind, SockRecord, TaskContext};
 use zerocopy::FromZeros;
 
@@ -65,7 +65,7 @@ fn a_declared_peer_is_reached_by_any_address_of_its_listener() {
 
     // db listens on every address of this host's namespace.
     assert_eq!(divergence(sock(RecordKind::SockListen, DB_UID, "0.0.0.0", PORT)), Divergence::None);
-    let here = witness::peers::local_addrs(Path::new("/proc/self/net"));
+    let here = witness::enrich::peers::local_addrs(Path::new("/proc/self/net"));
     let node =
         here.iter().find(|a| a.is_ipv4() && !a.is_loopback()).expect("this host has an address besides loopback");
     for (to, port, want) in [

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use witness::capture::HEADER_LEN;
-use witness::decode::{decode_with_rest, Body};
+use witness::source::capture::HEADER_LEN;
+use witness::source::decode::{decode_with_rest, Body};
 use witness_abi::record::{RecordHeader, RECORD_HEADER_LEN};
 use zerocopy::FromBytes;
 

@@ -10,11 +10,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use witness::capture::CaptureReader;
-use witness::output::Clock;
+use witness::commands::run::Sinks;
 use witness::pipeline::{load_config, Options, Pipeline};
 use witness::policy::{Divergence, Outcome};
-use witness::run::Sinks;
+use witness::sinks::output::Clock;
+use witness::source::capture::CaptureReader;
 
 const API: &str = "spiffe://demo.witness.test/payments/api";
 const BATCH: &str = "spiffe://demo.witness.test/data/batch";
@@ -172,7 +172,7 @@ fn a_real_prometheus_scrapes_the_collector() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let target = listener.local_addr().unwrap();
-    runtime.spawn(witness::run::serve_metrics(listener, Arc::clone(&sinks.shared)));
+    runtime.spawn(witness::commands::run::serve_metrics(listener, Arc::clone(&sinks.shared)));
 
     // What a scraper asking for OpenMetrics gets.
     let openmetrics =

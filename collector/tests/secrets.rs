@@ -6,12 +6,12 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use witness::decode::{Body, Event, Meta};
+use witness::commands::run::Sinks;
 use witness::identity::inventory::Inventory;
-use witness::output::Clock;
 use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Divergence;
-use witness::run::Sinks;
+use witness::sinks::output::Clock;
+use witness::source::decode::{Body, Event, Meta};
 use witness_abi::record::{FileRecord, RecordKind, TaskContext};
 use zerocopy::FromZeros;
 

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::selector::Subject;
-use crate::cgroup;
+use crate::enrich::cgroup;
 
 /// Why a process cannot be examined.
 #[derive(Debug, Error)]

@@ -15,9 +15,9 @@ use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
 use serde_json::json;
-use witness::metrics::{Counters, Snapshot};
 use witness::policy::Outcome;
-use witness::sink::otlp::{Otlp, Protocol};
+use witness::sinks::metrics::{Counters, Snapshot};
+use witness::sinks::otlp::{Otlp, Protocol};
 
 /// What a receiver got.
 #[derive(Clone, Default)]

@@ -45,7 +45,7 @@ pub struct Settings {
     /// Export OTLP.
     pub otlp: Option<bool>,
     /// How to read the rings: "auto", "mmap" or "read".
-    pub source: Option<crate::run::SourceMode>,
+    pub source: Option<crate::commands::run::SourceMode>,
 }
 
 /// A settings file that cannot be used.

@@ -37,8 +37,8 @@ use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value};
 
 use super::otlp_tls::{self, Signal, Tls};
-use crate::metrics::{kind_name, Shared};
 use crate::policy::Outcome;
+use crate::sinks::metrics::{kind_name, Shared};
 
 /// The wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +95,7 @@ fn resource() -> Resource {
 
 /// Reads one counter family out of a snapshot: calls the sink once per
 /// series with its value and attributes.
-type Reader = fn(&crate::metrics::Snapshot, &mut dyn FnMut(u64, Vec<KeyValue>));
+type Reader = fn(&crate::sinks::metrics::Snapshot, &mut dyn FnMut(u64, Vec<KeyValue>));
 
 fn u64_counter(
     meter: &opentelemetry::metrics::Meter,

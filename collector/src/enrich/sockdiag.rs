@@ -121,7 +121,7 @@ pub fn seed(p: &mut Pipeline) -> usize {
             for (l, owner) in list {
                 if let Some(pid) = owner {
                     // SOCK_STREAM: the dump is of TCP listeners.
-                    p.seed_listener(crate::peers::Bound { sock_type: 1, addr: l.addr, port: l.port }, pid);
+                    p.seed_listener(crate::enrich::peers::Bound { sock_type: 1, addr: l.addr, port: l.port }, pid);
                     n += 1;
                 }
             }

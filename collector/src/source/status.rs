@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use serde_json::{json, Value};
 use witness_abi::ioctl::{Config, CpuStats, Hook, HookStats};
 
-use crate::control::kind_names;
+use crate::config::control::kind_names;
 
 /// Everything `witness status` shows.
 #[derive(Clone, Debug)]

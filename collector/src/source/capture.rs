@@ -19,7 +19,7 @@
 //!
 //! Reading is hostile-input safe: a wrong magic, version, byte order or a
 //! truncated header is an error naming the file and what is wrong; records
-//! are decoded by [`crate::decode`], whose errors name their offset, and a
+//! are decoded by [`crate::source::decode`], whose errors name their offset, and a
 //! record cut by the end of the file is reported, not silently dropped.
 
 use std::fs::File;
@@ -31,7 +31,7 @@ use witness_abi::ioctl::ABI_VERSION;
 use witness_abi::record::{RecordPrefix, RECORD_MAX_LEN};
 use zerocopy::FromBytes;
 
-use crate::decode::{self, DecodeError, Event};
+use crate::source::decode::{self, DecodeError, Event};
 
 /// The first 16 bytes of every capture.
 pub const MAGIC: &[u8; 16] = b"WITNESS-CAPTURE\0";
@@ -307,7 +307,7 @@ fn parse_header(h: &[u8]) -> Result<CaptureInfo, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::tests::exec_bytes;
+    use crate::source::decode::tests::exec_bytes;
 
     fn info() -> CaptureInfo {
         CaptureInfo { abi_version: ABI_VERSION, boot_to_unix_ns: 123, kernel: "6.12.117".into(), host: "vm".into() }

@@ -23,8 +23,8 @@ use rustix::mm::{MapFlags, ProtFlags};
 use thiserror::Error;
 use witness_abi::ring::{ring_area_len, ReadCursor, Ring, RING_CONSUMER_OFFSET, RING_PAGE_SIZE};
 
-use crate::decode::{decode_one, DecodeError, Event};
-use crate::device::Device;
+use crate::source::decode::{decode_one, DecodeError, Event};
+use crate::source::device::Device;
 
 /// Why the rings could not be mapped or read.
 #[derive(Debug, Error)]

@@ -9,7 +9,7 @@ type FastHash = foldhash::fast::RandomState;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::decode::{nul_terminated, Body, Event};
+use crate::source::decode::{nul_terminated, Body, Event};
 
 /// What is known about one process (thread group).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -212,7 +212,7 @@ impl ProcessTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{
+    use crate::source::decode::{
         decode_one,
         tests::{record, task},
     };
@@ -246,7 +246,7 @@ mod tests {
     fn follows_fork_exec_cred_and_exit() {
         let mut table = ProcessTable::new(100);
         // The parent (tgid 10) execs, forks 11, 11 changes uid, 11 exits.
-        table.observe(&decode_one(&crate::decode::tests::exec_bytes(1, b"/usr/bin/api", b"api\0"), 0).unwrap());
+        table.observe(&decode_one(&crate::source::decode::tests::exec_bytes(1, b"/usr/bin/api", b"api\0"), 0).unwrap());
         assert_eq!(table.get(10).unwrap().exe.as_deref(), Some("/usr/bin/api"));
         let mut fork = ForkRecord::new_zeroed();
         fork.task = task();

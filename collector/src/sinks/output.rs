@@ -18,7 +18,7 @@ use witness_abi::record::{
     KEY_DESC_TRUNCATED, KEY_OP_ADD, KEY_OP_REQUEST, KEY_TYPE_TRUNCATED, KEY_UNREADABLE, NS_NAMES,
 };
 
-use crate::decode::{nul_terminated, Body, Event};
+use crate::source::decode::{nul_terminated, Body, Event};
 
 /// Output formats of `witness events`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -598,8 +598,8 @@ fn key_json(o: &mut impl Fields, rec: &KeyRecord, key_type: &[u8], description: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::tests::{record, samples};
-    use crate::decode::{decode_one, Meta};
+    use crate::source::decode::tests::{record, samples};
+    use crate::source::decode::{decode_one, Meta};
     use serde_json::json;
     use witness_abi::record::{ExecRecord, RecordKind, SockRecord, TaskContext};
     use zerocopy::FromZeros;

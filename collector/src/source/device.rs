@@ -23,7 +23,7 @@ use witness_abi::ioctl::{
 };
 use witness_abi::record::RECORD_MAX_LEN;
 
-use crate::control::{describe_config, describe_filter_op};
+use crate::config::control::{describe_config, describe_filter_op};
 
 /// The default device path.
 pub const DEFAULT_DEVICE: &str = "/dev/witness";
@@ -373,7 +373,7 @@ impl Device {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::Filter;
+    use crate::config::control::Filter;
     use witness_abi::record::RecordKind;
 
     /// A "device" that answers every ioctl with ENOTTY, as a module without

@@ -29,15 +29,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::decode::{self, Event};
-use crate::device::{Device, DeviceError};
-use crate::mapped::MappedRings;
-use crate::metrics::{RingFigures, Shared, Snapshot};
 use crate::pipeline::{load_config, Config, Judged, Pipeline};
 use crate::policy::Outcome;
-use crate::sink::evidence::{EvidenceError, EvidenceLog, Policy as EvidencePolicy};
-use crate::sink::otlp::Otlp;
+use crate::sinks::evidence::{EvidenceError, EvidenceLog, Policy as EvidencePolicy};
+use crate::sinks::metrics::{RingFigures, Shared, Snapshot};
+use crate::sinks::otlp::Otlp;
+use crate::source::decode::{self, Event};
+use crate::source::device::{Device, DeviceError};
+use crate::source::mapped::MappedRings;
 use witness_abi::ioctl::Hook;
+
+use super::{init_logging, parse_seconds, JudgeArgs};
+use crate::source::device::DEFAULT_DEVICE;
 
 /// Where judged events go.
 pub struct Sinks {
@@ -237,7 +240,7 @@ pub struct RunOptions {
     /// How to read the rings.
     pub source: SourceMode,
     /// The settings file, re-read on SIGHUP (None: no `--config`).
-    pub settings_file: Option<crate::settings::SettingsFile>,
+    pub settings_file: Option<crate::config::settings::SettingsFile>,
 }
 
 /// Serves `/metrics` (OpenMetrics text) until the process ends.
@@ -258,13 +261,13 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) ->
                         .iter()
                         .filter_map(|v| v.to_str().ok())
                         .any(|v| v.contains("application/openmetrics-text"));
-                    let text = crate::metrics::render(&shared);
+                    let text = crate::sinks::metrics::render(&shared);
                     if wants_openmetrics {
                         ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
                     } else {
                         (
                             [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                            crate::metrics::openmetrics_to_prometheus(&text),
+                            crate::sinks::metrics::openmetrics_to_prometheus(&text),
                         )
                     }
                 }
@@ -307,7 +310,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut sinks = Sinks::new(evidence, None);
     let shared = sinks.shared.clone();
     if opts.otlp {
-        let protocol = crate::sink::otlp::Protocol::from_env()?;
+        let protocol = crate::sinks::otlp::Protocol::from_env()?;
         let otlp = runtime.block_on(async { Otlp::new(protocol, &shared) })?;
         tracing::info!("exporting OTLP over {protocol:?}");
         sinks.otlp = Some(Arc::new(otlp));
@@ -357,9 +360,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         });
     }
-    let mut pipeline = Pipeline::new(config, opts.options, crate::output::Clock::now());
+    let mut pipeline = Pipeline::new(config, opts.options, crate::sinks::output::Clock::now());
     pipeline.resolve_secrets_if_older(Duration::ZERO);
-    let reasons = crate::drop_reasons::DropReasons::from_tracefs();
+    let reasons = crate::enrich::drop_reasons::DropReasons::from_tracefs();
     if reasons.is_empty() {
         tracing::warn!(
             "cannot read the kernel's packet drop reason names (is tracefs mounted?): drops are labelled by number"
@@ -367,7 +370,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     pipeline.set_drop_reasons(reasons);
     let seeded = pipeline.seed_processes();
-    let listeners = crate::sockdiag::seed(&mut pipeline);
+    let listeners = crate::enrich::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
     sinks.sync(&mut pipeline);
@@ -452,7 +455,7 @@ fn drain(
                 sinks.handle(p, event);
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
-                p.set_clock(crate::output::Clock::now());
+                p.set_clock(crate::sinks::output::Clock::now());
                 p.resolve_secrets_if_older(SECRETS_MAX_AGE);
                 if let Ok((cpus, hooks)) = source.device().stats() {
                     for c in cpus {
@@ -576,7 +579,7 @@ impl Source {
     fn next(&mut self, deadline: Instant, out: &mut Vec<Event>) -> Result<(), DeviceError> {
         match self {
             Self::Mapped { device, rings, faults } => {
-                let mut fault = |f: crate::mapped::RingFault| {
+                let mut fault = |f: crate::source::mapped::RingFault| {
                     *faults += 1;
                     tracing::error!("{}: {f}", device.path().display());
                 };
@@ -615,6 +618,117 @@ pub fn write_metrics(shared: &Shared, path: &Path) -> anyhow::Result<()> {
     let mut f = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     // The classic text format: what node_exporter's textfile collector and
     // promtool read.
-    f.write_all(crate::metrics::openmetrics_to_prometheus(&crate::metrics::render(shared)).as_bytes())?;
+    f.write_all(crate::sinks::metrics::openmetrics_to_prometheus(&crate::sinks::metrics::render(shared)).as_bytes())?;
     Ok(())
+}
+
+/// Arguments of `witness run`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Read settings from this TOML file (keys are the long flags with `_`
+    /// for `-`; flags given here win; see examples/witness.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    pub device: PathBuf,
+    // Flattened: its fields carry the help.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+    /// Serve /metrics here (loopback by default; another address must be
+    /// given explicitly).
+    #[arg(long, default_value = "127.0.0.1:9750", value_parser = crate::config::settings::parse_listen)]
+    pub listen: std::net::SocketAddr,
+    /// Do not serve /metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// Export logs and metrics over OTLP (also on when an
+    /// OTEL_EXPORTER_OTLP_*ENDPOINT variable is set).
+    #[arg(long)]
+    pub otlp: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub duration: Option<Duration>,
+    /// How to read the rings: mmap (zero-copy), read (read(2)), or auto
+    /// (mmap, falling back to read when mapping fails).
+    #[arg(long, value_enum, default_value_t = crate::commands::run::SourceMode::Auto)]
+    pub source: crate::commands::run::SourceMode,
+}
+
+/// Runs `witness run` with `args`, read over by the settings file of
+/// `--config` where `explicit` (the flags given on the command line) does
+/// not say otherwise.
+pub fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
+    init_logging();
+    let mut settings_file = None;
+    if let Some(path) = &args.config {
+        let settings = crate::config::settings::Settings::load(path)?;
+        settings_file = Some(crate::config::settings::SettingsFile {
+            path: path.clone(),
+            explicit: explicit.to_vec(),
+            base: crate::config::settings::JudgeSources {
+                inventory: args.judge.inventory.clone(),
+                policy: args.judge.policy.clone(),
+                cache_entries: args.judge.cache_entries,
+            },
+            at_start: settings.clone(),
+        });
+        merge_settings(&mut args, settings, explicit);
+    }
+    crate::commands::run::run(crate::commands::run::RunOptions {
+        device: args.device,
+        inventory: args.judge.inventory.clone(),
+        policies: args.judge.policy.clone(),
+        evidence: args.judge.evidence.clone(),
+        evidence_policy: args.judge.evidence_policy(),
+        listen: (!args.no_metrics).then_some(args.listen),
+        otlp: args.otlp || crate::sinks::otlp::configured(),
+        options: args.judge.options(),
+        cache_entries: args.judge.cache_entries,
+        duration: args.duration,
+        source: args.source,
+        settings_file,
+    })
+}
+
+/// Which `run` flags were given on the command line (they win over the
+/// settings file).
+pub fn explicit_run_flags(matches: &clap::ArgMatches) -> Vec<String> {
+    matches
+        .subcommand_matches("run")
+        .map(|m| {
+            m.ids()
+                .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+                .map(|id| id.as_str().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Fills `args` from the settings file where the command line said nothing
+/// (`explicit` holds the ids of flags given on the command line).
+pub fn merge_settings(args: &mut RunArgs, s: crate::config::settings::Settings, explicit: &[String]) {
+    fn take<T>(explicit: &[String], id: &str, from_file: Option<T>, into: &mut T) {
+        if let Some(v) = from_file {
+            if !explicit.iter().any(|e| e == id) {
+                *into = v;
+            }
+        }
+    }
+    let j = &mut args.judge;
+    take(explicit, "device", s.device, &mut args.device);
+    take(explicit, "inventory", s.inventory.map(Some), &mut j.inventory);
+    take(explicit, "policy", s.policy, &mut j.policy);
+    take(explicit, "evidence", s.evidence.map(Some), &mut j.evidence);
+    take(explicit, "evidence_all", s.evidence_all, &mut j.evidence_all);
+    take(explicit, "evidence_max_bytes", s.evidence_max_bytes, &mut j.evidence_max_bytes);
+    take(explicit, "evidence_keep", s.evidence_keep, &mut j.evidence_keep);
+    take(explicit, "evidence_sync_every", s.evidence_sync_every, &mut j.evidence_sync_every);
+    take(explicit, "series_budget", s.series_budget, &mut j.series_budget);
+    take(explicit, "cache_entries", s.cache_entries, &mut j.cache_entries);
+    take(explicit, "listen", s.listen, &mut args.listen);
+    take(explicit, "no_metrics", s.metrics.map(|m| !m), &mut args.no_metrics);
+    take(explicit, "otlp", s.otlp, &mut args.otlp);
+    take(explicit, "source", s.source, &mut args.source);
 }

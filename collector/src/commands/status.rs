@@ -1,0 +1,33 @@
+//! `witness status`: the kernel's ring and hook counters and what it
+//! records.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use crate::sinks::output::Format;
+use crate::source::device::{Device, DEFAULT_DEVICE};
+use crate::source::status::Status;
+
+/// Arguments of `witness status`.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The witness device.
+    #[arg(long, default_value = DEFAULT_DEVICE)]
+    pub device: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// Runs `witness status`.
+pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
+    let device = Device::open(&args.device)?;
+    let (cpus, hooks) = device.stats()?;
+    let status = Status { cpus, hooks, config: device.config()? };
+    let mut out = io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", status.to_json())?,
+        Format::Table => status.write_table(&mut out)?,
+    }
+    Ok(())
+}
