@@ -16,6 +16,8 @@
 //!   cache,
 //! - [`pipeline`]: one event through enrichment, attribution, divergence
 //!   and judgement,
+//! - [`evidence`]: the evidence record, one type for every sink, and the
+//!   records of what happened to the stream,
 //! - [`sinks`]: the JSONL evidence log, OTLP, Prometheus, `witness events`
 //!   output,
 //! - [`config`]: the daemon's settings file, the module's filters,
@@ -26,6 +28,7 @@
 pub mod commands;
 pub mod config;
 pub mod enrich;
+pub mod evidence;
 pub mod hostile;
 pub mod identity;
 pub mod pipeline;

@@ -23,17 +23,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
 use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE_PATH_SECRET};
 
 use crate::enrich::cgroup::{self, CgroupInfo};
+use crate::enrich::cgroup_paths::CgroupPaths;
+use crate::enrich::digests::Digests;
+use crate::evidence::{Ancestor, Body as LineBody, Identity, Judgement, Line, Origin, Placement, Process, Stream};
 use crate::enrich::drop_reasons::DropReasons;
 use crate::enrich::peers::{Bound, Listeners};
 use crate::enrich::process_table::{ImageKey, ProcessTable};
 use crate::identity::{Inventory, Subject, Workload};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::sinks::metrics::{Counters, Snapshot};
-use crate::sinks::output::{self, Clock, Fields};
+use crate::sinks::output::Clock;
 use crate::source::decode::{nul_terminated, Body, Event};
 use crate::source::sequence::{Observation, SequenceTracker};
 
@@ -47,6 +49,7 @@ pub struct Config {
     principals: Vec<Principal>,
     identities: Arc<Vec<String>>,
     needs_digest: bool,
+    origin: Origin,
 }
 
 impl Config {
@@ -65,8 +68,17 @@ impl Config {
         principals.push(Principal::unattested());
         let identities = Arc::new(principals.iter().map(|p| p.spiffe_id.clone()).collect());
         let needs_digest = inventory.needs_digest();
+        let origin = Origin::here(
+            inventory.digest().map(str::to_string),
+            policies.as_ref().map(|p| p.digest().to_string()),
+        );
         let inventory = Arc::new(inventory);
-        Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest }
+        Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest, origin }
+    }
+
+    /// Host, collector and the digests of this configuration, for evidence.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// Identity label values by index (`unattested` last).
@@ -85,7 +97,7 @@ impl Config {
 }
 
 /// Limits.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Most processes tracked.
     pub max_processes: usize,
@@ -101,6 +113,8 @@ pub struct Options {
     /// Keep the deciding policies of every judged event, not only of
     /// evidence (`witness replay` prints them for every event).
     pub keep_policies: bool,
+    /// The cgroup v2 hierarchy, where cgroup ids are resolved to paths.
+    pub cgroup_root: PathBuf,
 }
 
 impl Default for Options {
@@ -112,6 +126,7 @@ impl Default for Options {
             evidence_all: false,
             read_host_files: true,
             keep_policies: false,
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
         }
     }
 }
@@ -132,91 +147,6 @@ pub struct Judged {
     pub policies: Option<Arc<[String]>>,
 }
 
-/// cgroup id to path, from a walk of the cgroup v2 hierarchy (the id of a
-/// cgroup is the inode number of its directory).
-#[derive(Debug)]
-struct CgroupPaths {
-    root: PathBuf,
-    map: HashMap<u64, Arc<str>, FastHash>,
-    last_scan: Option<Instant>,
-}
-
-/// Most directories walked in one scan.
-const CGROUP_SCAN_MAX: usize = 200_000;
-
-impl CgroupPaths {
-    fn new(root: PathBuf) -> Self {
-        Self { root, map: HashMap::default(), last_scan: None }
-    }
-
-    fn scan(&mut self) {
-        use std::os::unix::fs::MetadataExt;
-        self.last_scan = Some(Instant::now());
-        let mut stack = vec![(self.root.clone(), String::from("/"))];
-        let mut seen = 0;
-        while let Some((dir, rel)) = stack.pop() {
-            seen += 1;
-            if seen > CGROUP_SCAN_MAX {
-                break;
-            }
-            let Ok(meta) = std::fs::metadata(&dir) else { continue };
-            self.map.insert(meta.ino(), Arc::from(rel.as_str()));
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let child = if rel == "/" { format!("/{name}") } else { format!("{rel}/{name}") };
-                    stack.push((e.path(), child));
-                }
-            }
-        }
-    }
-
-    fn path(&mut self, id: u64) -> Option<Arc<str>> {
-        if id == 0 {
-            return None;
-        }
-        if let Some(p) = self.map.get(&id) {
-            return Some(p.clone());
-        }
-        // New cgroups appear all the time; rescan at most once a second.
-        if self.last_scan.is_none_or(|t| t.elapsed() > Duration::from_secs(1)) {
-            self.scan();
-        }
-        self.map.get(&id).cloned()
-    }
-}
-
-/// Executable digests by (device, inode, mtime).
-#[derive(Debug)]
-struct Digests {
-    map: HashMap<ImageKey, Option<[u8; 32]>, FastHash>,
-    max: usize,
-}
-
-impl Digests {
-    fn get(&mut self, key: ImageKey, candidates: &[PathBuf]) -> Option<[u8; 32]> {
-        use std::os::unix::fs::MetadataExt;
-        if let Some(d) = self.map.get(&key) {
-            return *d;
-        }
-        // Hash the first candidate that is still the same file.
-        let digest = candidates.iter().find_map(|p| {
-            let m = std::fs::metadata(p).ok()?;
-            (ImageKey { dev: m.dev(), ino: m.ino(), mtime: m.mtime() } == key)
-                .then(|| crate::identity::process::sha256_file(p).ok())
-                .flatten()
-        });
-        if self.map.len() >= self.max {
-            self.map.clear();
-        }
-        // Unknown digests are remembered too, so a vanished file is not
-        // retried on every event.
-        self.map.insert(key, digest);
-        digest
-    }
-}
-
 /// Bytes as text, invalid UTF-8 replaced: `String::from_utf8_lossy`, but
 /// valid input (nearly all) checked by `str::from_utf8`, whose ASCII fast
 /// path the lossy scan lacks.
@@ -225,10 +155,6 @@ fn lossy(bytes: &[u8]) -> Cow<'_, str> {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
     }
-}
-
-fn hex(d: &[u8; 32]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The address of a socket record's `NetAddr`, for IPv4 and IPv6.
@@ -270,10 +196,18 @@ pub struct Pipeline {
     secrets_resolved: Option<Instant>,
     /// Names of the packet drop reasons (the running kernel's, when live).
     drop_reasons: DropReasons,
+    /// What each cgroup's path says (container, pod, unit), for evidence;
+    /// filled where attribution reads the path.
+    placements: HashMap<u64, CgroupInfo, FastHash>,
+    /// Stream records not yet given to the sinks.
+    stream: Vec<(Stream, i128)>,
 }
 
 /// Most secret files resolved to inodes.
 const MAX_SECRET_FILES: usize = 10_000;
+
+/// Most cgroups whose placement is kept for evidence.
+const MAX_PLACEMENTS: usize = 16_384;
 
 /// `CAP_OPT_INSETID` (include/linux/security.h): a capability check made by
 /// a setuid/setgid-family system call.
@@ -290,22 +224,39 @@ impl Pipeline {
         Self {
             config,
             generation: 0,
-            options,
             table: ProcessTable::new(options.max_processes),
-            cgroups: CgroupPaths::new(PathBuf::from("/sys/fs/cgroup")),
-            digests: Digests { map: HashMap::default(), max: options.max_digests },
+            cgroups: CgroupPaths::new(options.cgroup_root.clone(), options.max_processes),
+            digests: Digests::new(options.max_digests),
             attribution: HashMap::default(),
             listeners: Listeners::default(),
             connects: VecDeque::new(),
             handshakes: HashMap::default(),
             tracker: SequenceTracker::default(),
             counters: Counters::new(options.series_budget),
+            options,
             clock,
             proc_root: PathBuf::from("/proc"),
             secret_inodes: HashMap::default(),
             secrets_resolved: None,
             drop_reasons: DropReasons::default(),
+            placements: HashMap::default(),
+            stream: Vec::new(),
         }
+    }
+
+    /// Adds a stream record at Unix time `time_unix_ns`, for the sinks.
+    pub fn push_stream(&mut self, stream: Stream, time_unix_ns: i128) {
+        self.stream.push((stream, time_unix_ns));
+    }
+
+    /// The stream records since the last call, oldest first.
+    pub fn take_stream(&mut self) -> Vec<(Stream, i128)> {
+        std::mem::take(&mut self.stream)
+    }
+
+    /// Whether stream records wait for the sinks.
+    pub fn has_stream(&self) -> bool {
+        !self.stream.is_empty()
     }
 
     /// Names packet drop reasons by `names` (the running kernel's table,
@@ -371,6 +322,7 @@ impl Pipeline {
         let remap = |id: u32| old.identities.get(id as usize).and_then(|name| by_name.get(name.as_str()).copied());
         self.listeners.remap(remap);
         self.connects.retain_mut(|(_, _, id)| remap(*id).map(|new| *id = new).is_some());
+        self.push_stream(Stream::ConfigChanged, Clock::now_unix_ns());
     }
 
     /// The current configuration.
@@ -411,6 +363,7 @@ impl Pipeline {
     pub fn module_reloaded(&mut self) {
         self.tracker.reset();
         self.counters.module_unloads += 1;
+        self.push_stream(Stream::ModuleGone, Clock::now_unix_ns());
     }
 
     /// Records lost so far.
@@ -444,6 +397,12 @@ impl Pipeline {
         let cgroup_id = if cgroup_id == 0 { entry.as_ref().map_or(0, |e| e.cgroup_id) } else { cgroup_id };
         let cgroup_path = self.cgroups.path(cgroup_id);
         let info: CgroupInfo = cgroup_path.as_deref().map(cgroup::parse).unwrap_or_default();
+        if cgroup_id != 0 && !self.placements.contains_key(&cgroup_id) {
+            if self.placements.len() >= MAX_PLACEMENTS {
+                self.placements.clear();
+            }
+            self.placements.insert(cgroup_id, info.clone());
+        }
         let sha256 = if self.config.needs_digest { self.digest_of(tgid) } else { None };
         let (uid, gid) = match (task, &entry) {
             (Some(t), _) => (Some(t.uid), Some(t.gid)),
@@ -478,12 +437,16 @@ impl Pipeline {
     /// many this batch showed.
     pub fn track(&mut self, events: &[Event]) -> u64 {
         let mut lost = 0;
+        self.counters.records += events.len() as u64;
         for event in events {
             let m = event.meta;
             match self.tracker.observe(m.cpu, m.seq) {
                 Observation::Gap { missing } => {
                     *self.counters.sequence_gaps.entry(m.cpu).or_default() += missing;
                     lost += missing;
+                    let gap =
+                        Stream::Gap { cpu: m.cpu, first_seq: m.seq - missing, last_seq: m.seq - 1, missing };
+                    self.push_stream(gap, self.clock.unix_ns(m.ts_ns));
                 }
                 Observation::InOrder | Observation::Restart => {
                     // The CPU's series exists from its first record on.
@@ -582,7 +545,7 @@ impl Pipeline {
                 if !declared {
                     divergence = Divergence::UnexpectedBinary;
                 }
-                let sha256 = digest.as_ref().map_or(Cow::Borrowed(""), |d| Cow::Owned(hex(d)));
+                let sha256 = digest.as_ref().map_or(Cow::Borrowed(""), |d| Cow::Owned(crate::evidence::hex(d)));
                 Some(Resource::Binary { path, sha256, declared })
             }
             Body::BprmCheck { rec, path } => {
@@ -703,84 +666,52 @@ impl Pipeline {
         self.options.evidence_all || judged.outcome != Outcome::Allow
     }
 
-    /// The evidence record of a judged event: the event's fields, then
-    /// identity, outcome, kernel verdict, divergence, deciding policies and
-    /// the process's executable and ancestry.
-    pub fn evidence(&self, event: &Event, judged: &Judged) -> Map<String, Value> {
-        let mut o = Map::new();
-        self.evidence_fields(&mut o, event, judged);
-        o
-    }
-
-    /// The evidence record as one JSON object appended to `out` (no
-    /// newline): the same fields as [`Pipeline::evidence`], written as
-    /// they come.
-    pub fn write_evidence(&self, event: &Event, judged: &Judged, out: &mut Vec<u8>) {
-        let mut o = output::ObjectWriter::new(out);
-        self.evidence_fields(&mut o, event, judged);
-        o.finish();
-    }
-
-    fn evidence_fields(&self, o: &mut impl Fields, event: &Event, judged: &Judged) {
-        output::fields(o, event, &self.clock);
+    /// The evidence line of a judged event: the record, the workload,
+    /// where it runs, the judgement, the process and its ancestry.
+    pub fn evidence<'a>(&'a self, event: &'a Event, judged: &'a Judged) -> Line<'a> {
         let workload = self.config.workload(judged.identity);
-        o.field(
-            "identity",
-            IdentityJson {
-                spiffe_id: self.identity_name(judged.identity),
-                owner: workload.map(|w| w.owner.as_str()),
-                attested: workload.is_some(),
-            },
-        );
-        o.field("outcome", judged.outcome.name());
-        o.field("kernel", KernelJson { verdict: judged.kernel_verdict, denied: judged.kernel_verdict != 0 });
-        o.field("divergence", (judged.divergence != Divergence::None).then(|| judged.divergence.name()));
-        o.field("policies", judged.policies.as_deref().unwrap_or(&[]));
-        if let Some(task) = event.task() {
-            let chain = self.table.ancestry(task.tgid);
-            let ancestors = chain
-                .iter()
-                .skip(1)
-                .take(8)
-                .map(|e| AncestorJson { pid: e.tgid, comm: &e.comm, exe: e.exe.as_deref() })
-                .collect();
-            o.field(
-                "process",
-                ProcessJson { exe: self.table.get(task.tgid).and_then(|e| e.exe.as_deref()), ancestors },
-            );
-        }
+        let identity = Identity {
+            spiffe_id: workload.map(|w| w.spiffe_id.as_str()),
+            owner: workload.map(|w| w.owner.as_str()),
+            attested: workload.is_some(),
+        };
+        let task = event.task();
+        let cgroup_id = task.map(|t| t.cgroup_id).filter(|&id| id != 0).or_else(|| {
+            let tgid = task?.tgid;
+            self.table.get(tgid).map(|e| e.cgroup_id)
+        });
+        let info = cgroup_id.and_then(|id| self.placements.get(&id));
+        let placement = Placement {
+            cgroup: cgroup_id.and_then(|id| self.cgroups.get(id)).map(|p| &**p),
+            container_id: info.and_then(|i| i.container_id.as_deref()),
+            container_runtime: info.and_then(|i| i.runtime),
+            pod_uid: info.and_then(|i| i.pod_uid.as_deref()),
+            systemd_unit: info.and_then(|i| i.systemd_unit.as_deref()),
+        };
+        let process = task.map(|t| {
+            let chain = self.table.ancestry(t.tgid);
+            let ancestors =
+                chain.iter().skip(1).take(8).map(|e| Ancestor { pid: e.tgid, comm: &e.comm, exe: e.exe.as_deref() });
+            Process { exe: self.table.get(t.tgid).and_then(|e| e.exe.as_deref()), ancestors: ancestors.collect() }
+        });
+        let judgement = Judgement {
+            event,
+            time_unix_ns: self.clock.unix_ns(event.meta().ts_ns),
+            identity,
+            placement,
+            outcome: judged.outcome,
+            kernel_verdict: judged.kernel_verdict,
+            divergence: judged.divergence,
+            policies: judged.policies.as_deref().unwrap_or(&[]),
+            process,
+        };
+        Line { origin: &self.config.origin, body: LineBody::Event(judgement) }
     }
-}
 
-/// Evidence's `identity` object.
-#[derive(serde::Serialize)]
-struct IdentityJson<'a> {
-    spiffe_id: &'a str,
-    owner: Option<&'a str>,
-    attested: bool,
-}
-
-/// Evidence's `kernel` object.
-#[derive(serde::Serialize)]
-struct KernelJson {
-    verdict: i32,
-    denied: bool,
-}
-
-/// One of evidence's `process.ancestors`.
-#[derive(serde::Serialize)]
-struct AncestorJson<'a> {
-    pid: u32,
-    comm: &'a str,
-    exe: Option<&'a str>,
-}
-
-/// Evidence's `process` object: borrowed from the process table, written
-/// straight into the line (building `Value`s cost an allocation per field).
-#[derive(serde::Serialize)]
-struct ProcessJson<'a> {
-    exe: Option<&'a str>,
-    ancestors: Vec<AncestorJson<'a>>,
+    /// A stream record as an evidence line.
+    pub fn stream_line<'a>(&'a self, stream: &'a Stream, time_unix_ns: i128) -> Line<'a> {
+        Line { origin: &self.config.origin, body: LineBody::Stream(stream, time_unix_ns) }
+    }
 }
 
 /// What the socket judgement updates: listening ports and recent

@@ -6,8 +6,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-use witness::policy::Outcome;
+mod otlp_common;
+
 use witness::sinks::metrics::{Counters, Snapshot};
 use witness::sinks::otlp::{Otlp, Protocol};
 
@@ -41,20 +41,14 @@ fn a_silent_endpoint_neither_blocks_nor_grows() {
     }
     let shared = Arc::new(Mutex::new(Snapshot::new(Counters::new(100), Arc::new(vec!["spiffe://t.test/a".into()]))));
     let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
-    let evidence = json!({
-        "kind": "file_open", "tgid": 42, "ppid": 1, "uid": 1000, "comm": "x", "path": "/etc/shadow",
-        "identity": {"spiffe_id": "spiffe://t.test/a", "owner": "o", "attested": true},
-        "outcome": "investigate", "kernel": {"verdict": 0, "denied": false}, "divergence": null,
-        "process": {"exe": "/usr/bin/x", "ancestors": []}
-    });
-    let serde_json::Value::Object(map) = evidence else { unreachable!() };
-
     let before = rss_kib();
     let start = Instant::now();
     let n = 200_000;
-    for i in 0..n {
-        otlp.emit(&map, Outcome::Investigate, "file_open", 1_700_000_000_000_000_000 + i);
-    }
+    otlp_common::with_sample_line(|line| {
+        for _ in 0..n {
+            otlp.emit(line);
+        }
+    });
     let emit = start.elapsed();
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     eprintln!(

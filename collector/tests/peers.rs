@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use witness::commands::run::Sinks;
+use witness::sinks::Sinks;
 use witness::identity::inventory::Inventory;
 use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Divergence;
@@ -61,7 +61,7 @@ fn a_declared_peer_is_reached_by_any_address_of_its_listener() {
     .unwrap();
     let mut pipeline = Pipeline::new(Config::new(inventory, None, 16), Options::default(), Clock::identity());
     let mut sinks = Sinks::new(None, None);
-    let mut divergence = |e: Event| sinks.handle(&mut pipeline, &e).expect("judged").0.divergence;
+    let mut divergence = |e: Event| sinks.handle(&mut pipeline, &e).expect("judged").divergence;
 
     // db listens on every address of this host's namespace.
     assert_eq!(divergence(sock(RecordKind::SockListen, DB_UID, "0.0.0.0", PORT)), Divergence::None);

@@ -6,7 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use witness::commands::run::Sinks;
+use witness::sinks::Sinks;
 use witness::identity::inventory::Inventory;
 use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Divergence;
@@ -55,7 +55,7 @@ fn secrets_are_matched_by_file_and_every_file_operation() {
     let mut pipeline = Pipeline::new(config, Options::default(), Clock::identity());
     pipeline.resolve_secrets_if_older(std::time::Duration::ZERO);
     let mut sinks = Sinks::new(None, None);
-    let mut divergence = |e: Event| sinks.handle(&mut pipeline, &e).expect("judged").0.divergence;
+    let mut divergence = |e: Event| sinks.handle(&mut pipeline, &e).expect("judged").divergence;
 
     let alias = format!("/proc/777/root{d}/keys/tls.key");
     let key_path = key.display().to_string();

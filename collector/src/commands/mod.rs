@@ -65,6 +65,7 @@ impl JudgeArgs {
             max_bytes: self.evidence_max_bytes,
             keep: self.evidence_keep,
             sync_every: self.evidence_sync_every,
+            ..Default::default()
         }
     }
 

@@ -52,8 +52,9 @@ pub struct ReplayArgs {
 
 /// Runs `witness replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    use crate::commands::run::Sinks;
+    use crate::evidence::Stream;
     use crate::pipeline::{load_config, Pipeline};
+    use crate::sinks::Sinks;
     let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
     // Open every file first: a bad header is reported before any work.
     let mut readers =
@@ -73,6 +74,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         ..args.judge.options()
     };
     let mut pipeline = Pipeline::new(config, options, clock);
+    sinks.stream(&mut pipeline, Stream::Started { command: "replay" });
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     let mut damaged = Vec::new();
@@ -98,8 +100,12 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
             // is not read. The other files and the summary still follow.
             eprintln!("witness: {e}; the rest of {} was not replayed", file.display());
             damaged.push(file.display().to_string());
+            let stream = Stream::CaptureDamaged { file: file.display().to_string(), error: e.to_string() };
+            sinks.stream(&mut pipeline, stream);
         }
     }
+    let stopped = Stream::Stopped { records: pipeline.counters.records, lost: pipeline.lost() };
+    sinks.stream(&mut pipeline, stopped);
     sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
     if args.summary {
@@ -130,7 +136,7 @@ fn replay_file(
     args: &ReplayArgs,
     reader: &mut CaptureReader,
     pipeline: &mut crate::pipeline::Pipeline,
-    sinks: &mut crate::commands::run::Sinks,
+    sinks: &mut crate::sinks::Sinks,
     printer: &mut Printer<Vec<u8>>,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<(u64, Option<crate::source::capture::CaptureError>)>> {
@@ -152,16 +158,15 @@ fn replay_file(
             if args.quiet {
                 continue;
             }
-            if args.evidence_only && judged.as_ref().is_none_or(|(j, _)| !pipeline.is_evidence(j)) {
+            if args.evidence_only && judged.as_ref().is_none_or(|j| !pipeline.is_evidence(j)) {
                 continue;
             }
             if !wanted(args.kinds, event) {
                 continue;
             }
             let written = match (args.format, judged) {
-                (Format::Json, Some((j, record))) => {
-                    let record = record.unwrap_or_else(|| pipeline.evidence(event, &j));
-                    serde_json::to_writer(&mut *out, &record)
+                (Format::Json, Some(j)) => {
+                    serde_json::to_writer(&mut *out, &pipeline.evidence(event, &j))
                         .map_err(io::Error::from)
                         .and_then(|()| out.write_all(b"\n"))
                 }

@@ -18,22 +18,20 @@
 //! says so, counts `witness_module_unloads_total`, waits for the device and
 //! continues; sequence tracking restarts with the new module.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::pipeline::{load_config, Config, Judged, Pipeline};
-use crate::policy::Outcome;
-use crate::sinks::evidence::{EvidenceError, EvidenceLog, Policy as EvidencePolicy};
-use crate::sinks::metrics::{RingFigures, Shared, Snapshot};
+use crate::evidence::Stream;
+use crate::pipeline::{load_config, Config, Pipeline};
+use crate::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
+use crate::sinks::metrics::{RingFigures, Shared};
 use crate::sinks::otlp::Otlp;
+use crate::sinks::Sinks;
 use crate::source::decode::{self, Event};
 use crate::source::device::{Device, DeviceError};
 use crate::source::mapped::MappedRings;
@@ -41,178 +39,6 @@ use witness_abi::ioctl::Hook;
 
 use super::{init_logging, parse_seconds, JudgeArgs};
 use crate::source::device::DEFAULT_DEVICE;
-
-/// Where judged events go.
-pub struct Sinks {
-    /// The JSONL evidence log.
-    pub evidence: Option<EvidenceLog>,
-    /// The OTLP exporter.
-    pub otlp: Option<Arc<Otlp>>,
-    /// Where counters are published.
-    pub shared: Shared,
-    /// Per identity: events by outcome (in [`Outcome::ALL`] order), then
-    /// kernel denials; for the summary table.
-    tally: HashMap<String, [u64; 5]>,
-    /// The same for the running configuration, by identity index (no
-    /// string per event); folded into `tally` when the configuration
-    /// changes.
-    live: Vec<[u64; 5]>,
-    live_names: Arc<Vec<String>>,
-    /// Return the evidence record of evidence events from
-    /// [`Sinks::handle`] even when no sink needed it as a map.
-    pub keep_records: bool,
-    last_publish: Option<Instant>,
-    reported_evidence_error: bool,
-}
-
-impl std::fmt::Debug for Sinks {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sinks").field("evidence", &self.evidence.is_some()).finish()
-    }
-}
-
-impl Sinks {
-    /// Sinks writing evidence to `evidence` (if any) and OTLP (if any).
-    pub fn new(evidence: Option<EvidenceLog>, otlp: Option<Arc<Otlp>>) -> Self {
-        Self {
-            evidence,
-            otlp,
-            shared: Arc::new(Mutex::new(Snapshot::default())),
-            tally: HashMap::new(),
-            live: Vec::new(),
-            live_names: Arc::default(),
-            keep_records: false,
-            last_publish: None,
-            reported_evidence_error: false,
-        }
-    }
-
-    /// Runs one event through the pipeline and the sinks; returns the
-    /// judgement, and the evidence record as a map for evidence events when
-    /// the OTLP sink needed one or `keep_records` is set.
-    pub fn handle(
-        &mut self,
-        p: &mut Pipeline,
-        event: &Event,
-    ) -> Option<(Judged, Option<serde_json::Map<String, Value>>)> {
-        let judged = p.process(event)?;
-        if !Arc::ptr_eq(&self.live_names, p.config().identities()) {
-            self.fold_live();
-            self.live_names = p.config().identities().clone();
-            self.live = vec![[0; 5]; self.live_names.len() + 1];
-        }
-        // CAST: u32 to usize widens; the last row is "_overflow".
-        let i = (judged.identity as usize).min(self.live.len() - 1);
-        let row = &mut self.live[i];
-        row[Outcome::ALL.iter().position(|o| *o == judged.outcome).unwrap_or(0)] += 1;
-        row[4] += u64::from(judged.kernel_verdict != 0);
-        if !p.is_evidence(&judged) {
-            return Some((judged, None));
-        }
-        if let Some(log) = &mut self.evidence {
-            let result = log.append_with(|buf| {
-                p.write_evidence(event, &judged, buf);
-                Ok(())
-            });
-            p.counters.evidence_lines += 1;
-            self.account(p, result);
-        }
-        let record = (self.otlp.is_some() || self.keep_records).then(|| p.evidence(event, &judged));
-        if let (Some(otlp), Some(record)) = (&self.otlp, &record) {
-            let t = record.get("time_unix_ns").and_then(Value::as_i64).map_or(0, i128::from);
-            otlp.emit(record, judged.outcome, event.kind_name(), t);
-            p.counters.otlp_logs += 1;
-        }
-        Some((judged, record))
-    }
-
-    /// Publishes the counters if `force` or enough time passed.
-    pub fn publish(&mut self, p: &mut Pipeline, force: bool) {
-        if force || self.last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
-            let snap = p.snapshot();
-            match self.shared.lock() {
-                Ok(mut s) => *s = snap,
-                Err(poisoned) => *poisoned.into_inner() = snap,
-            }
-            self.last_publish = Some(Instant::now());
-        }
-    }
-
-    /// Moves lines the evidence log lost from written to errors, and
-    /// reports the first failure.
-    fn account(&mut self, p: &mut Pipeline, result: Result<(), EvidenceError>) {
-        if let Some(log) = &mut self.evidence {
-            let lost = log.take_lost();
-            p.counters.evidence_lines = p.counters.evidence_lines.saturating_sub(lost);
-            p.counters.evidence_errors += lost;
-        }
-        if let Err(e) = result {
-            if !self.reported_evidence_error {
-                tracing::error!("evidence log: {e} (counting further failures in witness_evidence_errors_total)");
-                self.reported_evidence_error = true;
-            }
-        }
-    }
-
-    /// Writes buffered evidence lines (at the end of each batch).
-    pub fn flush(&mut self, p: &mut Pipeline) {
-        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::flush) {
-            self.account(p, result);
-        }
-    }
-
-    /// Syncs the evidence log if its oldest unsynced line is `age` old.
-    pub fn sync_if_older(&mut self, p: &mut Pipeline, age: Duration) {
-        if let Some(result) = self.evidence.as_mut().map(|log| log.sync_if_older(age)) {
-            self.account(p, result);
-        }
-    }
-
-    /// Writes and syncs the evidence log.
-    pub fn sync(&mut self, p: &mut Pipeline) {
-        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::sync) {
-            self.account(p, result);
-        }
-    }
-
-    /// The live rows with counts, by identity name.
-    fn live_rows(&self) -> impl Iterator<Item = (&str, [u64; 5])> {
-        self.live
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.iter().any(|&n| n > 0))
-            .map(|(i, c)| (self.live_names.get(i).map_or("_overflow", String::as_str), *c))
-    }
-
-    /// Moves the live rows into the table by name.
-    fn fold_live(&mut self) {
-        let rows: Vec<(String, [u64; 5])> = self.live_rows().map(|(n, c)| (n.to_string(), c)).collect();
-        for (name, counts) in rows {
-            let row = self.tally.entry(name).or_default();
-            row.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
-        }
-        self.live.iter_mut().for_each(|r| *r = [0; 5]);
-    }
-
-    /// The verdict table: one row per identity, a column per outcome, and
-    /// the kernel's own denials.
-    pub fn verdict_table(&self) -> String {
-        let mut rows: BTreeMap<&str, [u64; 5]> = self.tally.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        for (name, counts) in self.live_rows() {
-            let row = rows.entry(name).or_default();
-            row.iter_mut().zip(counts).for_each(|(a, b)| *a += b);
-        }
-        let width = rows.keys().map(|k| k.len()).max().unwrap_or(8).max(8);
-        let mut out = format!(
-            "{:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n",
-            "IDENTITY", "ALLOW", "REVIEW", "INVESTIGATE", "DENY", "KERNEL-DENIED"
-        );
-        for (id, c) in rows {
-            out.push_str(&format!("{id:<width$}  {:>8} {:>8} {:>12} {:>8} {:>14}\n", c[0], c[1], c[2], c[3], c[4]));
-        }
-        out
-    }
-}
 
 /// Options of `witness run`.
 #[derive(Clone, Debug)]
@@ -360,7 +186,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         });
     }
-    let mut pipeline = Pipeline::new(config, opts.options, crate::sinks::output::Clock::now());
+    let mut pipeline = Pipeline::new(config, opts.options.clone(), crate::sinks::output::Clock::now());
     pipeline.resolve_secrets_if_older(Duration::ZERO);
     let reasons = crate::enrich::drop_reasons::DropReasons::from_tracefs();
     if reasons.is_empty() {
@@ -372,7 +198,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let seeded = pipeline.seed_processes();
     let listeners = crate::enrich::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
+    sinks.stream(&mut pipeline, Stream::Started { command: "run" });
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
+    let stopped = Stream::Stopped { records: pipeline.counters.records, lost: pipeline.lost() };
+    sinks.stream(&mut pipeline, stopped);
     sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
     if let Some(otlp) = &sinks.otlp {
@@ -418,7 +247,7 @@ fn drain(
                     p.counters.device_reading = false;
                     sinks.publish(p, true);
                 }
-                apply_reloads(p, reloads);
+                apply_reloads(p, sinks, reloads);
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
             }
@@ -436,10 +265,11 @@ fn drain(
             info.nr_rings,
             info.ring_data_size / 1024
         );
+        sinks.stream(p, Stream::DeviceOpened { abi_version: info.abi_version, rings: info.nr_rings });
         let mut last_stats = Instant::now() - Duration::from_secs(10);
         let mut gone = false;
         while !done() && !gone {
-            apply_reloads(p, reloads);
+            apply_reloads(p, sinks, reloads);
             let deadline = Instant::now() + Duration::from_millis(200);
             events.clear();
             match source.next(deadline, &mut events) {
@@ -491,6 +321,8 @@ fn drain(
             drop(source);
             p.module_reloaded();
             p.counters.device_reading = false;
+            sinks.write_stream(p);
+            sinks.flush(p);
             sinks.publish(p, true);
         }
     }
@@ -498,17 +330,19 @@ fn drain(
 }
 
 /// Applies the configurations SIGHUP loaded (or counts their rejection).
-fn apply_reloads(p: &mut Pipeline, reloads: &mpsc::Receiver<Result<Config, String>>) {
+fn apply_reloads(p: &mut Pipeline, sinks: &mut Sinks, reloads: &mpsc::Receiver<Result<Config, String>>) {
     while let Ok(loaded) = reloads.try_recv() {
         match loaded {
             Ok(config) => {
                 p.reload(config);
                 p.counters.reloads[1] += 1;
                 tracing::info!("configuration reloaded");
+                sinks.write_stream(p);
             }
             Err(e) => {
                 p.counters.reloads[0] += 1;
                 tracing::error!("reload rejected, keeping the running configuration: {e}");
+                sinks.stream(p, Stream::ConfigRejected { error: e });
             }
         }
     }

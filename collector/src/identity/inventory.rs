@@ -198,6 +198,7 @@ impl Workload {
 pub struct Inventory {
     workloads: Vec<Workload>,
     index: Index,
+    digest: Option<String>,
 }
 
 /// The index's maps. Their keys come from the inventory; lookups come with
@@ -422,13 +423,19 @@ impl Inventory {
                 line: entry_line,
             });
         }
-        Ok(Self::new(workloads))
+        Ok(Self { digest: Some(crate::evidence::sha256_tag(text.as_bytes())), ..Self::new(workloads) })
+    }
+
+    /// `sha256:` of the inventory's text (None for one built in code):
+    /// evidence names the inventory in force by it.
+    pub fn digest(&self) -> Option<&str> {
+        self.digest.as_deref()
     }
 
     /// An inventory of these entries (in file order).
     pub fn new(workloads: Vec<Workload>) -> Self {
         let index = Index::build(&workloads);
-        Self { workloads, index }
+        Self { workloads, index, digest: None }
     }
 
     /// The entries in file order.

@@ -436,6 +436,7 @@ pub struct Policies {
     schema: Schema,
     authorizer: Authorizer,
     files: Vec<PathBuf>,
+    digest: String,
 }
 
 impl std::fmt::Debug for Policies {
@@ -600,13 +601,31 @@ impl Policies {
             let message = message_of(err).replace(&format!("`{id}`"), &format!("`{name}`"));
             return Err(PolicyError::Invalid { path, line, message });
         }
+        // What evidence names as the policies in force: each file's path
+        // and text, in load order, with their lengths (so no two sets of
+        // files hash alike).
+        let mut all = Vec::new();
+        for (path, text) in &files {
+            let path = path.as_os_str().as_encoded_bytes();
+            for part in [path, text.as_bytes()] {
+                all.extend_from_slice(&(part.len() as u64).to_le_bytes());
+                all.extend_from_slice(part);
+            }
+        }
         Ok(Self {
             set,
             info,
             schema,
             authorizer: Authorizer::new(),
             files: files.into_iter().map(|(p, _)| p).collect(),
+            digest: crate::evidence::sha256_tag(&all),
         })
+    }
+
+    /// `sha256:` of the files' paths and texts, in load order: evidence
+    /// names the policies in force by it.
+    pub fn digest(&self) -> &str {
+        &self.digest
     }
 
     /// How many policies are loaded.

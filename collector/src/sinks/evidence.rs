@@ -13,6 +13,14 @@
 //! - **Rotation** when the file would exceed `max_bytes`: `log` becomes
 //!   `log.1`, `log.1` becomes `log.2`, ... and the oldest beyond `keep` is
 //!   deleted; the full file is synced before it is renamed.
+//! - **At least once.** A failed write (a full disk, an I/O error) keeps
+//!   the lines that did not reach the file, from the first byte not
+//!   written, and the next flush tries again: nothing is dropped because
+//!   the disk was full for a while. While writes fail, at most
+//!   [`Policy::retain_bytes`] wait in memory; lines beyond that are lost,
+//!   counted, and summarized by [`EvidenceLog::take_loss`] (how many, their
+//!   first and last event times, why), which the caller writes as an
+//!   `evidence_lost` line as soon as the log takes lines again.
 //! - **fsync policy**: the file is synced every `sync_every` lines (0: no
 //!   count), on rotation and on close; `sync_every = 1` makes every line
 //!   durable before `append` returns. `witness run` also syncs lines that
@@ -61,12 +69,27 @@ pub struct Policy {
     pub keep: u32,
     /// Sync after this many lines (1: every line).
     pub sync_every: u32,
+    /// Most bytes of lines kept in memory while writes fail.
+    pub retain_bytes: usize,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { max_bytes: 64 << 20, keep: 4, sync_every: 0 }
+        Self { max_bytes: 64 << 20, keep: 4, sync_every: 0, retain_bytes: 16 << 20 }
     }
+}
+
+/// Lines that never reached the log (see the module docs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Loss {
+    /// How many.
+    pub lines: u64,
+    /// The earliest event time among them, Unix nanoseconds.
+    pub first_time_unix_ns: i128,
+    /// The latest.
+    pub last_time_unix_ns: i128,
+    /// The last error that made writes fail.
+    pub error: String,
 }
 
 /// An open evidence log.
@@ -77,8 +100,10 @@ pub struct EvidenceLog {
     /// Bytes in the file plus bytes buffered.
     size: u64,
     buf: Vec<u8>,
-    buffered: u32,
-    lost: u64,
+    /// Lines dropped since the last [`EvidenceLog::take_loss`].
+    loss: Option<Loss>,
+    /// The last write failed (and what it said).
+    failing: Option<String>,
     unsynced: u32,
     oldest_unsynced: Option<Instant>,
     policy: Policy,
@@ -98,8 +123,8 @@ impl EvidenceLog {
             file,
             size,
             buf: Vec::with_capacity(FLUSH_AT * 2),
-            buffered: 0,
-            lost: 0,
+            loss: None,
+            failing: None,
             unsynced: 0,
             oldest_unsynced: None,
             policy,
@@ -107,21 +132,20 @@ impl EvidenceLog {
         })
     }
 
-    /// Appends one JSON object as a line.
-    pub fn append<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EvidenceError> {
-        self.append_with(|buf| serde_json::to_writer(buf, value))
-    }
-
-    /// Appends the JSON object that `write` appends to the buffer it is
-    /// given (without a newline) as a line.
-    pub fn append_with(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
-    ) -> Result<(), EvidenceError> {
+    /// Appends one JSON object as a line; `time_unix_ns` is its event's
+    /// time, for the loss record should the line be lost.
+    pub fn append<T: serde::Serialize + ?Sized>(&mut self, value: &T, time_unix_ns: i128) -> Result<(), EvidenceError> {
+        if let Some(error) = &self.failing {
+            if self.buf.len() >= self.policy.retain_bytes {
+                let error = error.clone();
+                self.lose(1, time_unix_ns, time_unix_ns, error);
+                return Ok(());
+            }
+        }
         let start = self.buf.len();
-        if let Err(e) = write(&mut self.buf) {
+        if let Err(e) = serde_json::to_writer(&mut self.buf, value) {
             self.buf.truncate(start);
-            self.lost += 1;
+            self.lose(1, time_unix_ns, time_unix_ns, format!("encoding a line: {e}"));
             return Err(self.err("encoding a line", io::Error::other(e)));
         }
         self.buf.push(b'\n');
@@ -129,42 +153,84 @@ impl EvidenceLog {
         if self.size > 0 && self.size + len > self.policy.max_bytes {
             // The line would overflow the file: the lines before it go to
             // the full file (rotate flushes), the line to the new one.
+            // If the full file cannot be written out, the line waits
+            // behind its lines for the next try.
             let line = self.buf.split_off(start);
-            self.rotate()?;
+            let rotated = self.rotate();
             self.buf.extend_from_slice(&line);
+            if let Err(e) = rotated {
+                self.size += len;
+                return Err(e);
+            }
         }
         self.size += len;
-        self.buffered += 1;
         self.unsynced += 1;
         self.oldest_unsynced.get_or_insert_with(Instant::now);
-        if self.policy.sync_every > 0 && self.unsynced >= self.policy.sync_every {
-            self.sync()?;
+        // While writes fail, only the caller's flushes retry (not a
+        // failing write per line).
+        if self.failing.is_some() {
+            Ok(())
+        } else if self.policy.sync_every > 0 && self.unsynced >= self.policy.sync_every {
+            self.sync()
         } else if self.buf.len() >= FLUSH_AT {
-            self.flush()?;
+            self.flush()
+        } else {
+            Ok(())
         }
-        Ok(())
     }
 
-    /// Writes the buffered lines to the file. On error they are dropped,
-    /// said so in the error and counted in [`EvidenceLog::take_lost`].
+    /// Writes the buffered lines to the file. On error, what was not
+    /// written stays buffered for the next flush (see the module docs).
     pub fn flush(&mut self) -> Result<(), EvidenceError> {
-        if self.buf.is_empty() {
-            return Ok(());
+        let mut written = 0;
+        let result = loop {
+            if written == self.buf.len() {
+                break Ok(());
+            }
+            match self.file.write(&self.buf[written..]) {
+                Ok(0) => break Err(io::Error::from(io::ErrorKind::WriteZero)),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.buf.drain(..written);
+        match result {
+            Ok(()) => {
+                self.failing = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.failing = Some(e.to_string());
+                let kept = self.buf.iter().filter(|&&b| b == b'\n').count();
+                Err(self.err("writing", io::Error::new(e.kind(), format!("{e} ({kept} lines kept to retry)"))))
+            }
         }
-        let result = self.file.write_all(&self.buf);
-        let lines = self.buffered;
-        self.buf.clear();
-        self.buffered = 0;
-        result.map_err(|e| {
-            self.lost += u64::from(lines);
-            self.err("writing", io::Error::new(e.kind(), format!("{e} ({lines} lines lost)")))
-        })
     }
 
-    /// Lines given to `append` but lost since the last call, because
-    /// encoding or writing them failed.
-    pub fn take_lost(&mut self) -> u64 {
-        std::mem::take(&mut self.lost)
+    /// Counts lines that will never be written.
+    fn lose(&mut self, lines: u64, first: i128, last: i128, error: String) {
+        let loss = self.loss.get_or_insert(Loss {
+            lines: 0,
+            first_time_unix_ns: first,
+            last_time_unix_ns: last,
+            error: String::new(),
+        });
+        loss.lines += lines;
+        loss.first_time_unix_ns = loss.first_time_unix_ns.min(first);
+        loss.last_time_unix_ns = loss.last_time_unix_ns.max(last);
+        loss.error = error;
+    }
+
+    /// Lines given to `append` that will never be written (since the last
+    /// call): the caller records them as an `evidence_lost` line.
+    pub fn take_loss(&mut self) -> Option<Loss> {
+        self.loss.take()
+    }
+
+    /// Whether the last write failed.
+    pub fn is_failing(&self) -> bool {
+        self.failing.is_some()
     }
 
     /// Makes every appended line durable.
@@ -273,8 +339,8 @@ mod tests {
     fn appends_whole_lines_and_repairs_a_cut_one() {
         let path = temp("repair");
         let mut log = EvidenceLog::open(&path, Policy { sync_every: 1, ..Policy::default() }).unwrap();
-        log.append(&json!({"n": 1})).unwrap();
-        log.append(&json!({"n": 2})).unwrap();
+        log.append(&json!({"n": 1}), 0).unwrap();
+        log.append(&json!({"n": 2}), 0).unwrap();
         drop(log);
         // A crash cut the next line half-way.
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
@@ -282,7 +348,7 @@ mod tests {
         drop(f);
         let mut log = EvidenceLog::open(&path, Policy::default()).unwrap();
         assert_eq!(log.trimmed, 13);
-        log.append(&json!({"n": 4})).unwrap();
+        log.append(&json!({"n": 4}), 0).unwrap();
         drop(log);
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":4}\n");
@@ -295,15 +361,15 @@ mod tests {
     fn sync_policy_counts_lines_and_age() {
         let path = temp("sync");
         let mut log = EvidenceLog::open(&path, Policy { sync_every: 3, ..Policy::default() }).unwrap();
-        log.append(&json!({"n": 1})).unwrap();
-        log.append(&json!({"n": 2})).unwrap();
+        log.append(&json!({"n": 1}), 0).unwrap();
+        log.append(&json!({"n": 2}), 0).unwrap();
         assert_eq!(log.pending(), 2);
-        log.append(&json!({"n": 3})).unwrap();
+        log.append(&json!({"n": 3}), 0).unwrap();
         assert_eq!(log.pending(), 0, "every third line syncs");
         // 0: no count; lines wait for their age, rotation or close.
         let mut log = EvidenceLog::open(&path, Policy::default()).unwrap();
         for n in 0..100 {
-            log.append(&json!({"n": n})).unwrap();
+            log.append(&json!({"n": n}), 0).unwrap();
         }
         assert_eq!(log.pending(), 100);
         log.sync_if_older(Duration::from_secs(3600)).unwrap();
@@ -313,35 +379,64 @@ mod tests {
     }
 
     /// A full disk (here /dev/full, where every write fails with ENOSPC):
-    /// the error names the log and says how many lines were lost, the
-    /// lines are counted as lost, and the log keeps accepting lines.
+    /// the error names the log and says the lines are kept; beyond
+    /// `retain_bytes` lines are lost, and the loss says how many, when and
+    /// why.
     #[test]
-    fn a_full_disk_loses_lines_countably_and_keeps_going() {
+    fn a_full_disk_keeps_lines_then_loses_them_countably() {
         let path = Path::new("/dev/full");
         if !path.exists() {
             return;
         }
-        let mut log = EvidenceLog::open(path, Policy::default()).unwrap();
-        for n in 0..5 {
-            log.append(&json!({"n": n})).unwrap();
+        let mut log = EvidenceLog::open(path, Policy { retain_bytes: 30, ..Policy::default() }).unwrap();
+        for n in 0..3 {
+            log.append(&json!({"n": n}), 100 + n).unwrap();
         }
         let err = log.flush().unwrap_err().to_string();
         assert!(err.starts_with("evidence log /dev/full: writing: "), "{err}");
-        assert!(err.contains("5 lines lost"), "{err}");
-        assert_eq!(log.take_lost(), 5);
-        assert_eq!(log.take_lost(), 0, "taken once");
-        log.append(&json!({"n": 5})).unwrap();
-        assert!(log.sync().is_err());
-        assert_eq!(log.take_lost(), 1);
+        assert!(err.contains("3 lines kept to retry"), "{err}");
+        assert!(log.is_failing());
+        assert_eq!(log.take_loss(), None, "nothing lost yet");
+        // 24 bytes kept; the next line fits under 30, the ones after it not.
+        for n in 3..6 {
+            log.append(&json!({"n": n}), 100 + n).unwrap();
+        }
+        let loss = log.take_loss().expect("lines beyond retain_bytes are lost");
+        assert_eq!((loss.lines, loss.first_time_unix_ns, loss.last_time_unix_ns), (2, 104, 105));
+        assert!(loss.error.contains("No space left"), "{}", loss.error);
+        assert_eq!(log.take_loss(), None, "taken once");
+    }
+
+    /// At least once: lines whose write failed are written by the next
+    /// flush that can (they used to be dropped with the failed write).
+    #[test]
+    fn lines_of_a_failed_write_are_written_later() {
+        let path = temp("retry");
+        let mut log = EvidenceLog::open(&path, Policy::default()).unwrap();
+        log.append(&json!({"n": 0}), 0).unwrap();
+        log.flush().unwrap();
+        let file = std::mem::replace(&mut log.file, options().open("/dev/full").unwrap());
+        for n in 1..4 {
+            log.append(&json!({"n": n}), 0).unwrap();
+        }
+        assert!(log.flush().is_err());
+        log.file = file;
+        log.append(&json!({"n": 4}), 0).unwrap();
+        log.flush().unwrap();
+        assert!(!log.is_failing());
+        assert_eq!(log.take_loss(), None);
+        drop(log);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
     }
 
     #[test]
     fn new_logs_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let path = temp("mode");
-        let mut log = EvidenceLog::open(&path, Policy { max_bytes: 30, keep: 1, sync_every: 0 }).unwrap();
+        let mut log = EvidenceLog::open(&path, Policy { max_bytes: 30, keep: 1, sync_every: 0, ..Policy::default() }).unwrap();
         for n in 0..3 {
-            log.append(&json!({"n": n, "pad": "xxxxxxxx"})).unwrap();
+            log.append(&json!({"n": n, "pad": "xxxxxxxx"}), 0).unwrap();
         }
         drop(log);
         for p in [path.clone(), PathBuf::from(format!("{}.1", path.display()))] {
@@ -361,10 +456,10 @@ mod tests {
     #[test]
     fn rotates_by_size_and_keeps_n() {
         let path = temp("rotate");
-        let policy = Policy { max_bytes: 100, keep: 2, sync_every: 1000 };
+        let policy = Policy { max_bytes: 100, keep: 2, sync_every: 1000, ..Policy::default() };
         let mut log = EvidenceLog::open(&path, policy).unwrap();
         for n in 0..40 {
-            log.append(&json!({"n": n, "pad": "xxxxxxxxxxxxxxxx"})).unwrap();
+            log.append(&json!({"n": n, "pad": "xxxxxxxxxxxxxxxx"}), 0).unwrap();
         }
         drop(log);
         let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);

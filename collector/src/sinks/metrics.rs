@@ -134,8 +134,14 @@ pub struct Counters {
     pub policy_errors: u64,
     /// Evidence lines written.
     pub evidence_lines: u64,
-    /// Evidence lines that could not be written.
+    /// Evidence lines that could not be written (lost; each loss is an
+    /// `evidence_lost` line once the log takes lines again).
     pub evidence_errors: u64,
+    /// Writes to the evidence log that failed (their lines were kept to
+    /// retry).
+    pub evidence_failures: u64,
+    /// Records read from the device or captures.
+    pub records: u64,
     /// Log records handed to the OTLP exporter.
     pub otlp_logs: u64,
     /// Live processes known.

@@ -1,9 +1,185 @@
 //! Where judged events and the collector's own figures go: the JSONL
 //! evidence log, OTLP (logs and metrics), Prometheus `/metrics`, the
-//! JSON lines and table of `witness events`.
+//! verdict table, and the JSON lines and table of `witness events`.
+//!
+//! [`Sinks`] is what `witness run` and `witness replay` hand every event
+//! to: it runs the pipeline on it, counts it for the table, and writes the
+//! evidence line of events that are evidence, after the stream records
+//! (sequence gaps, configuration changes) the pipeline queued before it.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::evidence::Stream;
+use crate::pipeline::{Judged, Pipeline};
+use crate::sinks::evidence::{EvidenceError, EvidenceLog};
+use crate::sinks::metrics::{Shared, Snapshot};
+use crate::sinks::otlp::Otlp;
+use crate::sinks::output::Clock;
+use crate::source::decode::Event;
 
 pub mod evidence;
 pub mod metrics;
 pub mod otlp;
 pub mod otlp_tls;
 pub mod output;
+pub mod summary;
+
+/// Where judged events go.
+pub struct Sinks {
+    /// The JSONL evidence log.
+    pub evidence: Option<EvidenceLog>,
+    /// The OTLP exporter.
+    pub otlp: Option<Arc<Otlp>>,
+    /// Where counters are published.
+    pub shared: Shared,
+    /// The verdict table.
+    pub tally: summary::Tally,
+    last_publish: Option<Instant>,
+    reported_evidence_error: bool,
+}
+
+impl std::fmt::Debug for Sinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sinks").field("evidence", &self.evidence.is_some()).finish()
+    }
+}
+
+impl Sinks {
+    /// Sinks writing evidence to `evidence` (if any) and OTLP (if any).
+    pub fn new(evidence: Option<EvidenceLog>, otlp: Option<Arc<Otlp>>) -> Self {
+        Self {
+            evidence,
+            otlp,
+            shared: Arc::new(Mutex::new(Snapshot::default())),
+            tally: summary::Tally::default(),
+            last_publish: None,
+            reported_evidence_error: false,
+        }
+    }
+
+    /// Runs one event through the pipeline and the sinks; returns its
+    /// judgement (None for records about no task).
+    pub fn handle(&mut self, p: &mut Pipeline, event: &Event) -> Option<Judged> {
+        if p.has_stream() {
+            self.write_stream(p);
+        }
+        let judged = p.process(event)?;
+        self.tally.count(p.config().identities(), &judged);
+        if p.is_evidence(&judged) {
+            self.write(p, event, &judged);
+        }
+        Some(judged)
+    }
+
+    /// Writes the evidence line of a judged event to the log and OTLP.
+    fn write(&mut self, p: &mut Pipeline, event: &Event, judged: &Judged) {
+        let line = p.evidence(event, judged);
+        let result = self.evidence.as_mut().map(|log| log.append(&line, line.time_unix_ns()));
+        if let Some(otlp) = &self.otlp {
+            otlp.emit(&line);
+        }
+        p.counters.evidence_lines += u64::from(result.is_some());
+        p.counters.otlp_logs += u64::from(self.otlp.is_some());
+        if let Some(result) = result {
+            self.account(p, result);
+        }
+    }
+
+    /// Writes the stream records the pipeline queued (sequence gaps,
+    /// configuration changes, the module going away), in order.
+    pub fn write_stream(&mut self, p: &mut Pipeline) {
+        for (stream, time) in p.take_stream() {
+            self.write_one_stream(p, &stream, time);
+        }
+    }
+
+    fn write_one_stream(&mut self, p: &mut Pipeline, stream: &Stream, time_unix_ns: i128) {
+        let line = p.stream_line(stream, time_unix_ns);
+        let result = self.evidence.as_mut().map(|log| log.append(&line, time_unix_ns));
+        if let Some(otlp) = &self.otlp {
+            otlp.emit(&line);
+        }
+        if let Some(result) = result {
+            self.account(p, result);
+        }
+    }
+
+    /// Queues `stream` now and writes it with any queued before it.
+    pub fn stream(&mut self, p: &mut Pipeline, stream: Stream) {
+        p.push_stream(stream, Clock::now_unix_ns());
+        self.write_stream(p);
+    }
+
+    /// Publishes the counters if `force` or enough time passed.
+    pub fn publish(&mut self, p: &mut Pipeline, force: bool) {
+        if force || self.last_publish.is_none_or(|t| t.elapsed() >= Duration::from_millis(200)) {
+            let snap = p.snapshot();
+            match self.shared.lock() {
+                Ok(mut s) => *s = snap,
+                Err(poisoned) => *poisoned.into_inner() = snap,
+            }
+            self.last_publish = Some(Instant::now());
+        }
+    }
+
+    /// Counts lines the evidence log lost, writes their loss record once
+    /// the log takes lines again, and reports the first failure.
+    fn account(&mut self, p: &mut Pipeline, result: Result<(), EvidenceError>) {
+        let Some(log) = &mut self.evidence else { return };
+        if let Err(e) = result {
+            p.counters.evidence_failures += 1;
+            if !self.reported_evidence_error {
+                tracing::error!("evidence log: {e} (counting further failures in witness_evidence_failures_total)");
+                self.reported_evidence_error = true;
+            }
+        }
+        if log.is_failing() {
+            return;
+        }
+        if let Some(loss) = log.take_loss() {
+            p.counters.evidence_lines = p.counters.evidence_lines.saturating_sub(loss.lines);
+            p.counters.evidence_errors += loss.lines;
+            tracing::error!("evidence log: {} lines were lost ({}); writing their loss record", loss.lines, loss.error);
+            let stream = Stream::EvidenceLost {
+                lines: loss.lines,
+                first_time_unix_ns: loss.first_time_unix_ns.to_string(),
+                last_time_unix_ns: loss.last_time_unix_ns.to_string(),
+                error: loss.error,
+            };
+            let line = p.stream_line(&stream, Clock::now_unix_ns());
+            // Buffered: it goes out with the next flush, or waits with the
+            // lines behind it if that fails.
+            let _ = log.append(&line, line.time_unix_ns());
+            if let Some(otlp) = &self.otlp {
+                otlp.emit(&line);
+            }
+        }
+    }
+
+    /// Writes buffered evidence lines (at the end of each batch).
+    pub fn flush(&mut self, p: &mut Pipeline) {
+        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::flush) {
+            self.account(p, result);
+        }
+    }
+
+    /// Syncs the evidence log if its oldest unsynced line is `age` old.
+    pub fn sync_if_older(&mut self, p: &mut Pipeline, age: Duration) {
+        if let Some(result) = self.evidence.as_mut().map(|log| log.sync_if_older(age)) {
+            self.account(p, result);
+        }
+    }
+
+    /// Writes and syncs the evidence log.
+    pub fn sync(&mut self, p: &mut Pipeline) {
+        if let Some(result) = self.evidence.as_mut().map(EvidenceLog::sync) {
+            self.account(p, result);
+        }
+    }
+
+    /// The verdict table.
+    pub fn verdict_table(&self) -> String {
+        self.tally.table()
+    }
+}

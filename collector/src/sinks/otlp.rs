@@ -37,7 +37,7 @@ use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value};
 
 use super::otlp_tls::{self, Signal, Tls};
-use crate::policy::Outcome;
+use crate::evidence::Line;
 use crate::sinks::metrics::{kind_name, Shared};
 
 /// The wire protocol.
@@ -226,69 +226,30 @@ impl Otlp {
         Ok(Self { logs, logger, meters })
     }
 
-    /// Emits one evidence record as a log record.
-    pub fn emit(&self, evidence: &Map<String, Value>, outcome: Outcome, kind: &'static str, time_unix_ns: i128) {
+    /// Emits one evidence line as a log record: its [`attributes`], its
+    /// event time, a severity by outcome, and a one-line body.
+    pub fn emit(&self, line: &Line<'_>) {
+        // Evidence is rare next to the events judged: the line's JSON
+        // serialization (the one the log writes) is the source of truth.
+        let Ok(value) = serde_json::to_value(line) else { return };
         let mut rec = self.logger.create_log_record();
+        let outcome = value.get("outcome").and_then(Value::as_str);
         let (severity, text) = match outcome {
-            Outcome::Allow => (Severity::Info, "INFO"),
-            Outcome::Review => (Severity::Info2, "INFO"),
-            Outcome::Investigate => (Severity::Warn, "WARN"),
-            Outcome::Deny => (Severity::Error, "ERROR"),
+            Some("deny") => (Severity::Error, "ERROR"),
+            Some("investigate") => (Severity::Warn, "WARN"),
+            Some("review") => (Severity::Info2, "INFO"),
+            _ => (Severity::Info, "INFO"),
         };
         rec.set_severity_number(severity);
         rec.set_severity_text(text);
-        rec.set_event_name("witness.evidence");
-        if let Ok(ns) = u64::try_from(time_unix_ns) {
+        if let Ok(ns) = u64::try_from(line.time_unix_ns()) {
             rec.set_timestamp(UNIX_EPOCH + Duration::from_nanos(ns));
         }
         rec.set_observed_timestamp(SystemTime::now());
-        let get = |k: &str| evidence.get(k);
-        let identity = get("identity");
-        let spiffe = identity.and_then(|i| i.get("spiffe_id")).and_then(Value::as_str).unwrap_or("unattested");
-        rec.set_body(AnyValue::from(format!("{kind} by {spiffe}: {}", outcome.name())));
-        rec.add_attribute("spiffe.id", spiffe.to_string());
-        if let Some(owner) = identity.and_then(|i| i.get("owner")).and_then(Value::as_str) {
-            rec.add_attribute("witness.owner", owner.to_string());
-        }
-        rec.add_attribute("witness.outcome", outcome.name());
-        rec.add_attribute("witness.kind", kind);
-        if let Some(v) = get("kernel").and_then(|k| k.get("verdict")).and_then(Value::as_i64) {
-            rec.add_attribute("witness.kernel.verdict", v);
-        }
-        if let Some(d) = get("divergence").and_then(Value::as_str) {
-            rec.add_attribute("witness.divergence", d.to_string());
-        }
-        let int = |k: &str| get(k).and_then(Value::as_i64);
-        let text = |k: &str| get(k).and_then(Value::as_str).map(str::to_string);
-        if let Some(v) = int("tgid") {
-            rec.add_attribute("process.pid", v);
-        }
-        if let Some(v) = int("ppid") {
-            rec.add_attribute("process.parent_pid", v);
-        }
-        if let Some(v) = int("uid") {
-            rec.add_attribute("process.user.id", v);
-        }
-        if let Some(v) = text("comm") {
-            rec.add_attribute("process.executable.name", v);
-        }
-        if let Some(v) = get("process").and_then(|p| p.get("exe")).and_then(Value::as_str) {
-            rec.add_attribute("process.executable.path", v.to_string());
-        }
-        if let Some(v) = text("container_id") {
-            rec.add_attribute("container.id", v);
-        }
-        if let Some(v) = text("pod_uid") {
-            rec.add_attribute("k8s.pod.uid", v);
-        }
-        if let Some(v) = text("path") {
-            rec.add_attribute("file.path", v);
-        }
-        if let Some(remote) = text("remote") {
-            if let Ok(sa) = remote.parse::<std::net::SocketAddr>() {
-                rec.add_attribute("network.peer.address", sa.ip().to_string());
-                rec.add_attribute("network.peer.port", i64::from(sa.port()));
-            }
+        rec.set_event_name(if outcome.is_some() { "witness.evidence" } else { "witness.stream" });
+        rec.set_body(AnyValue::from(summary(&value)));
+        for a in attributes(&value) {
+            rec.add_attribute(a.name, a.value);
         }
         self.logger.emit(rec);
     }
@@ -299,5 +260,163 @@ impl Otlp {
         let _ = self.meters.force_flush();
         let _ = self.logs.shutdown();
         let _ = self.meters.shutdown();
+    }
+}
+
+/// A log record's body: what happened, by whom, judged how.
+fn summary(v: &Value) -> String {
+    let text = |k: &str| v.get(k).and_then(Value::as_str);
+    match text("record") {
+        Some("event") => {
+            let who = v.pointer("/identity/spiffe_id").and_then(Value::as_str).unwrap_or("an unattested process");
+            format!("{} by {who}: {}", text("kind").unwrap_or("?"), text("outcome").unwrap_or("?"))
+        }
+        _ => format!("stream: {}", text("stream").unwrap_or("?")),
+    }
+}
+
+/// One attribute of a log record, and the JSON field it comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attribute {
+    /// The OpenTelemetry attribute name.
+    pub name: String,
+    /// Its value.
+    pub value: AnyValue,
+    /// The evidence line's field it comes from (dotted path).
+    pub from: String,
+}
+
+/// The fields of an evidence line that are not attributes: the record's
+/// time is its timestamp.
+const AS_TIMESTAMP: [&str; 2] = ["time", "time_unix_ns"];
+
+/// The attributes of an evidence line, from its JSON serialization (see
+/// [`crate::evidence`]): every field with a value, nested objects by dotted
+/// path, under its OpenTelemetry semantic-convention name where there is
+/// one and under `witness.` where not; plus those derived from them
+/// (`process.executable.name`, `network.type`, `network.transport`). On an
+/// exec record `process.executable.path` and `process.command_args` are
+/// the new image's, and the executable before it is `witness.process.exe`;
+/// elsewhere `process.executable.path` is the process's executable.
+pub fn attributes(line: &Value) -> Vec<Attribute> {
+    let Value::Object(fields) = line else { return Vec::new() };
+    let kind = fields.get("kind").and_then(Value::as_str).unwrap_or("");
+    let mut out = Vec::new();
+    for (key, value) in fields {
+        if !AS_TIMESTAMP.contains(&key.as_str()) {
+            flatten(kind, key, value, &mut out);
+        }
+    }
+    derive(kind, fields, &mut out);
+    out
+}
+
+fn flatten(kind: &str, path: &str, value: &Value, out: &mut Vec<Attribute>) {
+    match value {
+        Value::Null => {}
+        Value::Object(m) => {
+            for (k, v) in m {
+                flatten(kind, &format!("{path}.{k}"), v, out);
+            }
+        }
+        _ => {
+            if let Some((names, values)) = split_address(kind, path, value) {
+                for (name, value) in names.into_iter().zip(values) {
+                    out.push(Attribute { name: name.to_string(), value, from: path.to_string() });
+                }
+                return;
+            }
+            let name = semconv(kind, path).map_or_else(|| format!("witness.{path}"), str::to_string);
+            out.push(Attribute { name, value: any(value), from: path.to_string() });
+        }
+    }
+}
+
+/// The semantic-convention name of a field, if it has one.
+fn semconv(kind: &str, path: &str) -> Option<&'static str> {
+    let exec = kind == "exec";
+    Some(match path {
+        "host" => "host.name",
+        "tgid" => "process.pid",
+        "ppid" => "process.parent_pid",
+        "pid" => "thread.id",
+        "euid" => "process.user.id",
+        "uid" => "process.real_user.id",
+        "egid" => "process.group.id",
+        "gid" => "process.real_group.id",
+        "path" if exec => "process.executable.path",
+        "argv" if exec => "process.command_args",
+        "process.exe" if !exec => "process.executable.path",
+        "path" if kind.starts_with("file_") || kind == "bprm_check" => "file.path",
+        "container.id" => "container.id",
+        "container.runtime" => "container.runtime.name",
+        "k8s.pod.uid" => "k8s.pod.uid",
+        _ => return None,
+    })
+}
+
+/// Socket addresses (`ip:port`) as address and port attributes: the
+/// remote end of a connect is the server, of an accept the client, and
+/// either is the peer.
+fn split_address(kind: &str, path: &str, value: &Value) -> Option<(Vec<&'static str>, Vec<AnyValue>)> {
+    let addr: std::net::SocketAddr = value.as_str()?.parse().ok()?;
+    let (ip, port) = (AnyValue::from(addr.ip().to_string()), AnyValue::from(i64::from(addr.port())));
+    let names = match (path, kind) {
+        ("remote", "sock_connect") => {
+            vec!["server.address", "server.port", "network.peer.address", "network.peer.port"]
+        }
+        ("remote", "sock_accept") => {
+            vec!["client.address", "client.port", "network.peer.address", "network.peer.port"]
+        }
+        ("remote", _) => vec!["network.peer.address", "network.peer.port"],
+        ("local", _) => vec!["network.local.address", "network.local.port"],
+        _ => return None,
+    };
+    let values = names.iter().enumerate().map(|(i, _)| if i % 2 == 0 { ip.clone() } else { port.clone() }).collect();
+    Some((names, values))
+}
+
+/// Attributes computed from fields: the executable's base name, and the
+/// network type and transport of socket records.
+fn derive(kind: &str, fields: &Map<String, Value>, out: &mut Vec<Attribute>) {
+    let exe = if kind == "exec" { fields.get("path") } else { fields.get("process").and_then(|p| p.get("exe")) };
+    if let Some(name) = exe.and_then(Value::as_str).and_then(|p| p.rsplit('/').next()).filter(|n| !n.is_empty()) {
+        let from = if kind == "exec" { "path" } else { "process.exe" };
+        out.push(Attribute { name: "process.executable.name".into(), value: name.to_string().into(), from: from.into() });
+    }
+    let family = fields.get("family").and_then(Value::as_u64);
+    let network_type = match family {
+        Some(2) => Some("ipv4"),
+        Some(10) => Some("ipv6"),
+        _ => None,
+    };
+    if let Some(t) = network_type {
+        out.push(Attribute { name: "network.type".into(), value: t.into(), from: "family".into() });
+    }
+    let transport = match (family, fields.get("protocol").and_then(Value::as_u64)) {
+        (Some(1), _) => Some("unix"),
+        (Some(2 | 10), Some(6)) => Some("tcp"),
+        (Some(2 | 10), Some(17)) => Some("udp"),
+        _ => None,
+    };
+    if let Some(t) = transport {
+        out.push(Attribute { name: "network.transport".into(), value: t.into(), from: "protocol".into() });
+    }
+}
+
+/// A JSON value as an attribute value.
+fn any(v: &Value) -> AnyValue {
+    match v {
+        Value::Bool(b) => AnyValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => AnyValue::Int(i),
+            None => n.as_f64().filter(|_| n.is_f64()).map_or_else(|| AnyValue::from(n.to_string()), AnyValue::Double),
+        },
+        Value::String(s) => AnyValue::from(s.clone()),
+        Value::Array(items) => AnyValue::ListAny(Box::new(items.iter().map(any).collect())),
+        Value::Object(m) => AnyValue::Map(Box::new(
+            m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (opentelemetry::Key::from(k.clone()), any(v))).collect(),
+        )),
+        Value::Null => AnyValue::from(String::new()),
     }
 }

@@ -46,6 +46,13 @@ impl Clock {
         Self { boot_to_unix_ns: real - boot }
     }
 
+    /// Unix time now, nanoseconds (for records of the collector's own,
+    /// which have no boot-time stamp).
+    pub fn now_unix_ns() -> i128 {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+        i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec)
+    }
+
     /// A clock whose Unix time equals boot time (for tests).
     pub fn identity() -> Self {
         Self { boot_to_unix_ns: 0 }
@@ -367,6 +374,12 @@ pub fn fields(o: &mut impl Fields, event: &Event, clock: &Clock) {
     put(o, "seq", m.seq);
     put(o, "ts_boot_ns", m.ts_ns);
     put(o, "time_unix_ns", json!(clock.unix_ns(m.ts_ns)));
+    event_fields(o, event);
+}
+
+/// The task's fields (if the record has a task), then the kind-specific
+/// fields: what [`fields`] writes after the header.
+pub fn event_fields(o: &mut impl Fields, event: &Event) {
     if let Some(t) = event.task() {
         task_json(o, t);
     }

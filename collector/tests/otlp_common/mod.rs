@@ -14,10 +14,53 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value as Number;
-use serde_json::json;
+use witness::evidence::Line;
+use witness::identity::inventory::Inventory;
+use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Outcome;
 use witness::sinks::metrics::{Counters, Snapshot};
 use witness::sinks::otlp::{Otlp, Protocol};
+use witness::sinks::output::Clock;
+use witness::source::decode::{Body, Event, Meta};
+use witness_abi::record::{RecordKind, SockRecord, TaskContext};
+use zerocopy::FromZeros;
+
+/// The pod and container of the sample's cgroup.
+pub(crate) const POD_UID: &str = "6f1e2a3b-0000-4000-8000-00000000abcd";
+pub(crate) const CONTAINER_ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Calls `f` with the evidence line of a real judgement: a batch job in a
+/// containerd container of a Kubernetes pod (its cgroup a directory of a
+/// scratch hierarchy) connects to 10.1.2.3:5432, a peer it does not
+/// declare: investigate, undeclared_peer.
+pub(crate) fn with_sample_line<R>(f: impl FnOnce(&Line<'_>) -> R) -> R {
+    use std::os::unix::fs::MetadataExt;
+    let root = std::env::temp_dir().join(format!("witness-cgroups-{}", std::process::id()));
+    let pod = format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice", POD_UID.replace('-', "_"));
+    let leaf = root.join(pod).join(format!("cri-containerd-{CONTAINER_ID}.scope"));
+    std::fs::create_dir_all(&leaf).unwrap();
+    let inventory = Inventory::parse(
+        "[[workload]]\nspiffe_id = \"spiffe://demo.witness.test/data/batch\"\nowner = \"team-data\"\n\
+         selectors = [\"unix:uid:2000\"]\npeers = [\"198.51.100.0/24:443\"]\n",
+        std::path::Path::new("inventory.toml"),
+    )
+    .unwrap();
+    let options = Options { read_host_files: false, cgroup_root: root.clone(), ..Options::default() };
+    let mut p = Pipeline::new(Config::new(inventory, None, 16), options, Clock::with_offset(1_700_000_000_000_000_000));
+    let mut r = SockRecord::new_zeroed();
+    r.task = TaskContext::new_zeroed();
+    (r.task.pid, r.task.tgid, r.task.ppid, r.task.uid, r.task.euid, r.task.gid) = (4243, 4242, 1, 2000, 2000, 2000);
+    r.task.cgroup_id = std::fs::metadata(&leaf).unwrap().ino();
+    r.task.comm[..5].copy_from_slice(b"batch");
+    (r.family, r.sock_type, r.protocol) = (2, 1, 6);
+    r.remote.addr[..4].copy_from_slice(&[10, 1, 2, 3]);
+    r.remote.port = 5432;
+    let event = Event { meta: Meta { cpu: 1, seq: 7, ts_ns: 0 }, wire_kind: RecordKind::SockConnect as u16, body: Body::Sock(r) };
+    let judged = p.process(&event).expect("judged");
+    let result = f(&p.evidence(&event, &judged));
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
 
 /// What a receiver got.
 #[derive(Clone, Default)]
@@ -67,15 +110,7 @@ pub(crate) fn export_and_check(
         Arc::new(vec!["spiffe://demo.witness.test/data/batch".to_string()]),
     )));
     let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
-    let evidence = json!({
-        "kind": "sock_connect", "tgid": 4242, "ppid": 1, "uid": 2000, "comm": "batch",
-        "remote": "10.1.2.3:5432",
-        "identity": {"spiffe_id": "spiffe://demo.witness.test/data/batch", "owner": "team-data", "attested": true},
-        "outcome": "investigate", "kernel": {"verdict": 0, "denied": false}, "divergence": "undeclared_peer",
-        "process": {"exe": "/usr/bin/batch", "ancestors": []}
-    });
-    let serde_json::Value::Object(map) = evidence else { unreachable!() };
-    otlp.emit(&map, Outcome::Investigate, "sock_connect", 1_700_000_000_000_000_000);
+    with_sample_line(|line| otlp.emit(line));
     let otlp = Arc::new(otlp);
     let o = otlp.clone();
     runtime.block_on(async move { tokio::task::spawn_blocking(move || o.shutdown()).await.unwrap() });
@@ -95,13 +130,15 @@ pub(crate) fn export_and_check(
         .next()
         .expect("a log record arrived");
     let a = attrs(&record.attributes);
-    assert_eq!(a["spiffe.id"], "spiffe://demo.witness.test/data/batch");
+    assert_eq!(a["witness.identity.spiffe_id"], "spiffe://demo.witness.test/data/batch");
     assert_eq!(a["witness.outcome"], "investigate");
     assert_eq!(a["witness.divergence"], "undeclared_peer");
     assert_eq!(a["process.pid"], "4242");
-    assert_eq!(a["process.executable.path"], "/usr/bin/batch");
-    assert_eq!(a["network.peer.address"], "10.1.2.3");
-    assert_eq!(a["network.peer.port"], "5432");
+    assert_eq!(a["container.id"], CONTAINER_ID);
+    assert_eq!(a["k8s.pod.uid"], POD_UID);
+    assert_eq!(a["server.address"], "10.1.2.3");
+    assert_eq!(a["server.port"], "5432");
+    assert_eq!(a["network.transport"], "tcp");
     assert_eq!(record.severity_text, "WARN");
     assert_eq!(record.time_unix_nano, 1_700_000_000_000_000_000);
     let resource = attrs(&logs[0].resource_logs[0].resource.as_ref().unwrap().attributes);
