@@ -28,10 +28,10 @@ use witness_abi::record::{NetAddr, RecordKind, SockRecord, EXIT_GROUP_DEAD, FILE
 use crate::enrich::cgroup::{self, CgroupInfo};
 use crate::enrich::cgroup_paths::CgroupPaths;
 use crate::enrich::digests::Digests;
-use crate::evidence::{Ancestor, Body as LineBody, Identity, Judgement, Line, Origin, Placement, Process, Stream};
 use crate::enrich::drop_reasons::DropReasons;
 use crate::enrich::peers::{Bound, Listeners};
 use crate::enrich::process_table::{ImageKey, ProcessTable};
+use crate::evidence::{Ancestor, Body as LineBody, Identity, Judgement, Line, Origin, Placement, Process, Stream};
 use crate::identity::{Inventory, Subject, Workload};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::sinks::metrics::{Counters, Snapshot};
@@ -68,10 +68,8 @@ impl Config {
         principals.push(Principal::unattested());
         let identities = Arc::new(principals.iter().map(|p| p.spiffe_id.clone()).collect());
         let needs_digest = inventory.needs_digest();
-        let origin = Origin::here(
-            inventory.digest().map(str::to_string),
-            policies.as_ref().map(|p| p.digest().to_string()),
-        );
+        let origin =
+            Origin::here(inventory.digest().map(str::to_string), policies.as_ref().map(|p| p.digest().to_string()));
         let inventory = Arc::new(inventory);
         Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest, origin }
     }
@@ -113,8 +111,10 @@ pub struct Options {
     /// Keep the deciding policies of every judged event, not only of
     /// evidence (`witness replay` prints them for every event).
     pub keep_policies: bool,
-    /// The cgroup v2 hierarchy, where cgroup ids are resolved to paths.
-    pub cgroup_root: PathBuf,
+    /// The cgroup v2 hierarchy, where cgroup ids are resolved to paths
+    /// (None: not resolved, as for a capture made on another host, whose
+    /// ids name that host's cgroups).
+    pub cgroup_root: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -126,7 +126,7 @@ impl Default for Options {
             evidence_all: false,
             read_host_files: true,
             keep_policies: false,
-            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            cgroup_root: Some(PathBuf::from("/sys/fs/cgroup")),
         }
     }
 }
@@ -173,7 +173,7 @@ pub struct Pipeline {
     generation: u64,
     options: Options,
     table: ProcessTable,
-    cgroups: CgroupPaths,
+    cgroups: Option<CgroupPaths>,
     digests: Digests,
     /// tgid → (generation, cgroup id, identity).
     attribution: HashMap<u32, (u64, u64, u32), FastHash>,
@@ -225,7 +225,7 @@ impl Pipeline {
             config,
             generation: 0,
             table: ProcessTable::new(options.max_processes),
-            cgroups: CgroupPaths::new(options.cgroup_root.clone(), options.max_processes),
+            cgroups: options.cgroup_root.clone().map(|root| CgroupPaths::new(root, options.max_processes)),
             digests: Digests::new(options.max_digests),
             attribution: HashMap::default(),
             listeners: Listeners::default(),
@@ -395,7 +395,7 @@ impl Pipeline {
         }
         let entry = self.table.get(tgid).cloned();
         let cgroup_id = if cgroup_id == 0 { entry.as_ref().map_or(0, |e| e.cgroup_id) } else { cgroup_id };
-        let cgroup_path = self.cgroups.path(cgroup_id);
+        let cgroup_path = self.cgroups.as_mut().and_then(|c| c.path(cgroup_id));
         let info: CgroupInfo = cgroup_path.as_deref().map(cgroup::parse).unwrap_or_default();
         if cgroup_id != 0 && !self.placements.contains_key(&cgroup_id) {
             if self.placements.len() >= MAX_PLACEMENTS {
@@ -444,8 +444,7 @@ impl Pipeline {
                 Observation::Gap { missing } => {
                     *self.counters.sequence_gaps.entry(m.cpu).or_default() += missing;
                     lost += missing;
-                    let gap =
-                        Stream::Gap { cpu: m.cpu, first_seq: m.seq - missing, last_seq: m.seq - 1, missing };
+                    let gap = Stream::Gap { cpu: m.cpu, first_seq: m.seq - missing, last_seq: m.seq - 1, missing };
                     self.push_stream(gap, self.clock.unix_ns(m.ts_ns));
                 }
                 Observation::InOrder | Observation::Restart => {
@@ -682,7 +681,7 @@ impl Pipeline {
         });
         let info = cgroup_id.and_then(|id| self.placements.get(&id));
         let placement = Placement {
-            cgroup: cgroup_id.and_then(|id| self.cgroups.get(id)).map(|p| &**p),
+            cgroup: cgroup_id.and_then(|id| self.cgroups.as_ref()?.get(id)).map(|p| &**p),
             container_id: info.and_then(|i| i.container_id.as_deref()),
             container_runtime: info.and_then(|i| i.runtime),
             pod_uid: info.and_then(|i| i.pod_uid.as_deref()),

@@ -6,11 +6,11 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use witness::sinks::Sinks;
 use witness::identity::inventory::Inventory;
 use witness::pipeline::{Config, Options, Pipeline};
 use witness::policy::Divergence;
 use witness::sinks::output::Clock;
+use witness::sinks::Sinks;
 use witness::source::decode::{Body, Event, Meta};
 use witness_abi::record::{NetAddr, RecordKind, SockRecord, TaskContext};
 use zerocopy::FromZeros;

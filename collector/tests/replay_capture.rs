@@ -10,10 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use witness::sinks::Sinks;
 use witness::pipeline::{load_config, Options, Pipeline};
 use witness::policy::{Divergence, Outcome};
 use witness::sinks::output::Clock;
+use witness::sinks::Sinks;
 use witness::source::capture::CaptureReader;
 
 const API: &str = "spiffe://demo.witness.test/payments/api";

@@ -44,7 +44,8 @@ pub struct ReplayArgs {
     #[arg(long, conflicts_with_all = ["evidence_only", "kinds"])]
     pub quiet: bool,
     /// The capture was made on this host and its processes' executables are
-    /// still here: read /proc and executables for digests. Off by default,
+    /// still here: read /proc, executables (for digests) and the cgroup
+    /// hierarchy (for cgroup paths, containers and pods). Off by default,
     /// since this host's files say nothing about another host's processes.
     #[arg(long)]
     pub read_host_files: bool,
@@ -69,6 +70,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut sinks = Sinks::new(evidence, None);
     let options = crate::pipeline::Options {
         read_host_files: args.read_host_files,
+        // A capture's cgroup ids are its host's.
+        cgroup_root: args.read_host_files.then(|| "/sys/fs/cgroup".into()),
         // Printed events show their deciding policies.
         keep_policies: !args.quiet,
         ..args.judge.options()
@@ -165,11 +168,9 @@ fn replay_file(
                 continue;
             }
             let written = match (args.format, judged) {
-                (Format::Json, Some(j)) => {
-                    serde_json::to_writer(&mut *out, &pipeline.evidence(event, &j))
-                        .map_err(io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"))
-                }
+                (Format::Json, Some(j)) => serde_json::to_writer(&mut *out, &pipeline.evidence(event, &j))
+                    .map_err(io::Error::from)
+                    .and_then(|()| out.write_all(b"\n")),
                 _ => printer.print(event).and_then(|()| {
                     let bytes = std::mem::take(printer.get_mut());
                     out.write_all(&bytes)

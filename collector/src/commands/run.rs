@@ -292,6 +292,7 @@ fn drain(
                         p.counters.rings.insert(
                             c.cpu,
                             RingFigures {
+                                produced: c.produced,
                                 dropped_full: c.dropped_full,
                                 dropped_nested: c.dropped_nested,
                                 used: c.unread,

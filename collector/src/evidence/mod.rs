@@ -58,7 +58,10 @@ impl Origin {
         m.serialize_entry("time_unix_ns", &time_unix_ns.to_string())?;
         m.serialize_entry("host", &self.host)?;
         m.serialize_entry("collector", self.collector)?;
-        m.serialize_entry("config", &ConfigDigests { inventory: self.inventory.as_deref(), policies: self.policies.as_deref() })
+        m.serialize_entry(
+            "config",
+            &ConfigDigests { inventory: self.inventory.as_deref(), policies: self.policies.as_deref() },
+        )
     }
 }
 
@@ -394,7 +397,8 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_and_exact() {
-        let origin = Origin { host: "h".into(), collector: "0.1.0", inventory: None, policies: Some("sha256:ab".into()) };
+        let origin =
+            Origin { host: "h".into(), collector: "0.1.0", inventory: None, policies: Some("sha256:ab".into()) };
         let stream = Stream::ModuleGone;
         let t = 1_796_219_365_123_456_789i128;
         let v = serde_json::to_value(Line { origin: &origin, body: Body::Stream(&stream, t) }).unwrap();
@@ -416,7 +420,12 @@ mod tests {
             Stream::ModuleGone,
             Stream::ConfigChanged,
             Stream::ConfigRejected { error: "x".into() },
-            Stream::EvidenceLost { lines: 1, first_time_unix_ns: "1".into(), last_time_unix_ns: "2".into(), error: "e".into() },
+            Stream::EvidenceLost {
+                lines: 1,
+                first_time_unix_ns: "1".into(),
+                last_time_unix_ns: "2".into(),
+                error: "e".into(),
+            },
             Stream::CaptureDamaged { file: "f".into(), error: "e".into() },
         ];
         for s in all {

@@ -228,6 +228,13 @@ impl EvidenceLog {
         self.loss.take()
     }
 
+    /// Writes to `file` from now on (tests: a failing device); returns the
+    /// file written so far.
+    #[cfg(test)]
+    pub(crate) fn replace_file(&mut self, file: File) -> File {
+        std::mem::replace(&mut self.file, file)
+    }
+
     /// Whether the last write failed.
     pub fn is_failing(&self) -> bool {
         self.failing.is_some()
@@ -434,7 +441,8 @@ mod tests {
     fn new_logs_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let path = temp("mode");
-        let mut log = EvidenceLog::open(&path, Policy { max_bytes: 30, keep: 1, sync_every: 0, ..Policy::default() }).unwrap();
+        let mut log =
+            EvidenceLog::open(&path, Policy { max_bytes: 30, keep: 1, sync_every: 0, ..Policy::default() }).unwrap();
         for n in 0..3 {
             log.append(&json!({"n": n, "pad": "xxxxxxxx"}), 0).unwrap();
         }

@@ -20,6 +20,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Unit;
 use witness_abi::record::RecordKind;
 
 use crate::policy::{Divergence, Outcome};
@@ -64,6 +65,8 @@ impl Histogram {
 /// Per-CPU ring figures from the kernel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingFigures {
+    /// Records the kernel published in this ring.
+    pub produced: u64,
     /// Records dropped because the ring was full.
     pub dropped_full: u64,
     /// Records dropped by nested producers.
@@ -280,6 +283,149 @@ pub fn kind_name(kind: u16) -> &'static str {
     RecordKind::from_wire(kind).map_or("unknown", RecordKind::name)
 }
 
+/// A sample's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Num {
+    /// A count.
+    Int(u64),
+    /// A ratio or a measure.
+    Float(f64),
+}
+
+/// What a family is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FamilyKind {
+    /// Only goes up.
+    Counter,
+    /// Goes up and down.
+    Gauge,
+}
+
+/// Calls its sink once per series: labels, value.
+pub type Read = fn(&Snapshot, &mut dyn FnMut(&[(&str, &str)], Num));
+
+/// One metric family, as both `/metrics` and OTLP export it: Prometheus
+/// names it `name` (`_total` added to counters' samples), OTLP `name` with
+/// dots for the first underscore (`witness.events`), with `unit` (UCUM,
+/// `{record}` style annotations for counts).
+#[derive(Clone, Copy)]
+pub struct Family {
+    /// The Prometheus family name.
+    pub name: &'static str,
+    /// What it counts.
+    pub help: &'static str,
+    /// Its OTLP unit.
+    pub unit: &'static str,
+    /// Counter or gauge.
+    pub kind: FamilyKind,
+    /// Its series in a snapshot.
+    pub read: Read,
+}
+
+impl std::fmt::Debug for Family {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl Family {
+    /// The OTLP name: `witness.events` for `witness_events`.
+    pub fn otlp_name(&self) -> String {
+        self.name.replacen('_', ".", 1)
+    }
+}
+
+macro_rules! family {
+    ($name:literal, $kind:ident, $unit:literal, $help:literal, $read:expr) => {
+        Family { name: $name, help: $help, unit: $unit, kind: FamilyKind::$kind, read: $read }
+    };
+}
+
+fn per_cpu(map: &BTreeMap<u32, u64>, f: &mut dyn FnMut(&[(&str, &str)], Num)) {
+    for (cpu, v) in map {
+        f(&[("cpu", &cpu.to_string())], Num::Int(*v));
+    }
+}
+
+fn single(v: u64, f: &mut dyn FnMut(&[(&str, &str)], Num)) {
+    f(&[], Num::Int(v));
+}
+
+/// Every family but the histograms (`witness_tcp_handshake_seconds`,
+/// `witness_policy_evaluation_seconds`), the build information and the
+/// `process_*` figures, which only `/metrics` has.
+pub static FAMILIES: &[Family] = &[
+    family!("witness_events", Counter, "{event}", "Judged events by workload identity, record kind and outcome.", |s, f| {
+        for ((id, kind, outcome), v) in &s.counters.events {
+            f(&[("identity", s.identity(*id)), ("kind", kind_name(*kind)), ("outcome", outcome.name())], Num::Int(*v));
+        }
+    }),
+    family!("witness_kernel_denials", Counter, "{event}", "Operations the kernel itself refused (LSM verdict not 0), by identity and kind.", |s, f| {
+        for ((id, kind), v) in &s.counters.kernel_denials {
+            f(&[("identity", s.identity(*id)), ("kind", kind_name(*kind))], Num::Int(*v));
+        }
+    }),
+    family!("witness_divergences", Counter, "{event}", "Departures from declared intent, by identity and divergence.", |s, f| {
+        for ((id, d), v) in &s.counters.divergences {
+            f(&[("identity", s.identity(*id)), ("divergence", d.label())], Num::Int(*v));
+        }
+    }),
+    family!("witness_packet_drops", Counter, "{packet}", "Packets the kernel dropped, by drop reason (enum skb_drop_reason, named as the running kernel names it).", |s, f| {
+        for (reason, v) in &s.counters.packet_drops {
+            f(&[("reason", reason)], Num::Int(*v));
+        }
+    }),
+    family!("witness_records_read", Counter, "{record}", "Records read from the device (or a capture).", |s, f| single(s.counters.records, f)),
+    family!("witness_sequence_gaps", Counter, "{record}", "Records lost between the kernel and the collector (gaps in per-CPU sequence numbers).", |s, f| per_cpu(&s.counters.sequence_gaps, f)),
+    family!("witness_ring_produced", Counter, "{record}", "Records the kernel published, by CPU: with witness_ring_dropped, the records each CPU attempted.", |s, f| {
+        for (cpu, r) in &s.counters.rings {
+            f(&[("cpu", &cpu.to_string())], Num::Int(r.produced));
+        }
+    }),
+    family!("witness_ring_dropped", Counter, "{record}", "Records the kernel dropped, by CPU and cause (full ring, nested producer).", |s, f| {
+        for (cpu, r) in &s.counters.rings {
+            let cpu = cpu.to_string();
+            f(&[("cpu", &cpu), ("cause", "full")], Num::Int(r.dropped_full));
+            f(&[("cpu", &cpu), ("cause", "nested")], Num::Int(r.dropped_nested));
+        }
+    }),
+    family!("witness_hook_dropped", Counter, "{event}", "Events lost, by hook: in a ring (also counted in witness_ring_dropped and seen as sequence gaps) or before it (kprobe misses, no free kretprobe instance), which only this counts.", |s, f| {
+        for (hook, v) in &s.counters.hook_dropped {
+            f(&[("hook", hook)], Num::Int(*v));
+        }
+    }),
+    family!("witness_ring_fill_ratio", Gauge, "1", "Fraction of each CPU's ring in use at the last poll.", |s, f| {
+        for (cpu, r) in &s.counters.rings {
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = if r.size == 0 { 0.0 } else { r.used as f64 / r.size as f64 };
+            f(&[("cpu", &cpu.to_string())], Num::Float(ratio));
+        }
+    }),
+    family!("witness_policy_cache_hits", Counter, "{decision}", "Policy decisions answered from the cache.", |s, f| single(s.counters.cache_hits, f)),
+    family!("witness_policy_cache_misses", Counter, "{decision}", "Policy decisions evaluated.", |s, f| single(s.counters.cache_misses, f)),
+    family!("witness_policy_cache_hit_ratio", Gauge, "1", "Share of policy decisions answered from the cache.", |s, f| {
+        let c = &s.counters;
+        #[allow(clippy::cast_precision_loss)]
+        let ratio = if c.cache_hits + c.cache_misses == 0 { 0.0 } else { c.cache_hits as f64 / (c.cache_hits + c.cache_misses) as f64 };
+        f(&[], Num::Float(ratio));
+    }),
+    family!("witness_policy_errors", Counter, "{error}", "Policies that failed to evaluate on an event.", |s, f| single(s.counters.policy_errors, f)),
+    family!("witness_series_overflow", Counter, "{event}", "Events counted under identity=\"_overflow\" because the series budget was spent.", |s, f| single(s.counters.series_overflow, f)),
+    family!("witness_evidence_lines", Counter, "{line}", "Lines written to the evidence log.", |s, f| single(s.counters.evidence_lines, f)),
+    family!("witness_evidence_errors", Counter, "{line}", "Evidence lines lost (each loss is also an evidence_lost line in the log once it takes lines again).", |s, f| single(s.counters.evidence_errors, f)),
+    family!("witness_evidence_write_failures", Counter, "{write}", "Writes to the evidence log that failed; their lines are kept and written again.", |s, f| single(s.counters.evidence_failures, f)),
+    family!("witness_otlp_log_records", Counter, "{record}", "Evidence log records queued for OTLP export.", |s, f| single(s.counters.otlp_logs, f)),
+    family!("witness_module_unloads", Counter, "{unload}", "Times the kernel module went away under the collector.", |s, f| single(s.counters.module_unloads, f)),
+    family!("witness_config_reloads", Counter, "{reload}", "Configuration reloads (SIGHUP) by result.", |s, f| {
+        f(&[("result", "rejected")], Num::Int(s.counters.reloads[0]));
+        f(&[("result", "applied")], Num::Int(s.counters.reloads[1]));
+    }),
+    family!("witness_processes", Gauge, "{process}", "Live processes in the collector's process table.", |s, f| {
+        #[allow(clippy::cast_precision_loss)]
+        f(&[], Num::Float(s.counters.processes as f64));
+    }),
+];
+
 /// The Prometheus view of the published snapshot.
 #[derive(Debug)]
 pub struct Exposition {
@@ -291,11 +437,6 @@ impl Exposition {
     pub fn new(shared: Shared) -> Self {
         Self { shared }
     }
-}
-
-fn counter(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: u64) -> Result<(), std::fmt::Error> {
-    let c = ConstCounter::new(v);
-    c.encode(e.encode_descriptor(name, help, None, c.metric_type())?)
 }
 
 fn gauge(e: &mut DescriptorEncoder<'_>, name: &str, help: &str, v: f64) -> Result<(), std::fmt::Error> {
@@ -310,41 +451,35 @@ impl Collector for Exposition {
             Err(p) => p.into_inner().clone(),
         };
         let c = &snap.counters;
-
-        let mut m = e.encode_descriptor(
-            "witness_events",
-            "Judged events by workload identity, record kind and outcome.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((id, kind, outcome), v) in &c.events {
-            let labels = [("identity", snap.identity(*id)), ("kind", kind_name(*kind)), ("outcome", outcome.name())];
-            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
+        for family in FAMILIES {
+            let metric_type = match family.kind {
+                FamilyKind::Counter => MetricType::Counter,
+                FamilyKind::Gauge => MetricType::Gauge,
+            };
+            let mut m = e.encode_descriptor(family.name, family.help, None, metric_type)?;
+            let mut result = Ok(());
+            (family.read)(&snap, &mut |labels, v| {
+                if result.is_ok() {
+                    result = match m.encode_family(&labels) {
+                        Ok(enc) => match (family.kind, v) {
+                            (FamilyKind::Counter, Num::Int(v)) => ConstCounter::new(v).encode(enc),
+                            // CAST: counters are u64; a gauge's count reads as f64.
+                            #[allow(clippy::cast_precision_loss)]
+                            (FamilyKind::Gauge, Num::Int(v)) => ConstGauge::new(v as f64).encode(enc),
+                            (FamilyKind::Counter, Num::Float(v)) => ConstCounter::new(v).encode(enc),
+                            (FamilyKind::Gauge, Num::Float(v)) => ConstGauge::new(v).encode(enc),
+                        },
+                        Err(e) => Err(e),
+                    };
+                }
+            });
+            result?;
         }
         let mut m = e.encode_descriptor(
-            "witness_kernel_denials",
-            "Operations the kernel itself refused (LSM verdict not 0), by identity and kind.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((id, kind), v) in &c.kernel_denials {
-            let labels = [("identity", snap.identity(*id)), ("kind", kind_name(*kind))];
-            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_divergences",
-            "Departures from declared intent, by identity and divergence.",
-            None,
-            MetricType::Counter,
-        )?;
-        for ((id, d), v) in &c.divergences {
-            let labels = [("identity", snap.identity(*id)), ("divergence", d.label())];
-            ConstCounter::new(*v).encode(m.encode_family(&labels)?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_tcp_handshake_seconds",
+            // The encoder adds the unit to the name: witness_tcp_handshake_seconds.
+            "witness_tcp_handshake",
             "Outgoing TCP handshake latency (SYN_SENT to ESTABLISHED) by identity.",
-            None,
+            Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
         for (id, h) in &c.handshake {
@@ -357,61 +492,9 @@ impl Collector for Exposition {
             )?;
         }
         let mut m = e.encode_descriptor(
-            "witness_packet_drops",
-            "Packets the kernel dropped, by drop reason (enum skb_drop_reason, named as the running kernel names it).",
-            None,
-            MetricType::Counter,
-        )?;
-        for (reason, v) in &c.packet_drops {
-            ConstCounter::new(*v).encode(m.encode_family(&[("reason", &**reason)])?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_sequence_gaps",
-            "Records lost between the kernel and the collector (gaps in per-CPU sequence numbers).",
-            None,
-            MetricType::Counter,
-        )?;
-        for (cpu, v) in &c.sequence_gaps {
-            let cpu = cpu.to_string();
-            ConstCounter::new(*v).encode(m.encode_family(&[("cpu", cpu.as_str())])?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_ring_dropped",
-            "Records the kernel dropped, by CPU and cause (full ring, nested producer).",
-            None,
-            MetricType::Counter,
-        )?;
-        for (cpu, r) in &c.rings {
-            let cpu = cpu.to_string();
-            for (cause, v) in [("full", r.dropped_full), ("nested", r.dropped_nested)] {
-                ConstCounter::new(v).encode(m.encode_family(&[("cpu", cpu.as_str()), ("cause", cause)])?)?;
-            }
-        }
-        let mut m = e.encode_descriptor(
-            "witness_hook_dropped",
-            "Events lost, by hook: in a ring (also counted in witness_ring_dropped and seen as sequence gaps) or before it (kprobe misses, no free kretprobe instance), which only this counts.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (hook, v) in &c.hook_dropped {
-            ConstCounter::new(*v).encode(m.encode_family(&[("hook", *hook)])?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_ring_fill_ratio",
-            "Fraction of each CPU's ring in use at the last poll.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (cpu, r) in &c.rings {
-            let cpu = cpu.to_string();
-            #[allow(clippy::cast_precision_loss)]
-            let ratio = if r.size == 0 { 0.0 } else { r.used as f64 / r.size as f64 };
-            ConstGauge::new(ratio).encode(m.encode_family(&[("cpu", cpu.as_str())])?)?;
-        }
-        let mut m = e.encode_descriptor(
-            "witness_policy_evaluation_seconds",
+            "witness_policy_evaluation",
             "Time to evaluate Cedar policies for one event (cache misses).",
-            None,
+            Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
         m.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
@@ -425,42 +508,6 @@ impl Collector for Exposition {
             .encode_pairs(&EVAL_BUCKETS),
             None,
         )?;
-        counter(&mut e, "witness_policy_cache_hits", "Policy decisions answered from the cache.", c.cache_hits)?;
-        counter(&mut e, "witness_policy_cache_misses", "Policy decisions evaluated.", c.cache_misses)?;
-        #[allow(clippy::cast_precision_loss)]
-        let ratio = if c.cache_hits + c.cache_misses == 0 {
-            0.0
-        } else {
-            c.cache_hits as f64 / (c.cache_hits + c.cache_misses) as f64
-        };
-        gauge(&mut e, "witness_policy_cache_hit_ratio", "Share of policy decisions answered from the cache.", ratio)?;
-        counter(&mut e, "witness_policy_errors", "Policies that failed to evaluate on an event.", c.policy_errors)?;
-        counter(
-            &mut e,
-            "witness_series_overflow",
-            "Events counted under identity=\"_overflow\" because the series budget was spent.",
-            c.series_overflow,
-        )?;
-        counter(&mut e, "witness_evidence_lines", "Lines written to the evidence log.", c.evidence_lines)?;
-        counter(&mut e, "witness_evidence_errors", "Evidence lines that could not be written.", c.evidence_errors)?;
-        counter(&mut e, "witness_otlp_log_records", "Evidence log records queued for OTLP export.", c.otlp_logs)?;
-        counter(
-            &mut e,
-            "witness_module_unloads",
-            "Times the kernel module went away under the collector.",
-            c.module_unloads,
-        )?;
-        let mut m = e.encode_descriptor(
-            "witness_config_reloads",
-            "Configuration reloads (SIGHUP) by result.",
-            None,
-            MetricType::Counter,
-        )?;
-        for (result, v) in [("rejected", c.reloads[0]), ("applied", c.reloads[1])] {
-            ConstCounter::new(v).encode(m.encode_family(&[("result", result)])?)?;
-        }
-        #[allow(clippy::cast_precision_loss)]
-        gauge(&mut e, "witness_processes", "Live processes in the collector's process table.", c.processes as f64)?;
         let info = ConstGauge::new(1i64);
         let mut m =
             e.encode_descriptor("witness_build_info", "Build information (value 1).", None, MetricType::Gauge)?;

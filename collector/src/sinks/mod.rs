@@ -183,3 +183,71 @@ impl Sinks {
         self.tally.table()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Inventory;
+    use crate::pipeline::{Config, Options};
+    use crate::sinks::evidence::Policy;
+    use crate::source::decode::{Body, Meta};
+    use witness_abi::record::{ForkRecord, RecordKind};
+    use zerocopy::FromZeros;
+
+    /// Lines beyond what a failing log keeps are lost, and the log says
+    /// so (how many, when) once it takes lines again; the counters agree.
+    #[test]
+    fn lost_evidence_is_recorded_in_the_log() {
+        if !std::path::Path::new("/dev/full").exists() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("witness-sinks-loss-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("evidence.jsonl");
+        let options = Options { read_host_files: false, evidence_all: true, ..Options::default() };
+        let mut p = Pipeline::new(Config::new(Inventory::default(), None, 16), options, Clock::identity());
+        let log = EvidenceLog::open(&path, Policy { retain_bytes: 1, ..Policy::default() }).unwrap();
+        let mut sinks = Sinks::new(Some(log), None);
+        let fork = |seq: u64| {
+            let mut r = ForkRecord::new_zeroed();
+            (r.task.pid, r.task.tgid) = (10, 10);
+            Event {
+                meta: Meta { cpu: 0, seq, ts_ns: 100 + seq },
+                wire_kind: RecordKind::Fork as u16,
+                body: Body::Fork(r),
+            }
+        };
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let file = sinks.evidence.as_mut().unwrap().replace_file(full);
+        for seq in 0..4 {
+            sinks.handle(&mut p, &fork(seq));
+        }
+        // Until a write fails, lines are buffered as usual: these four are
+        // kept when it does.
+        sinks.flush(&mut p);
+        for seq in 4..7 {
+            sinks.handle(&mut p, &fork(seq));
+        }
+        sinks.flush(&mut p);
+        sinks.evidence.as_mut().unwrap().replace_file(file);
+        sinks.flush(&mut p);
+        sinks.sync(&mut p);
+        let lines: Vec<serde_json::Value> =
+            std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let kept: Vec<_> =
+            lines.iter().filter(|l| l["record"] == "event").map(|l| l["seq"].as_u64().unwrap()).collect();
+        let lost: Vec<_> = lines.iter().filter(|l| l["stream"] == "evidence_lost").collect();
+        assert_eq!(lost.len(), 1, "{lines:?}");
+        let lost_lines = lost[0]["lines"].as_u64().unwrap();
+        assert_eq!(kept.len() as u64 + lost_lines, 7, "every line is written or counted lost: {lines:?}");
+        assert_eq!(kept, [0, 1, 2, 3], "the lines kept while the disk was full are written after all");
+        let times = (lost[0]["first_time_unix_ns"].as_str(), lost[0]["last_time_unix_ns"].as_str());
+        assert_eq!(times, (Some("104"), Some("106")));
+        assert!(lost[0]["error"].as_str().unwrap().contains("No space left"), "{:?}", lost[0]);
+        assert_eq!(p.counters.evidence_errors, 3);
+        assert_eq!(p.counters.evidence_lines, 4);
+        assert!(p.counters.evidence_failures >= 2);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -10,15 +10,22 @@
 //! the CA in `OTEL_EXPORTER_OTLP_CERTIFICATE`, and mutual TLS with
 //! `..._CLIENT_CERTIFICATE` and `..._CLIENT_KEY` (see [`super::otlp_tls`]).
 //!
-//! Log records carry OpenTelemetry semantic-convention attributes
-//! (`process.pid`, `process.parent_pid`, `process.executable.path`,
-//! `process.user.id`, `container.id`, `k8s.pod.uid`,
-//! `network.peer.address`, `network.peer.port`, `file.path`) plus
-//! `spiffe.id`, `witness.owner`, `witness.outcome`, `witness.kind`,
-//! `witness.kernel.verdict` and `witness.divergence`. Metrics are the same
-//! counters `/metrics` serves (names dotted: `witness.events`, ...), read
-//! from the published snapshot when the periodic reader collects; the
-//! handshake and evaluation-time histograms are Prometheus-only.
+//! Log records are evidence lines ([`crate::evidence::Line`]): every
+//! field of the line is an attribute ([`attributes`]), under its
+//! OpenTelemetry semantic-convention name where there is one
+//! (`process.pid`, `process.user.id` the effective uid,
+//! `process.real_user.id`, `process.executable.path` and `.name`,
+//! `process.command_args`, `container.id`, `k8s.pod.uid`, `file.path`,
+//! `server.address`/`server.port`, `network.transport`, `network.type`,
+//! `host.name`) and under `witness.` otherwise (`witness.identity.spiffe_id`,
+//! `witness.identity.attested`, `witness.outcome`, `witness.divergence`,
+//! ...). Event lines are named `witness.evidence`, stream lines
+//! `witness.stream`. Metrics are the
+//! families `/metrics` serves, from the same definitions
+//! ([`crate::sinks::metrics::FAMILIES`]; names dotted: `witness.events`,
+//! with units), read from the published snapshot when the periodic reader
+//! collects; the handshake and evaluation-time histograms are
+//! Prometheus-only.
 //!
 //! The exporters must be built inside a Tokio runtime, which must outlive
 //! them.
@@ -38,7 +45,7 @@ use serde_json::{Map, Value};
 
 use super::otlp_tls::{self, Signal, Tls};
 use crate::evidence::Line;
-use crate::sinks::metrics::{kind_name, Shared};
+use crate::sinks::metrics::{Family, FamilyKind, Num, Shared, FAMILIES};
 
 /// The wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,29 +100,52 @@ fn resource() -> Resource {
         .build()
 }
 
-/// Reads one counter family out of a snapshot: calls the sink once per
-/// series with its value and attributes.
-type Reader = fn(&crate::sinks::metrics::Snapshot, &mut dyn FnMut(u64, Vec<KeyValue>));
-
-fn u64_counter(
-    meter: &opentelemetry::metrics::Meter,
-    name: &'static str,
-    help: &'static str,
-    shared: &Shared,
-    read: Reader,
-) {
+/// Registers `family` with `meter`: an observable counter or gauge that
+/// reads the published snapshot when the periodic reader collects.
+fn register(meter: &opentelemetry::metrics::Meter, family: &'static Family, shared: &Shared) {
     let shared = shared.clone();
-    meter
-        .u64_observable_counter(name)
-        .with_description(help)
-        .with_callback(move |obs| {
-            let snap = match shared.lock() {
-                Ok(s) => s.clone(),
-                Err(p) => p.into_inner().clone(),
-            };
-            read(&snap, &mut |v, attrs| obs.observe(v, &attrs));
-        })
-        .build();
+    let observe = move |sink: &mut dyn FnMut(Num, &[KeyValue])| {
+        let snap = match shared.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        (family.read)(&snap, &mut |labels, v| {
+            let attrs: Vec<KeyValue> =
+                labels.iter().map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())).collect();
+            sink(v, &attrs);
+        });
+    };
+    match family.kind {
+        FamilyKind::Counter => {
+            meter
+                .u64_observable_counter(family.otlp_name())
+                .with_description(family.help)
+                .with_unit(family.unit)
+                .with_callback(move |obs| {
+                    observe(&mut |v, attrs| match v {
+                        Num::Int(v) => obs.observe(v, attrs),
+                        // CAST: counters are counts; a float one is whole.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Num::Float(v) => obs.observe(v as u64, attrs),
+                    })
+                })
+                .build();
+        }
+        FamilyKind::Gauge => {
+            meter
+                .f64_observable_gauge(family.otlp_name())
+                .with_description(family.help)
+                .with_unit(family.unit)
+                .with_callback(move |obs| {
+                    observe(&mut |v, attrs| match v {
+                        #[allow(clippy::cast_precision_loss)]
+                        Num::Int(v) => obs.observe(v as f64, attrs),
+                        Num::Float(v) => obs.observe(v, attrs),
+                    })
+                })
+                .build();
+        }
+    }
 }
 
 impl Otlp {
@@ -161,68 +191,9 @@ impl Otlp {
         let meters =
             SdkMeterProvider::builder().with_resource(resource()).with_periodic_exporter(metric_exporter).build();
         let meter = meters.meter("witness");
-        u64_counter(&meter, "witness.events", "Judged events by identity, kind and outcome.", shared, |s, f| {
-            for ((id, kind, outcome), v) in &s.counters.events {
-                f(
-                    *v,
-                    vec![
-                        KeyValue::new("identity", s.identity(*id).to_string()),
-                        KeyValue::new("kind", kind_name(*kind)),
-                        KeyValue::new("outcome", outcome.name()),
-                    ],
-                );
-            }
-        });
-        u64_counter(&meter, "witness.kernel_denials", "Operations the kernel refused.", shared, |s, f| {
-            for ((id, kind), v) in &s.counters.kernel_denials {
-                f(
-                    *v,
-                    vec![
-                        KeyValue::new("identity", s.identity(*id).to_string()),
-                        KeyValue::new("kind", kind_name(*kind)),
-                    ],
-                );
-            }
-        });
-        u64_counter(&meter, "witness.divergences", "Departures from declared intent.", shared, |s, f| {
-            for ((id, d), v) in &s.counters.divergences {
-                f(
-                    *v,
-                    vec![
-                        KeyValue::new("identity", s.identity(*id).to_string()),
-                        KeyValue::new("divergence", d.label()),
-                    ],
-                );
-            }
-        });
-        u64_counter(&meter, "witness.sequence_gaps", "Records lost between kernel and collector.", shared, |s, f| {
-            for (cpu, v) in &s.counters.sequence_gaps {
-                f(*v, vec![KeyValue::new("cpu", i64::from(*cpu))]);
-            }
-        });
-        u64_counter(&meter, "witness.ring_dropped", "Records the kernel dropped.", shared, |s, f| {
-            for (cpu, r) in &s.counters.rings {
-                f(r.dropped_full, vec![KeyValue::new("cpu", i64::from(*cpu)), KeyValue::new("cause", "full")]);
-                f(r.dropped_nested, vec![KeyValue::new("cpu", i64::from(*cpu)), KeyValue::new("cause", "nested")]);
-            }
-        });
-        u64_counter(&meter, "witness.packet_drops", "Packets the kernel dropped by reason.", shared, |s, f| {
-            for (reason, v) in &s.counters.packet_drops {
-                f(*v, vec![KeyValue::new("reason", reason.to_string())]);
-            }
-        });
-        u64_counter(&meter, "witness.series_overflow", "Events counted in the overflow bucket.", shared, |s, f| {
-            f(s.counters.series_overflow, vec![]);
-        });
-        u64_counter(&meter, "witness.policy_cache_hits", "Policy decisions from the cache.", shared, |s, f| {
-            f(s.counters.cache_hits, vec![]);
-        });
-        u64_counter(&meter, "witness.policy_cache_misses", "Policy decisions evaluated.", shared, |s, f| {
-            f(s.counters.cache_misses, vec![]);
-        });
-        u64_counter(&meter, "witness.evidence_lines", "Lines written to the evidence log.", shared, |s, f| {
-            f(s.counters.evidence_lines, vec![]);
-        });
+        for family in FAMILIES {
+            register(&meter, family, shared);
+        }
         Ok(Self { logs, logger, meters })
     }
 
@@ -382,7 +353,11 @@ fn derive(kind: &str, fields: &Map<String, Value>, out: &mut Vec<Attribute>) {
     let exe = if kind == "exec" { fields.get("path") } else { fields.get("process").and_then(|p| p.get("exe")) };
     if let Some(name) = exe.and_then(Value::as_str).and_then(|p| p.rsplit('/').next()).filter(|n| !n.is_empty()) {
         let from = if kind == "exec" { "path" } else { "process.exe" };
-        out.push(Attribute { name: "process.executable.name".into(), value: name.to_string().into(), from: from.into() });
+        out.push(Attribute {
+            name: "process.executable.name".into(),
+            value: name.to_string().into(),
+            from: from.into(),
+        });
     }
     let family = fields.get("family").and_then(Value::as_u64);
     let network_type = match family {
@@ -415,7 +390,10 @@ fn any(v: &Value) -> AnyValue {
         Value::String(s) => AnyValue::from(s.clone()),
         Value::Array(items) => AnyValue::ListAny(Box::new(items.iter().map(any).collect())),
         Value::Object(m) => AnyValue::Map(Box::new(
-            m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (opentelemetry::Key::from(k.clone()), any(v))).collect(),
+            m.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (opentelemetry::Key::from(k.clone()), any(v)))
+                .collect(),
         )),
         Value::Null => AnyValue::from(String::new()),
     }

@@ -387,8 +387,8 @@ pub fn event_fields(o: &mut impl Fields, event: &Event) {
 }
 
 /// Where the fields of a JSON object go: a [`Map`] (to be inspected or
-/// handed on), or an [`ObjectWriter`] (written out as they come, without
-/// the map's per-key allocations and hashing; the evidence log's path).
+/// handed on), or a serializer's map (the evidence line, written out as
+/// the fields come, without the map's per-key allocations and hashing).
 /// Each key is given once.
 pub trait Fields {
     /// Adds `key: value`.
@@ -399,40 +399,6 @@ impl Fields for Map<String, Value> {
     fn field<V: Serialize>(&mut self, key: &str, value: V) {
         // Serializing plain data to a Value cannot fail.
         self.insert(key.into(), serde_json::to_value(value).unwrap_or(Value::Null));
-    }
-}
-
-/// Writes one JSON object to a byte buffer, field by field, serializing
-/// each value straight into it (no `Value` in between).
-#[derive(Debug)]
-pub struct ObjectWriter<'a> {
-    out: &'a mut Vec<u8>,
-    empty: bool,
-}
-
-impl<'a> ObjectWriter<'a> {
-    /// Starts an object at the end of `out`.
-    pub fn new(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Self { out, empty: true }
-    }
-
-    /// Closes the object.
-    pub fn finish(self) {
-        self.out.push(b'}');
-    }
-}
-
-impl Fields for ObjectWriter<'_> {
-    fn field<V: Serialize>(&mut self, key: &str, value: V) {
-        if !self.empty {
-            self.out.push(b',');
-        }
-        self.empty = false;
-        // Writing to a Vec cannot fail, and plain data always serializes.
-        let _ = serde_json::to_writer(&mut *self.out, key);
-        self.out.push(b':');
-        let _ = serde_json::to_writer(&mut *self.out, &value);
     }
 }
 

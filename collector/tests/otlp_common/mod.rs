@@ -36,7 +36,8 @@ pub(crate) const CONTAINER_ID: &str = "0123456789abcdef0123456789abcdef012345678
 pub(crate) fn with_sample_line<R>(f: impl FnOnce(&Line<'_>) -> R) -> R {
     use std::os::unix::fs::MetadataExt;
     let root = std::env::temp_dir().join(format!("witness-cgroups-{}", std::process::id()));
-    let pod = format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice", POD_UID.replace('-', "_"));
+    let pod =
+        format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{}.slice", POD_UID.replace('-', "_"));
     let leaf = root.join(pod).join(format!("cri-containerd-{CONTAINER_ID}.scope"));
     std::fs::create_dir_all(&leaf).unwrap();
     let inventory = Inventory::parse(
@@ -45,7 +46,7 @@ pub(crate) fn with_sample_line<R>(f: impl FnOnce(&Line<'_>) -> R) -> R {
         std::path::Path::new("inventory.toml"),
     )
     .unwrap();
-    let options = Options { read_host_files: false, cgroup_root: root.clone(), ..Options::default() };
+    let options = Options { read_host_files: false, cgroup_root: Some(root.clone()), ..Options::default() };
     let mut p = Pipeline::new(Config::new(inventory, None, 16), options, Clock::with_offset(1_700_000_000_000_000_000));
     let mut r = SockRecord::new_zeroed();
     r.task = TaskContext::new_zeroed();
@@ -55,7 +56,11 @@ pub(crate) fn with_sample_line<R>(f: impl FnOnce(&Line<'_>) -> R) -> R {
     (r.family, r.sock_type, r.protocol) = (2, 1, 6);
     r.remote.addr[..4].copy_from_slice(&[10, 1, 2, 3]);
     r.remote.port = 5432;
-    let event = Event { meta: Meta { cpu: 1, seq: 7, ts_ns: 0 }, wire_kind: RecordKind::SockConnect as u16, body: Body::Sock(r) };
+    let event = Event {
+        meta: Meta { cpu: 1, seq: 7, ts_ns: 0 },
+        wire_kind: RecordKind::SockConnect as u16,
+        body: Body::Sock(r),
+    };
     let judged = p.process(&event).expect("judged");
     let result = f(&p.evidence(&event, &judged));
     let _ = std::fs::remove_dir_all(&root);
@@ -153,6 +158,22 @@ pub(crate) fn export_and_check(
         .find(|m| m.name == "witness.events")
         .expect("witness.events arrived");
     let Some(Data::Sum(sum)) = &events.data else { panic!("witness.events is not a sum: {events:?}") };
+    // The family's definition is the Prometheus one, with a unit.
+    assert_eq!(events.unit, "{event}");
+    let names: Vec<&str> = metrics
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| m.name.as_str())
+        .collect();
+    for family in witness::sinks::metrics::FAMILIES {
+        assert!(!family.unit.is_empty(), "{} has no unit", family.name);
+        if family.name == "witness_records_read" || family.name == "witness_processes" {
+            // Always observed, so always exported.
+            assert!(names.contains(&family.otlp_name().as_str()), "{} was not exported: {names:?}", family.otlp_name());
+        }
+    }
     assert!(sum.is_monotonic);
     let point = &sum.data_points[0];
     assert_eq!(point.value, Some(Number::AsInt(1)));
