@@ -18,6 +18,8 @@
 //!   and judgement,
 //! - [`evidence`]: the evidence record, one type for every sink, and the
 //!   records of what happened to the stream,
+//! - [`internal`]: the collector's own events, each logged, counted and
+//!   recorded in one place,
 //! - [`sinks`]: the JSONL evidence log, OTLP, Prometheus, `witness events`
 //!   output,
 //! - [`config`]: the daemon's settings file, the module's filters,
@@ -31,6 +33,7 @@ pub mod enrich;
 pub mod evidence;
 pub mod hostile;
 pub mod identity;
+pub mod internal;
 pub mod pipeline;
 pub mod policy;
 pub mod sinks;

@@ -33,6 +33,7 @@ use crate::enrich::peers::{Bound, Listeners};
 use crate::enrich::process_table::{ImageKey, ProcessTable};
 use crate::evidence::{Ancestor, Body as LineBody, Identity, Judgement, Line, Origin, Placement, Process, Stream};
 use crate::identity::{Inventory, Subject, Workload};
+use crate::internal::{self, InternalEvent, Telemetry};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
 use crate::sinks::metrics::{Counters, Snapshot};
 use crate::sinks::output::Clock;
@@ -244,9 +245,10 @@ impl Pipeline {
         }
     }
 
-    /// Adds a stream record at Unix time `time_unix_ns`, for the sinks.
-    pub fn push_stream(&mut self, stream: Stream, time_unix_ns: i128) {
-        self.stream.push((stream, time_unix_ns));
+    /// Logs, counts and records an event of the collector itself (see
+    /// [`crate::internal`]).
+    pub fn emit(&mut self, event: impl InternalEvent) {
+        event.emit(&mut Telemetry { counters: &mut self.counters, stream: &mut self.stream });
     }
 
     /// The stream records since the last call, oldest first.
@@ -322,7 +324,7 @@ impl Pipeline {
         let remap = |id: u32| old.identities.get(id as usize).and_then(|name| by_name.get(name.as_str()).copied());
         self.listeners.remap(remap);
         self.connects.retain_mut(|(_, _, id)| remap(*id).map(|new| *id = new).is_some());
-        self.push_stream(Stream::ConfigChanged, Clock::now_unix_ns());
+        self.emit(internal::ConfigChanged);
     }
 
     /// The current configuration.
@@ -359,11 +361,11 @@ impl Pipeline {
         self.clock = clock;
     }
 
-    /// Forgets per-CPU sequence positions (the module was reloaded).
-    pub fn module_reloaded(&mut self) {
+    /// The module went away (`error` is what the device said): per-CPU
+    /// sequence positions are forgotten, since a new module starts afresh.
+    pub fn module_gone(&mut self, error: String) {
         self.tracker.reset();
-        self.counters.module_unloads += 1;
-        self.push_stream(Stream::ModuleGone, Clock::now_unix_ns());
+        self.emit(internal::ModuleGone { error });
     }
 
     /// Records lost so far.
@@ -442,10 +444,10 @@ impl Pipeline {
             let m = event.meta;
             match self.tracker.observe(m.cpu, m.seq) {
                 Observation::Gap { missing } => {
-                    *self.counters.sequence_gaps.entry(m.cpu).or_default() += missing;
                     lost += missing;
-                    let gap = Stream::Gap { cpu: m.cpu, first_seq: m.seq - missing, last_seq: m.seq - 1, missing };
-                    self.push_stream(gap, self.clock.unix_ns(m.ts_ns));
+                    let (first_seq, last_seq) = (m.seq - missing, m.seq - 1);
+                    let time_unix_ns = self.clock.unix_ns(m.ts_ns);
+                    self.emit(internal::SequenceGap { cpu: m.cpu, first_seq, last_seq, time_unix_ns });
                 }
                 Observation::InOrder | Observation::Restart => {
                     // The CPU's series exists from its first record on.

@@ -133,7 +133,7 @@ fn the_log_records_gaps_and_reloads() {
     let options = Options { read_host_files: false, evidence_all: true, ..Options::default() };
     let mut p = Pipeline::new(inventory("one"), options, Clock::identity());
     let mut sinks = Sinks::new(Some(EvidenceLog::open(&path, Policy::default()).unwrap()), None);
-    sinks.stream(&mut p, witness::evidence::Stream::Started { command: "test" });
+    sinks.emit(&mut p, witness::internal::Started { command: "test" });
     let batch = [fork(1, 0), fork(1, 5)];
     assert_eq!(p.track(&batch), 4);
     for e in &batch {
@@ -142,7 +142,7 @@ fn the_log_records_gaps_and_reloads() {
     p.reload(inventory("two"));
     sinks.write_stream(&mut p);
     sinks.handle(&mut p, &fork(1, 6));
-    sinks.stream(&mut p, witness::evidence::Stream::Stopped { records: 3, lost: 4 });
+    sinks.emit(&mut p, witness::internal::Stopped { lost: 4 });
     sinks.sync(&mut p);
     let lines: Vec<Value> =
         std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();

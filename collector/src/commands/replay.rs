@@ -53,7 +53,7 @@ pub struct ReplayArgs {
 
 /// Runs `witness replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    use crate::evidence::Stream;
+    use crate::internal;
     use crate::pipeline::{load_config, Pipeline};
     use crate::sinks::Sinks;
     let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
@@ -77,7 +77,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         ..args.judge.options()
     };
     let mut pipeline = Pipeline::new(config, options, clock);
-    sinks.stream(&mut pipeline, Stream::Started { command: "replay" });
+    sinks.emit(&mut pipeline, internal::Started { command: "replay" });
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     let mut damaged = Vec::new();
@@ -103,12 +103,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
             // is not read. The other files and the summary still follow.
             eprintln!("witness: {e}; the rest of {} was not replayed", file.display());
             damaged.push(file.display().to_string());
-            let stream = Stream::CaptureDamaged { file: file.display().to_string(), error: e.to_string() };
-            sinks.stream(&mut pipeline, stream);
+            sinks.emit(
+                &mut pipeline,
+                internal::CaptureDamaged { file: file.display().to_string(), error: e.to_string() },
+            );
         }
     }
-    let stopped = Stream::Stopped { records: pipeline.counters.records, lost: pipeline.lost() };
-    sinks.stream(&mut pipeline, stopped);
+    let lost = pipeline.lost();
+    sinks.emit(&mut pipeline, internal::Stopped { lost });
     sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
     if args.summary {

@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::evidence::Stream;
+use crate::internal;
 use crate::pipeline::{load_config, Config, Pipeline};
 use crate::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
 use crate::sinks::metrics::{RingFigures, Shared};
@@ -198,10 +198,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let seeded = pipeline.seed_processes();
     let listeners = crate::enrich::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
-    sinks.stream(&mut pipeline, Stream::Started { command: "run" });
+    sinks.emit(&mut pipeline, internal::Started { command: "run" });
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
-    let stopped = Stream::Stopped { records: pipeline.counters.records, lost: pipeline.lost() };
-    sinks.stream(&mut pipeline, stopped);
+    let lost = pipeline.lost();
+    sinks.emit(&mut pipeline, internal::Stopped { lost });
     sinks.sync(&mut pipeline);
     sinks.publish(&mut pipeline, true);
     if let Some(otlp) = &sinks.otlp {
@@ -242,9 +242,8 @@ fn drain(
             Ok(s) => s,
             Err(e) if e.downcast_ref::<DeviceError>().is_some_and(DeviceError::is_absent) => {
                 if !said_waiting {
-                    tracing::warn!("{e}; waiting for it");
                     said_waiting = true;
-                    p.counters.device_reading = false;
+                    p.emit(internal::DeviceAbsent { error: e.to_string() });
                     sinks.publish(p, true);
                 }
                 apply_reloads(p, sinks, reloads);
@@ -254,30 +253,24 @@ fn drain(
             Err(e) => return Err(e),
         };
         said_waiting = false;
-        p.counters.device_reading = true;
-        p.counters.device_opens += 1;
         let info = source.device().info();
-        tracing::info!(
-            "reading {} through {} (ABI {}, {} rings of {} KiB)",
-            opts.device.display(),
-            source.name(),
-            info.abi_version,
-            info.nr_rings,
-            info.ring_data_size / 1024
-        );
-        sinks.stream(p, Stream::DeviceOpened { abi_version: info.abi_version, rings: info.nr_rings });
+        let opened = internal::DeviceOpened {
+            path: &opts.device,
+            method: source.name(),
+            abi_version: info.abi_version,
+            rings: info.nr_rings,
+            ring_bytes: u64::from(info.ring_data_size),
+        };
+        sinks.emit(p, opened);
         let mut last_stats = Instant::now() - Duration::from_secs(10);
-        let mut gone = false;
-        while !done() && !gone {
+        let mut gone = None;
+        while !done() && gone.is_none() {
             apply_reloads(p, sinks, reloads);
             let deadline = Instant::now() + Duration::from_millis(200);
             events.clear();
             match source.next(deadline, &mut events) {
                 Ok(()) => {}
-                Err(e @ DeviceError::Gone { .. }) => {
-                    tracing::warn!("{e}; waiting for it to be loaded again");
-                    gone = true;
-                }
+                Err(e @ DeviceError::Gone { .. }) => gone = Some(e.to_string()),
                 Err(e) => return Err(e.into()),
             }
             p.track(&events);
@@ -317,12 +310,10 @@ fn drain(
             sinks.publish(p, false);
             sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
         }
-        if gone {
+        if let Some(error) = gone {
             // Unmap and close before anything else: the unload waits for it.
             drop(source);
-            p.module_reloaded();
-            p.counters.device_reading = false;
-            sinks.write_stream(p);
+            sinks.emit(p, internal::ModuleGone { error });
             sinks.flush(p);
             sinks.publish(p, true);
         }
@@ -336,15 +327,9 @@ fn apply_reloads(p: &mut Pipeline, sinks: &mut Sinks, reloads: &mpsc::Receiver<R
         match loaded {
             Ok(config) => {
                 p.reload(config);
-                p.counters.reloads[1] += 1;
-                tracing::info!("configuration reloaded");
                 sinks.write_stream(p);
             }
-            Err(e) => {
-                p.counters.reloads[0] += 1;
-                tracing::error!("reload rejected, keeping the running configuration: {e}");
-                sinks.stream(p, Stream::ConfigRejected { error: e });
-            }
+            Err(error) => sinks.emit(p, internal::ConfigRejected { error }),
         }
     }
 }

@@ -301,8 +301,11 @@ pub enum FamilyKind {
     Gauge,
 }
 
-/// Calls its sink once per series: labels, value.
-pub type Read = fn(&Snapshot, &mut dyn FnMut(&[(&str, &str)], Num));
+/// Takes one series: its labels and value.
+pub type SeriesSink<'a> = dyn FnMut(&[(&str, &str)], Num) + 'a;
+
+/// Calls its sink once per series.
+pub type Read = fn(&Snapshot, &mut SeriesSink<'_>);
 
 /// One metric family, as both `/metrics` and OTLP export it: Prometheus
 /// names it `name` (`_total` added to counters' samples), OTLP `name` with
@@ -341,13 +344,13 @@ macro_rules! family {
     };
 }
 
-fn per_cpu(map: &BTreeMap<u32, u64>, f: &mut dyn FnMut(&[(&str, &str)], Num)) {
+fn per_cpu(map: &BTreeMap<u32, u64>, f: &mut SeriesSink<'_>) {
     for (cpu, v) in map {
         f(&[("cpu", &cpu.to_string())], Num::Int(*v));
     }
 }
 
-fn single(v: u64, f: &mut dyn FnMut(&[(&str, &str)], Num)) {
+fn single(v: u64, f: &mut SeriesSink<'_>) {
     f(&[], Num::Int(v));
 }
 

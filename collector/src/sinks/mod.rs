@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::evidence::Stream;
+use crate::internal::{self, InternalEvent};
 use crate::pipeline::{Judged, Pipeline};
 use crate::sinks::evidence::{EvidenceError, EvidenceLog};
 use crate::sinks::metrics::{Shared, Snapshot};
 use crate::sinks::otlp::Otlp;
-use crate::sinks::output::Clock;
 use crate::source::decode::Event;
 
 pub mod evidence;
@@ -105,9 +105,10 @@ impl Sinks {
         }
     }
 
-    /// Queues `stream` now and writes it with any queued before it.
-    pub fn stream(&mut self, p: &mut Pipeline, stream: Stream) {
-        p.push_stream(stream, Clock::now_unix_ns());
+    /// Emits an internal event (see [`crate::internal`]) and writes the
+    /// stream records it queued, with any queued before it.
+    pub fn emit(&mut self, p: &mut Pipeline, event: impl InternalEvent) {
+        p.emit(event);
         self.write_stream(p);
     }
 
@@ -128,31 +129,15 @@ impl Sinks {
     fn account(&mut self, p: &mut Pipeline, result: Result<(), EvidenceError>) {
         let Some(log) = &mut self.evidence else { return };
         if let Err(e) = result {
-            p.counters.evidence_failures += 1;
-            if !self.reported_evidence_error {
-                tracing::error!("evidence log: {e} (counting further failures in witness_evidence_failures_total)");
-                self.reported_evidence_error = true;
-            }
+            p.emit(internal::EvidenceWriteFailed { first: !self.reported_evidence_error, error: e.to_string() });
+            self.reported_evidence_error = true;
         }
-        if log.is_failing() {
-            return;
-        }
-        if let Some(loss) = log.take_loss() {
-            p.counters.evidence_lines = p.counters.evidence_lines.saturating_sub(loss.lines);
-            p.counters.evidence_errors += loss.lines;
-            tracing::error!("evidence log: {} lines were lost ({}); writing their loss record", loss.lines, loss.error);
-            let stream = Stream::EvidenceLost {
-                lines: loss.lines,
-                first_time_unix_ns: loss.first_time_unix_ns.to_string(),
-                last_time_unix_ns: loss.last_time_unix_ns.to_string(),
-                error: loss.error,
-            };
-            let line = p.stream_line(&stream, Clock::now_unix_ns());
-            // Buffered: it goes out with the next flush, or waits with the
-            // lines behind it if that fails.
-            let _ = log.append(&line, line.time_unix_ns());
-            if let Some(otlp) = &self.otlp {
-                otlp.emit(&line);
+        // The loss record waits until the log takes lines again; then it
+        // goes out with the next lines (or waits with them, should that
+        // write fail too).
+        if !log.is_failing() {
+            if let Some(loss) = log.take_loss() {
+                p.emit(internal::EvidenceLost { loss });
             }
         }
     }
@@ -171,8 +156,10 @@ impl Sinks {
         }
     }
 
-    /// Writes and syncs the evidence log.
+    /// Writes the queued stream records, then writes and syncs the
+    /// evidence log.
     pub fn sync(&mut self, p: &mut Pipeline) {
+        self.write_stream(p);
         if let Some(result) = self.evidence.as_mut().map(EvidenceLog::sync) {
             self.account(p, result);
         }
@@ -190,6 +177,7 @@ mod tests {
     use crate::identity::Inventory;
     use crate::pipeline::{Config, Options};
     use crate::sinks::evidence::Policy;
+    use crate::sinks::output::Clock;
     use crate::source::decode::{Body, Meta};
     use witness_abi::record::{ForkRecord, RecordKind};
     use zerocopy::FromZeros;

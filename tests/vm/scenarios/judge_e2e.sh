@@ -15,7 +15,8 @@ BATCH=spiffe://demo.witness.test/data/batch
 setup_workloads
 
 load_module
-witness run --inventory /examples/inventory.toml --policy /examples/policy \
+WITNESS_LOG=info,witness::enrich::cgroup_paths=debug \
+    witness run --inventory /examples/inventory.toml --policy /examples/policy \
     --evidence evidence.jsonl --listen 127.0.0.1:9750 > run.out 2> run.err &
 daemon=$!
 wait_for 20 grep -q "reading /dev/witness" run.err
@@ -55,6 +56,15 @@ if grep '"kind":"sock_connect"' evidence.jsonl | grep -q "\"spiffe_id\":\"$API\"
     fail "api's declared connection was judged non-allow: $(grep "$API" evidence.jsonl | head -1)"
 fi
 echo "ok: evidence names identities and outcomes ($(wc -l < evidence.jsonl) lines)"
+# Each line says where it comes from, and the log says the stream began
+# and ended.
+echo "$l" | grep -q '"schema":"witness.evidence/1","record":"event","time":"20' || fail "no schema and time: $l"
+echo "$l" | grep -q '"config":{"inventory":"sha256:' || fail "no inventory digest: $l"
+head -1 evidence.jsonl | grep -q '"stream":"started"' || fail "the log does not start with started: $(head -1 evidence.jsonl)"
+tail -1 evidence.jsonl | grep -q '"stream":"stopped"' || fail "the log does not end with stopped: $(tail -1 evidence.jsonl)"
+# cgroup v2 ids resolve by file handle, so evidence names the cgroup.
+grep -q "cgroup paths by file handle" run.err || fail "cgroup ids were not resolved by handle: $(grep cgroup run.err)"
+echo "$l" | grep -q '"cgroup":"/' || fail "evidence names no cgroup: $l"
 
 metric() {
     grep -F "$1" metrics.txt | head -1 | awk '{print $NF}'
