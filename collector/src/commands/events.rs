@@ -2,11 +2,13 @@
 //! arrive, without judging them.
 
 use std::io::{self, BufWriter, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use super::drive::{drive, Batches, Ended, Handler, Next};
 use super::{parse_seconds, wanted};
 use crate::config::control;
 use crate::sinks::output::{Clock, Format, Printer};
@@ -43,17 +45,22 @@ pub struct EventsArgs {
 /// Runs `witness events`.
 pub fn run(args: &EventsArgs) -> anyhow::Result<()> {
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(BufWriter::new(stdout), args.format, Clock::now());
-    let mut tracker = SequenceTracker::default();
-    let mut buf = vec![0u8; Device::batch_size()];
-    let mut printed = 0u64;
+    let mut print = Print {
+        printer: Printer::new(BufWriter::new(stdout), args.format, Clock::now()),
+        tracker: SequenceTracker::default(),
+        kinds: args.kinds,
+        count: args.count,
+        printed: 0,
+        closed: false,
+        error: None,
+    };
     let deadline = args.duration.map(|d| Instant::now() + d);
     loop {
         let device = match Device::open(&args.device) {
             Ok(d) => d,
             Err(e) if args.follow && e.is_absent() => {
                 if !wait_for_device(&args.device, deadline) {
-                    return finish(&mut printer, &tracker);
+                    return print.finish();
                 }
                 continue;
             }
@@ -67,90 +74,127 @@ pub fn run(args: &EventsArgs) -> anyhow::Result<()> {
             info.nr_rings,
             info.ring_data_size / 1024
         );
-        tracker.reset();
-        loop {
-            let n = match device.read_batch(&mut buf, deadline) {
-                Ok(0) => return finish(&mut printer, &tracker),
-                Ok(n) => n,
-                Err(e @ DeviceError::Gone { .. }) if args.follow => {
-                    eprintln!("witness: {e}; waiting for it to be loaded again");
+        print.tracker.reset();
+        let mut source = Reads { device, buf: vec![0u8; Device::batch_size()], deadline };
+        match drive(&mut source, &mut print, &|| false)? {
+            Ended::Gone(e) if args.follow => eprintln!("witness: {e}; waiting for it to be loaded again"),
+            Ended::Gone(e) => return Err(e.into()),
+            Ended::Damaged(e) => return Err(e),
+            Ended::End => return print.finish(),
+            Ended::Stopped => {
+                return match print.error.take() {
+                    Some(e) => Err(e),
+                    None if print.closed => Ok(()),
+                    None => print.finish(),
+                };
+            }
+        }
+    }
+}
+
+/// `read(2)` batches of the device until a deadline.
+struct Reads {
+    device: Device,
+    buf: Vec<u8>,
+    deadline: Option<Instant>,
+}
+
+impl Batches for Reads {
+    fn next(&mut self, out: &mut Vec<Event>) -> anyhow::Result<Next> {
+        let n = match self.device.read_batch(&mut self.buf, self.deadline) {
+            Ok(0) => return Ok(Next::End),
+            Ok(n) => n,
+            Err(e @ DeviceError::Gone { .. }) => return Ok(Next::Gone(e)),
+            Err(e) => return Err(e.into()),
+        };
+        for record in decode::records(&self.buf[..n]) {
+            match record {
+                Ok(event) => out.push(event),
+                Err(e) => {
+                    let device = self.device.path().display();
+                    eprintln!("witness: malformed batch from {device}: {e}; skipping the rest of it");
                     break;
                 }
-                Err(e) => return Err(e.into()),
-            };
-            let batch = decode_batch(&buf[..n], &args.device, &mut tracker);
-            // A batch takes at most a poll period: the offset is measured
-            // again per batch, so a clock step moves Unix times with it.
-            printer.set_clock(Clock::now());
-            for event in &batch {
-                if !wanted(args.kinds, event) {
-                    continue;
-                }
-                if !print(&mut printer, event)? {
-                    return Ok(());
-                }
-                printed += 1;
-                if args.count.is_some_and(|c| printed >= c) {
-                    return finish(&mut printer, &tracker);
-                }
-            }
-            if !flush(&mut printer)? {
-                return Ok(());
             }
         }
+        Ok(Next::More)
     }
 }
 
-/// Decodes one `read` batch, checks its sequence numbers in arrival order,
-/// and orders it by time (a batch holds several rings one after the other).
-fn decode_batch(bytes: &[u8], device: &Path, tracker: &mut SequenceTracker) -> Vec<Event> {
-    let mut events = Vec::new();
-    for record in decode::records(bytes) {
-        match record {
-            Ok(event) => events.push(event),
+/// Prints events, says where records were lost, stops after a count.
+struct Print<W: Write> {
+    printer: Printer<W>,
+    tracker: SequenceTracker,
+    kinds: Option<u64>,
+    count: Option<u64>,
+    printed: u64,
+    /// stdout was closed (a pipe reader went away).
+    closed: bool,
+    error: Option<anyhow::Error>,
+}
+
+impl<W: Write> Print<W> {
+    /// Whether `result` of writing to stdout lets printing go on.
+    fn wrote(&mut self, result: io::Result<()>) -> ControlFlow<()> {
+        match result {
+            Ok(()) => ControlFlow::Continue(()),
             Err(e) => {
-                eprintln!("witness: malformed batch from {}: {e}; skipping the rest of it", device.display());
-                break;
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    self.closed = true;
+                } else {
+                    self.error = Some(anyhow::Error::from(e).context("writing events to stdout"));
+                }
+                ControlFlow::Break(())
             }
         }
     }
-    for event in &events {
-        note_loss(tracker, event);
-    }
-    events.sort_by_key(|e| e.meta().ts_ns);
-    events
-}
 
-fn note_loss(tracker: &mut SequenceTracker, event: &Event) {
-    let m = event.meta();
-    if let Observation::Gap { missing } = tracker.observe(m.cpu, m.seq) {
-        eprintln!("witness: {missing} records lost on CPU {} before sequence {}", m.cpu, m.seq);
-    }
-}
-
-/// Prints one event; false when stdout is closed (a pipe reader went away).
-fn print<W: Write>(printer: &mut Printer<W>, event: &Event) -> anyhow::Result<bool> {
-    match printer.print(event) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing events to stdout"),
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if let Err(e) = self.printer.flush() {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                return Err(e).context("writing events to stdout");
+            }
+        }
+        if self.tracker.lost() > 0 {
+            eprintln!("witness: {} records were lost in the kernel (ring full or nested hooks)", self.tracker.lost());
+        }
+        Ok(())
     }
 }
 
-fn flush<W: Write>(printer: &mut Printer<W>) -> anyhow::Result<bool> {
-    match printer.flush() {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e).context("writing events to stdout"),
+impl<W: Write> Handler<Reads> for Print<W> {
+    fn before(&mut self) {
+        // A batch takes at most a poll period: the offset is measured again
+        // per batch, so a clock step moves Unix times with it.
+        self.printer.set_clock(Clock::now());
     }
-}
 
-fn finish<W: Write>(printer: &mut Printer<W>, tracker: &SequenceTracker) -> anyhow::Result<()> {
-    flush(printer)?;
-    if tracker.lost() > 0 {
-        eprintln!("witness: {} records were lost in the kernel (ring full or nested hooks)", tracker.lost());
+    fn arrived(&mut self, events: &[Event]) {
+        for event in events {
+            let m = event.meta();
+            if let Observation::Gap { missing } = self.tracker.observe(m.cpu, m.seq) {
+                eprintln!("witness: {missing} records lost on CPU {} before sequence {}", m.cpu, m.seq);
+            }
+        }
     }
-    Ok(())
+
+    fn event(&mut self, event: &Event) -> ControlFlow<()> {
+        if !wanted(self.kinds, event) {
+            return ControlFlow::Continue(());
+        }
+        let printed = self.printer.print(event);
+        self.wrote(printed)?;
+        self.printed += 1;
+        if self.count.is_some_and(|c| self.printed >= c) {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn finished(&mut self, _: &Reads) -> ControlFlow<()> {
+        let flushed = self.printer.flush();
+        self.wrote(flushed)
+    }
 }
 
 /// Waits for the device node to appear; false if the deadline passed first.

@@ -14,6 +14,7 @@ use crate::source::decode::Event;
 use crate::source::device::DeviceError;
 
 pub mod configure;
+pub mod drive;
 pub mod events;
 pub mod identity;
 pub mod policy;

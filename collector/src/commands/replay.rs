@@ -5,11 +5,16 @@ use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::ops::ControlFlow;
+
+use super::drive::{drive, Batches, Ended, Handler, Next};
 use super::{wanted, JudgeArgs};
 use crate::config::control;
+use crate::pipeline::Pipeline;
 use crate::sinks::output::{Clock, Format, Printer};
+use crate::sinks::Sinks;
 use crate::source::capture::CaptureReader;
-use crate::source::decode;
+use crate::source::decode::Event;
 
 /// Arguments of `witness replay`.
 #[derive(clap::Args)]
@@ -54,8 +59,7 @@ pub struct ReplayArgs {
 /// Runs `witness replay`.
 pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     use crate::internal;
-    use crate::pipeline::{load_config, Pipeline};
-    use crate::sinks::Sinks;
+    use crate::pipeline::load_config;
     let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
     // Open every file first: a bad header is reported before any work.
     let mut readers =
@@ -136,55 +140,91 @@ fn thread_cpu_time() -> Duration {
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
 
-/// Replays one capture; the records read, or None when stdout was closed.
+/// Replays one capture; the records read and the damage that stopped it,
+/// or None when stdout was closed.
 fn replay_file(
     args: &ReplayArgs,
     reader: &mut CaptureReader,
-    pipeline: &mut crate::pipeline::Pipeline,
-    sinks: &mut crate::sinks::Sinks,
+    pipeline: &mut Pipeline,
+    sinks: &mut Sinks,
     printer: &mut Printer<Vec<u8>>,
-    out: &mut impl Write,
-) -> anyhow::Result<Option<(u64, Option<crate::source::capture::CaptureError>)>> {
-    let mut records = 0u64;
-    let mut batch = Vec::new();
-    let mut damage = None;
-    while damage.is_none() {
-        batch.clear();
-        // On damage, the batch holds the records before it: judge those,
-        // then stop.
-        damage = reader.next_batch_into(&mut batch).err();
-        if batch.is_empty() && (damage.is_some() || reader.is_done()) {
-            break;
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<(u64, Option<anyhow::Error>)>> {
+    let mut judge = Judge { args, pipeline, sinks, printer, out, records: 0, closed: false, error: None };
+    let ended = drive(&mut Capture(reader), &mut judge, &|| false)?;
+    if let Some(e) = judge.error {
+        return Err(e);
+    }
+    if judge.closed {
+        return Ok(None);
+    }
+    let damage = match ended {
+        Ended::Damaged(e) => Some(e),
+        _ => None,
+    };
+    Ok(Some((judge.records, damage)))
+}
+
+/// A capture's batches.
+struct Capture<'a>(&'a mut CaptureReader);
+
+impl Batches for Capture<'_> {
+    fn next(&mut self, out: &mut Vec<Event>) -> anyhow::Result<Next> {
+        // On damage, the batch holds the records before it: those are
+        // judged, then the file ends.
+        Ok(match self.0.next_batch_into(out) {
+            Err(e) => Next::Damaged(e.into()),
+            Ok(()) if self.0.is_done() => Next::End,
+            Ok(()) => Next::More,
+        })
+    }
+}
+
+/// Judges every event and prints the wanted ones.
+struct Judge<'a> {
+    args: &'a ReplayArgs,
+    pipeline: &'a mut Pipeline,
+    sinks: &'a mut Sinks,
+    printer: &'a mut Printer<Vec<u8>>,
+    out: &'a mut dyn Write,
+    records: u64,
+    /// stdout was closed.
+    closed: bool,
+    error: Option<anyhow::Error>,
+}
+
+impl Handler<Capture<'_>> for Judge<'_> {
+    fn arrived(&mut self, events: &[Event]) {
+        self.records += events.len() as u64;
+        self.pipeline.track(events);
+    }
+
+    fn event(&mut self, event: &Event) -> ControlFlow<()> {
+        let args = self.args;
+        let judged = self.sinks.handle(self.pipeline, event);
+        if args.quiet
+            || (args.evidence_only && judged.as_ref().is_none_or(|j| !self.pipeline.is_evidence(j)))
+            || !wanted(args.kinds, event)
+        {
+            return ControlFlow::Continue(());
         }
-        records += batch.len() as u64;
-        pipeline.track(&batch);
-        for event in decode::by_time(&batch) {
-            let judged = sinks.handle(pipeline, event);
-            if args.quiet {
-                continue;
-            }
-            if args.evidence_only && judged.as_ref().is_none_or(|j| !pipeline.is_evidence(j)) {
-                continue;
-            }
-            if !wanted(args.kinds, event) {
-                continue;
-            }
-            let written = match (args.format, judged) {
-                (Format::Json, Some(j)) => serde_json::to_writer(&mut *out, &pipeline.evidence(event, &j))
-                    .map_err(io::Error::from)
-                    .and_then(|()| out.write_all(b"\n")),
-                _ => printer.print(event).and_then(|()| {
-                    let bytes = std::mem::take(printer.get_mut());
-                    out.write_all(&bytes)
-                }),
-            };
-            if let Err(e) = written {
+        let out = &mut *self.out;
+        let written = match (args.format, judged) {
+            (Format::Json, Some(j)) => serde_json::to_writer(&mut *out, &self.pipeline.evidence(event, &j))
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n")),
+            _ => self.printer.print(event).and_then(|()| out.write_all(&std::mem::take(self.printer.get_mut()))),
+        };
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(e) => {
                 if e.kind() == io::ErrorKind::BrokenPipe {
-                    return Ok(None);
+                    self.closed = true;
+                } else {
+                    self.error = Some(e.into());
                 }
-                return Err(e.into());
+                ControlFlow::Break(())
             }
         }
     }
-    Ok(Some((records, damage)))
 }

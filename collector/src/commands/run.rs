@@ -26,6 +26,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::ops::ControlFlow;
+
+use super::drive::{drive, Batches, Ended, Handler, Next};
 use crate::internal;
 use crate::pipeline::{load_config, Config, Pipeline};
 use crate::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
@@ -225,7 +228,9 @@ pub const SECRETS_MAX_AGE: Duration = Duration::from_secs(10);
 /// The longest an evidence line waits for `fdatasync` in `witness run`.
 pub const EVIDENCE_MAX_UNSYNCED_AGE: Duration = Duration::from_secs(1);
 
-/// The pipeline thread's loop over the device.
+/// The pipeline thread's loop over the device: opens it (waiting while it
+/// is absent), drives its batches through the daemon, and starts again
+/// when the module goes away.
 fn drain(
     opts: &RunOptions,
     p: &mut Pipeline,
@@ -236,7 +241,6 @@ fn drain(
     let end = opts.duration.map(|d| Instant::now() + d);
     let done = || stop.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e);
     let mut said_waiting = false;
-    let mut events = Vec::new();
     while !done() {
         let mut source = match Source::open(&opts.device, opts.source) {
             Ok(s) => s,
@@ -262,63 +266,75 @@ fn drain(
             ring_bytes: u64::from(info.ring_data_size),
         };
         sinks.emit(p, opened);
-        let mut last_stats = Instant::now() - Duration::from_secs(10);
-        let mut gone = None;
-        while !done() && gone.is_none() {
-            apply_reloads(p, sinks, reloads);
-            let deadline = Instant::now() + Duration::from_millis(200);
-            events.clear();
-            match source.next(deadline, &mut events) {
-                Ok(()) => {}
-                Err(e @ DeviceError::Gone { .. }) => gone = Some(e.to_string()),
-                Err(e) => return Err(e.into()),
-            }
-            p.track(&events);
-            for event in decode::by_time(&events) {
-                sinks.handle(p, event);
-            }
-            if last_stats.elapsed() >= Duration::from_secs(1) {
-                p.set_clock(crate::sinks::output::Clock::now());
-                p.resolve_secrets_if_older(SECRETS_MAX_AGE);
-                if let Ok((cpus, hooks)) = source.device().stats() {
-                    for c in cpus {
-                        p.counters.rings.insert(
-                            c.cpu,
-                            RingFigures {
-                                produced: c.produced,
-                                dropped_full: c.dropped_full,
-                                dropped_nested: c.dropped_nested,
-                                used: c.unread,
-                                size: c.data_size,
-                            },
-                        );
-                    }
-                    for h in hooks {
-                        // Hooks this collector does not know are left out
-                        // (a newer module); the status command shows them.
-                        if let Some(hook) = Hook::from_id(h.hook) {
-                            p.counters.hook_dropped.insert(hook.name(), h.dropped);
-                        }
-                    }
-                }
-                last_stats = Instant::now();
-            }
-            sinks.flush(p);
-            // Only now give the ring space back: what was drained has
-            // reached the sinks (the evidence log's page cache at least).
-            source.commit();
-            sinks.publish(p, false);
-            sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
-        }
-        if let Some(error) = gone {
+        let mut daemon = Daemon { p, sinks, reloads, last_stats: Instant::now() - Duration::from_secs(10) };
+        if let Ended::Gone(e) = drive(&mut source, &mut daemon, &done)? {
             // Unmap and close before anything else: the unload waits for it.
             drop(source);
-            sinks.emit(p, internal::ModuleGone { error });
+            sinks.emit(p, internal::ModuleGone { error: e.to_string() });
             sinks.flush(p);
             sinks.publish(p, true);
         }
     }
     Ok(())
+}
+
+/// The daemon's part of each batch: reloads before it, judgement, and
+/// after it the kernel's figures (once a second), the evidence flush, the
+/// published counters and the evidence sync.
+struct Daemon<'a> {
+    p: &'a mut Pipeline,
+    sinks: &'a mut Sinks,
+    reloads: &'a mpsc::Receiver<Result<Config, String>>,
+    last_stats: Instant,
+}
+
+impl Handler<Source> for Daemon<'_> {
+    fn before(&mut self) {
+        apply_reloads(self.p, self.sinks, self.reloads);
+    }
+
+    fn arrived(&mut self, events: &[Event]) {
+        self.p.track(events);
+    }
+
+    fn event(&mut self, event: &Event) -> ControlFlow<()> {
+        self.sinks.handle(self.p, event);
+        ControlFlow::Continue(())
+    }
+
+    fn finished(&mut self, source: &Source) -> ControlFlow<()> {
+        let p = &mut *self.p;
+        if self.last_stats.elapsed() >= Duration::from_secs(1) {
+            p.set_clock(crate::sinks::output::Clock::now());
+            p.resolve_secrets_if_older(SECRETS_MAX_AGE);
+            if let Ok((cpus, hooks)) = source.device().stats() {
+                for c in cpus {
+                    let figures = RingFigures {
+                        produced: c.produced,
+                        dropped_full: c.dropped_full,
+                        dropped_nested: c.dropped_nested,
+                        used: c.unread,
+                        size: c.data_size,
+                    };
+                    p.counters.rings.insert(c.cpu, figures);
+                }
+                for h in hooks {
+                    // Hooks this collector does not know are left out (a
+                    // newer module); the status command shows them.
+                    if let Some(hook) = Hook::from_id(h.hook) {
+                        p.counters.hook_dropped.insert(hook.name(), h.dropped);
+                    }
+                }
+            }
+            self.last_stats = Instant::now();
+        }
+        // The ring space is given back after this: what was drained has
+        // reached the sinks (the evidence log's page cache at least).
+        self.sinks.flush(p);
+        self.sinks.publish(p, false);
+        self.sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
+        ControlFlow::Continue(())
+    }
 }
 
 /// Applies the configurations SIGHUP loaded (or counts their rejection).
@@ -352,7 +368,7 @@ pub enum SourceMode {
 const RING_BUDGET: u64 = 1 << 20;
 
 /// The open device and how its records are read.
-enum Source {
+pub(crate) enum Source {
     Mapped { device: Device, rings: MappedRings, faults: u64 },
     Read { device: Device, buf: Vec<u8> },
 }
@@ -371,14 +387,6 @@ impl Source {
             }
         }
         Ok(Self::Read { device: Device::open(path)?, buf: vec![0u8; Device::batch_size()] })
-    }
-
-    /// Gives back the ring space of what `next` returned (mmap; read(2)
-    /// consumed it already).
-    fn commit(&self) {
-        if let Self::Mapped { rings, .. } = self {
-            rings.commit();
-        }
     }
 
     fn name(&self) -> &'static str {
@@ -551,4 +559,26 @@ pub fn merge_settings(args: &mut RunArgs, s: crate::config::settings::Settings, 
     take(explicit, "no_metrics", s.metrics.map(|m| !m), &mut args.no_metrics);
     take(explicit, "otlp", s.otlp, &mut args.otlp);
     take(explicit, "source", s.source, &mut args.source);
+}
+
+/// How long one batch may wait for records, so that reloads, figures and
+/// the stop flag are seen at least this often.
+const POLL_PERIOD: Duration = Duration::from_millis(200);
+
+impl Batches for Source {
+    fn next(&mut self, out: &mut Vec<Event>) -> anyhow::Result<Next> {
+        match Source::next(self, Instant::now() + POLL_PERIOD, out) {
+            Ok(()) => Ok(Next::More),
+            Err(e @ DeviceError::Gone { .. }) => Ok(Next::Gone(e)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives back the ring space of what `next` returned (mmap; read(2)
+    /// consumed it already).
+    fn commit(&mut self) {
+        if let Self::Mapped { rings, .. } = self {
+            rings.commit();
+        }
+    }
 }
