@@ -217,6 +217,20 @@ impl InternalEvent for EvidenceLost {
     }
 }
 
+/// The evidence log's cut last line was removed when it was opened.
+#[derive(Debug)]
+pub struct EvidenceTrimmed {
+    /// Bytes removed.
+    pub bytes: u64,
+}
+
+impl InternalEvent for EvidenceTrimmed {
+    fn emit(self, to: &mut Telemetry<'_>) {
+        tracing::warn!("evidence log: removed a cut last line ({} bytes) left by a crash", self.bytes);
+        to.record(Stream::EvidenceTrimmed { bytes: self.bytes }, Clock::now_unix_ns());
+    }
+}
+
 /// A capture could not be read to its end.
 #[derive(Debug)]
 pub struct CaptureDamaged {

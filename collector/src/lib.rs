@@ -24,6 +24,8 @@
 //!   output,
 //! - [`config`]: the daemon's settings file, the module's filters,
 //! - [`commands`]: the subcommands,
+//! - [`text`]: file-and-line errors, line numbers and hex, shared by the
+//!   parsers,
 //! - [`hostile`]: properties of the parsers of untrusted input, for the
 //!   fuzz targets and their regression tests.
 
@@ -38,3 +40,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod sinks;
 pub mod source;
+pub mod text;

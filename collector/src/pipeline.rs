@@ -546,7 +546,7 @@ impl Pipeline {
                 if !declared {
                     divergence = Divergence::UnexpectedBinary;
                 }
-                let sha256 = digest.as_ref().map_or(Cow::Borrowed(""), |d| Cow::Owned(crate::evidence::hex(d)));
+                let sha256 = digest.as_ref().map_or(Cow::Borrowed(""), |d| Cow::Owned(crate::text::hex(d)));
                 Some(Resource::Binary { path, sha256, declared })
             }
             Body::BprmCheck { rec, path } => {

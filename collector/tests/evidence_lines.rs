@@ -165,3 +165,25 @@ fn the_log_records_gaps_and_reloads() {
     assert_eq!(digest(&lines[5]), digest(&lines[4]));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A line cut by a crash is removed when the log is opened again, and the
+/// log says so: its event is not in the log.
+#[test]
+fn a_cut_line_is_removed_and_recorded() {
+    let dir = std::env::temp_dir().join(format!("witness-trim-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("evidence.jsonl");
+    std::fs::write(&path, "{\"record\":\"event\"}\n{\"record\":\"ev").unwrap();
+    let options = Options { read_host_files: false, ..Options::default() };
+    let mut p = Pipeline::new(Config::new(Inventory::default(), None, 16), options, Clock::identity());
+    let mut sinks = Sinks::new(Some(EvidenceLog::open(&path, Policy::default()).unwrap()), None);
+    sinks.started(&mut p, "test");
+    sinks.sync(&mut p);
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let streams: Vec<&str> = lines.iter().filter_map(|l| l["stream"].as_str()).collect();
+    assert_eq!(streams, ["started", "evidence_trimmed"]);
+    assert_eq!(lines[2]["bytes"], "{\"record\":\"ev".len());
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -135,9 +135,11 @@ hooks! {
     SecurityPtraceAccessCheck = 18, "security_ptrace_access_check";
     /// Tracepoint `kfree_skb` (aggregated).
     KfreeSkb = 19, "kfree_skb";
-    /// kprobe on the add_key(2) syscall.
+    /// kretprobe on `key_create_or_update` (add_key(2) and in-kernel key
+    /// creation).
     AddKey = 20, "add_key";
-    /// kprobe on the request_key(2) syscall.
+    /// kretprobe on `request_key_and_link` (request_key(2) and in-kernel
+    /// lookups).
     RequestKey = 21, "request_key";
     /// kretprobe on the init_module(2) syscall: loads that fail or are
     /// refused (loaded modules are the `module_load` tracepoint's).

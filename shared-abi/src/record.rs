@@ -95,7 +95,8 @@ record_kinds! {
     NsChange = 16, "ns_change";
     /// A kernel module was loaded (`module_load`): [`ModuleRecord`].
     ModuleLoad = 17, "module_load";
-    /// A BPF program is being loaded (`security_bpf_prog_load`): [`BpfRecord`].
+    /// A BPF program is being loaded (a kretprobe on `bpf(2)`,
+    /// `BPF_PROG_LOAD`): [`BpfRecord`].
     BpfProgLoad = 18, "bpf_prog_load";
     /// A ptrace attach was checked (`security_ptrace_access_check`):
     /// [`PtraceRecord`].

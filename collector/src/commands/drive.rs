@@ -4,7 +4,9 @@
 //! sequence order; sorting by time can swap two records whose timestamps
 //! and slots were taken in different orders), hand it the events in time
 //! order, let it finish the batch (flush, publish), and only then give the
-//! batch's ring space back: what was read has reached the sinks.
+//! batch's ring space back: what was read has reached the sinks. While the
+//! handler says its output is not durable, space is not given back (the
+//! next commit gives back everything read until then).
 //!
 //! What differs between the commands is in their [`Handler`]: printing,
 //! judging, or judging and serving a daemon's figures.
@@ -57,6 +59,12 @@ pub trait Handler<S: ?Sized> {
     fn finished(&mut self, _source: &S) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
+
+    /// Whether what was handled so far is safe, so that its space may be
+    /// given back (false while the evidence log cannot be written).
+    fn durable(&self) -> bool {
+        true
+    }
 }
 
 /// Why [`drive`] returned.
@@ -92,7 +100,9 @@ pub fn drive<S: Batches + ?Sized, H: Handler<S> + ?Sized>(
             }
         }
         let finished = handler.finished(source);
-        source.commit();
+        if handler.durable() {
+            source.commit();
+        }
         if finished.is_break() {
             return Ok(Ended::Stopped);
         }
@@ -137,7 +147,7 @@ mod tests {
     }
 
     #[derive(Default)]
-    struct Log(Vec<String>);
+    struct Log(Vec<String>, bool);
 
     impl Handler<Two> for Log {
         fn arrived(&mut self, events: &[Event]) {
@@ -151,6 +161,19 @@ mod tests {
             self.0.push(format!("finished after {}", source.1.last().unwrap()));
             ControlFlow::Continue(())
         }
+        fn durable(&self) -> bool {
+            !self.1
+        }
+    }
+
+    /// A handler that is not durable keeps the space of what it read.
+    #[test]
+    fn nothing_is_given_back_while_output_is_not_durable() {
+        let batches = vec![(vec![fork(0, 1)], Next::More), (vec![fork(1, 2)], Next::End)];
+        let mut source = Two(batches, Vec::new());
+        let mut log = Log(Vec::new(), true);
+        drive(&mut source, &mut log, &|| false).unwrap();
+        assert_eq!(source.1, ["next", "next"]);
     }
 
     /// Sequence checks see arrival order, events come in time order, the

@@ -81,7 +81,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         ..args.judge.options()
     };
     let mut pipeline = Pipeline::new(config, options, clock);
-    sinks.emit(&mut pipeline, internal::Started { command: "replay" });
+    sinks.started(&mut pipeline, "replay");
     let stdout = io::stdout().lock();
     let mut out = BufWriter::new(stdout);
     let mut damaged = Vec::new();

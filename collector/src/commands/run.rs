@@ -201,7 +201,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let seeded = pipeline.seed_processes();
     let listeners = crate::enrich::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
-    sinks.emit(&mut pipeline, internal::Started { command: "run" });
+    sinks.started(&mut pipeline, "run");
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
     let lost = pipeline.lost();
     sinks.emit(&mut pipeline, internal::Stopped { lost });
@@ -270,7 +270,8 @@ fn drain(
         if let Ended::Gone(e) = drive(&mut source, &mut daemon, &done)? {
             // Unmap and close before anything else: the unload waits for it.
             drop(source);
-            sinks.emit(p, internal::ModuleGone { error: e.to_string() });
+            p.module_gone(e.to_string());
+            sinks.write_stream(p);
             sinks.flush(p);
             sinks.publish(p, true);
         }
@@ -302,6 +303,14 @@ impl Handler<Source> for Daemon<'_> {
         ControlFlow::Continue(())
     }
 
+    /// While the evidence log fails, the ring space stays the module's: if
+    /// the collector dies before the log takes lines again, the next one
+    /// reads those records again, and while it lives the rings fill and
+    /// the module's drops show as sequence gaps.
+    fn durable(&self) -> bool {
+        self.sinks.evidence.as_ref().is_none_or(|log| !log.is_failing())
+    }
+
     fn finished(&mut self, source: &Source) -> ControlFlow<()> {
         let p = &mut *self.p;
         if self.last_stats.elapsed() >= Duration::from_secs(1) {
@@ -328,8 +337,9 @@ impl Handler<Source> for Daemon<'_> {
             }
             self.last_stats = Instant::now();
         }
-        // The ring space is given back after this: what was drained has
-        // reached the sinks (the evidence log's page cache at least).
+        // The ring space is given back after this (if durable): what was
+        // drained has reached the sinks (the evidence log's page cache at
+        // least).
         self.sinks.flush(p);
         self.sinks.publish(p, false);
         self.sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);

@@ -8,6 +8,7 @@
 //! ignored is a setting silently lost), and every error names the file and
 //! line. SIGHUP re-reads the file ([`SettingsFile::reread`]).
 
+use crate::text::AtLine;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -60,15 +61,8 @@ pub enum SettingsError {
         source: std::io::Error,
     },
     /// Not valid TOML, an unknown key, or a value of the wrong type.
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(AtLine),
 }
 
 /// Parses a `/metrics` listen address: `IP:PORT`. A host name is not
@@ -94,12 +88,12 @@ impl Settings {
     /// Parses settings text; `path` names it in errors and anchors relative
     /// paths.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SettingsError> {
-        let mut settings: Settings = toml::from_str(text).map_err(|e| SettingsError::Invalid {
-            path: path.into(),
-            line: e
-                .span()
-                .map_or(1, |s| text.as_bytes()[..s.start.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1),
-            message: e.message().trim().to_string(),
+        let mut settings: Settings = toml::from_str(text).map_err(|e| {
+            SettingsError::Invalid(AtLine {
+                path: path.into(),
+                line: e.span().map_or(1, |s| crate::text::line_of(text, s.start)),
+                message: e.message().trim().to_string(),
+            })
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let anchor = |p: &mut PathBuf| {

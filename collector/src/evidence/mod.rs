@@ -73,16 +73,7 @@ struct ConfigDigests<'a> {
 
 /// `sha256:` and the hex digest of `bytes`.
 pub fn sha256_tag(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    format!("sha256:{}", crate::text::hex(&Sha256::digest(bytes)))
 }
 
 /// Unix nanoseconds as an RFC 3339 UTC time with nanoseconds.
@@ -274,8 +265,14 @@ pub enum Stream {
         /// Why.
         error: String,
     },
-    /// The capture being replayed is damaged: nothing after `offset` was
-    /// read.
+    /// The log's last line was cut (a crash during a write) and removed
+    /// when the log was opened again: the event it held is not in the log.
+    EvidenceTrimmed {
+        /// Bytes removed.
+        bytes: u64,
+    },
+    /// The capture being replayed is damaged: nothing after the damage
+    /// was read.
     CaptureDamaged {
         /// The capture file.
         file: String,
@@ -296,6 +293,7 @@ impl Stream {
             Self::ConfigChanged => "config_changed",
             Self::ConfigRejected { .. } => "config_rejected",
             Self::EvidenceLost { .. } => "evidence_lost",
+            Self::EvidenceTrimmed { .. } => "evidence_trimmed",
             Self::CaptureDamaged { .. } => "capture_damaged",
         }
     }
@@ -427,6 +425,7 @@ mod tests {
                 error: "e".into(),
             },
             Stream::CaptureDamaged { file: "f".into(), error: "e".into() },
+            Stream::EvidenceTrimmed { bytes: 3 },
         ];
         for s in all {
             assert_eq!(serde_json::to_value(&s).unwrap()["stream"], s.name());

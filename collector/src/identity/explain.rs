@@ -10,12 +10,7 @@ use super::process::ProcessFacts;
 pub fn explain(inventory: &Inventory, facts: &ProcessFacts) -> String {
     let subject = facts.subject();
     let mut out = String::new();
-    let hex = |d: &[u8; 32]| {
-        d.iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-    };
+    let hex = |d: &[u8; 32]| crate::text::hex(d);
     let _ = writeln!(out, "process {} ({})", facts.pid, facts.comm);
     let _ = writeln!(out, "  uid {}  gid {}", facts.uid, facts.gid);
     let _ = writeln!(out, "  exe {}", facts.exe.as_deref().unwrap_or("-"));

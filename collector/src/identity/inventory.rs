@@ -42,6 +42,7 @@ use toml::Spanned;
 
 use super::selector::{Selector, Subject};
 use super::spiffe::SpiffeId;
+use crate::text::{AtLine, Lines};
 
 /// Why an inventory cannot be used.
 #[derive(Debug, Error)]
@@ -55,25 +56,11 @@ pub enum InventoryError {
         source: std::io::Error,
     },
     /// The file is not valid TOML of the inventory's shape.
-    #[error("{path}:{line}: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What the parser said.
-        message: String,
-    },
+    #[error(transparent)]
+    Syntax(AtLine),
     /// A value is invalid (SPIFFE ID, selector, peer, duplicate entry).
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(AtLine),
 }
 
 /// A declared peer.
@@ -313,21 +300,6 @@ struct WorkloadDoc {
     secrets: Vec<Spanned<String>>,
 }
 
-/// Byte offsets to 1-based line numbers, by binary search over the
-/// newlines (an inventory of thousands of entries has tens of thousands of
-/// lines, and every entry asks).
-struct Lines(Vec<usize>);
-
-impl Lines {
-    fn new(text: &str) -> Self {
-        Self(text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect())
-    }
-
-    fn line_of(&self, offset: usize) -> usize {
-        self.0.partition_point(|&nl| nl < offset) + 1
-    }
-}
-
 impl Inventory {
     /// Reads and validates an inventory file.
     pub fn load(path: &Path) -> Result<Self, InventoryError> {
@@ -338,15 +310,15 @@ impl Inventory {
     /// Validates inventory text; `path` only names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Self, InventoryError> {
         let lines = Lines::new(text);
-        let doc: FileDoc = toml::from_str(text).map_err(|e| InventoryError::Syntax {
-            path: path.into(),
-            line: e.span().map_or(1, |s| lines.line_of(s.start)),
-            message: e.message().to_string(),
+        let doc: FileDoc = toml::from_str(text).map_err(|e| {
+            InventoryError::Syntax(AtLine {
+                path: path.into(),
+                line: e.span().map_or(1, |s| lines.line_of(s.start)),
+                message: e.message().to_string(),
+            })
         })?;
-        let invalid = |offset: usize, message: String| InventoryError::Invalid {
-            path: path.into(),
-            line: lines.line_of(offset),
-            message,
+        let invalid = |offset: usize, message: String| {
+            InventoryError::Invalid(AtLine { path: path.into(), line: lines.line_of(offset), message })
         };
         let mut workloads: Vec<Workload> = Vec::new();
         let mut seen: HashMap<String, usize> = HashMap::new();

@@ -29,11 +29,13 @@
 //! request under a random per-process key, not the request itself: a hit
 //! then costs one hash of data already in cache and no walk through the
 //! stored request's strings (which measured as the largest cost of a hit).
-//! Two distinct requests share a fingerprint with probability 2^-128, and
-//! without the key nobody can aim for a collision.
+//! The cache keeps 96 bits of it ([`cache`]): two distinct requests share
+//! an entry with probability 2^-96, and without the key nobody can aim for
+//! a collision.
 
 pub mod cache;
 
+use crate::text::{AtLine, Lines};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
@@ -138,15 +140,8 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     /// A syntax, schema or annotation error.
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Invalid(AtLine),
     /// Policy paths were given but hold no policy (a wrong directory, or
     /// files not named `*.cedar`): every event would be judged deny.
     #[error("{paths}: no policy found (a directory contributes its *.cedar files)")]
@@ -445,10 +440,6 @@ impl std::fmt::Debug for Policies {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
 /// The first source offset a diagnostic points at.
 fn offset_of(d: &dyn miette::Diagnostic) -> Option<usize> {
     if let Some(label) = d.labels().and_then(|mut l| l.next()) {
@@ -525,10 +516,9 @@ impl Policies {
         // `@id`s name policies in evidence and metrics: each names one.
         let mut ids: HashMap<String, String> = HashMap::new();
         for (path, text) in &files {
-            let invalid = |offset: usize, message: String| PolicyError::Invalid {
-                path: path.clone(),
-                line: line_of(text, offset),
-                message,
+            let lines = Lines::new(text);
+            let invalid = |offset: usize, message: String| {
+                PolicyError::Invalid(AtLine { path: path.clone(), line: lines.line_of(offset), message })
             };
             let parsed = PolicySet::from_str(text).map_err(|errs| {
                 let first = errs.iter().next();
@@ -546,7 +536,7 @@ impl Policies {
                 let src = p.to_string();
                 let offset = text[cursor..].find(src.trim()).map_or(cursor, |o| cursor + o);
                 cursor = offset + src.trim().len().min(text.len() - offset);
-                let line = line_of(text, offset);
+                let line = crate::text::line_of(text, offset);
                 let here = format!("{}:{line}", path.display());
                 let name = match p.annotation("id") {
                     Some(id) => {
@@ -594,12 +584,12 @@ impl Policies {
                 .find(|(p, _)| *p == path)
                 .and_then(|(_, text)| {
                     // Labels are offsets into the file the policy came from.
-                    Some(line_of(text, offset_of(err)?))
+                    Some(crate::text::line_of(text, offset_of(err)?))
                 })
                 .unwrap_or(line);
             let name = info.get(id).map_or_else(|| id.to_string(), |i| i.name.clone());
             let message = message_of(err).replace(&format!("`{id}`"), &format!("`{name}`"));
-            return Err(PolicyError::Invalid { path, line, message });
+            return Err(PolicyError::Invalid(AtLine { path, line, message }));
         }
         // What evidence names as the policies in force: each file's path
         // and text, in load order, with their lengths (so no two sets of

@@ -105,6 +105,16 @@ impl Sinks {
         }
     }
 
+    /// Says that `command` starts judging, and that the evidence log had
+    /// a cut last line removed, if it had.
+    pub fn started(&mut self, p: &mut Pipeline, command: &'static str) {
+        p.emit(internal::Started { command });
+        if let Some(bytes) = self.evidence.as_ref().map(|log| log.trimmed).filter(|&b| b > 0) {
+            p.emit(internal::EvidenceTrimmed { bytes });
+        }
+        self.write_stream(p);
+    }
+
     /// Emits an internal event (see [`crate::internal`]) and writes the
     /// stream records it queued, with any queued before it.
     pub fn emit(&mut self, p: &mut Pipeline, event: impl InternalEvent) {

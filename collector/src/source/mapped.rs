@@ -5,7 +5,8 @@
 //! `MAP_FIXED` (the module refuses any other writable mapping). The
 //! collector then drives the same [`witness_abi::ring::Ring`] code as the
 //! module: records are decoded straight out of the shared data area, and
-//! the consumer position is committed once a ring's batch is decoded. No
+//! the consumer position is committed when the caller says the batch is
+//! safe ([`MappedRings::commit`], after the sinks took it). No
 //! system call per batch, no copy into a read buffer; `poll(2)` on the
 //! device wakes the reader when a ring passes the watermark.
 //!
