@@ -23,13 +23,12 @@
 //! - [`sinks`]: the JSONL evidence log, OTLP, Prometheus, `witness events`
 //!   output,
 //! - [`config`]: the daemon's settings file, the module's filters,
-//! - [`commands`]: the subcommands,
+//! - the subcommands are the binary's (`src/commands/`, `src/main.rs`),
 //! - [`text`]: file-and-line errors, line numbers and hex, shared by the
 //!   parsers,
 //! - [`hostile`]: properties of the parsers of untrusted input, for the
 //!   fuzz targets and their regression tests.
 
-pub mod commands;
 pub mod config;
 pub mod enrich;
 pub mod evidence;

@@ -1,11 +1,13 @@
 //! `witness`: the collector's command line. This file parses it and calls
-//! the command (see `witness::commands`, which also gives the exit codes).
+//! the command (see `commands`, which also gives the exit codes).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use witness::commands::{self, configure, events, record, replay, run, status};
+mod commands;
+
+use commands::{configure, events, record, replay, run, status};
 
 #[derive(Parser)]
 #[command(name = "witness", version, about = "Kernel telemetry for workload identity: the collector")]

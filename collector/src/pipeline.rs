@@ -773,9 +773,24 @@ fn sock<'c>(
     Some(Resource::Peer { ip, port, spiffe_id: Cow::Borrowed(peer_id), declared })
 }
 
+/// Why a configuration could not be loaded (each names its file and line).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The inventory.
+    #[error(transparent)]
+    Inventory(#[from] crate::identity::inventory::InventoryError),
+    /// The policies.
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+}
+
 /// Loads an inventory and policies into a [`Config`]; used at start and on
 /// SIGHUP. Errors name file and line.
-pub fn load_config(inventory: Option<&Path>, policies: &[PathBuf], cache_entries: usize) -> anyhow::Result<Config> {
+pub fn load_config(
+    inventory: Option<&Path>,
+    policies: &[PathBuf],
+    cache_entries: usize,
+) -> Result<Config, ConfigError> {
     let inventory = match inventory {
         Some(p) => Inventory::load(p)?,
         None => Inventory::default(),

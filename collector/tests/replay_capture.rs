@@ -171,7 +171,7 @@ fn a_real_prometheus_scrapes_the_collector() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let target = listener.local_addr().unwrap();
-    runtime.spawn(witness::commands::run::serve_metrics(listener, Arc::clone(&sinks.shared)));
+    runtime.spawn(witness::sinks::endpoint::serve_metrics(listener, Arc::clone(&sinks.shared)));
 
     // What a scraper asking for OpenMetrics gets.
     let openmetrics =

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use witness_abi::ioctl::FilterOp;
 
-use crate::config::control::{self, Filter, FilterPath};
-use crate::source::device::{Device, DEFAULT_DEVICE};
+use witness::config::control::{self, Filter, FilterPath};
+use witness::source::device::{Device, DEFAULT_DEVICE};
 
 /// Arguments of `witness config`.
 #[derive(clap::Args)]
@@ -21,44 +21,44 @@ use crate::source::device::{Device, DEFAULT_DEVICE};
                   witness config --clear path-prefix --path-prefix /srv --secret-path /etc/shadow\n\
                   `witness status` shows the result."
 )]
-pub struct ConfigArgs {
+pub(crate) struct ConfigArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     /// Record only these kinds (comma-separated names, or "all"); replaces the current set.
     #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
-    pub kinds: Option<u64>,
+    pub(crate) kinds: Option<u64>,
     /// Wake pollers once a ring holds this many unread bytes (1 to half a ring).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1..))]
-    pub watermark: Option<u32>,
+    pub(crate) watermark: Option<u32>,
     /// Record only tasks in this cgroup (v2 id: the inode number of its directory); repeatable.
     #[arg(long, value_name = "ID")]
-    pub cgroup_include: Vec<u64>,
+    pub(crate) cgroup_include: Vec<u64>,
     /// Never record tasks in this cgroup; repeatable.
     #[arg(long, value_name = "ID")]
-    pub cgroup_exclude: Vec<u64>,
+    pub(crate) cgroup_exclude: Vec<u64>,
     /// Record only this (real) uid; repeatable.
     #[arg(long, value_name = "UID")]
-    pub uid_include: Vec<u32>,
+    pub(crate) uid_include: Vec<u32>,
     /// Never record this uid; repeatable.
     #[arg(long, value_name = "UID")]
-    pub uid_exclude: Vec<u32>,
+    pub(crate) uid_exclude: Vec<u32>,
     /// Record file events only at or under this absolute path (whole components); repeatable.
     #[arg(long, value_name = "PATH")]
-    pub path_prefix: Vec<FilterPath>,
+    pub(crate) path_prefix: Vec<FilterPath>,
     /// Flag opens of this absolute path (or under it) as credential material, always recorded; repeatable.
     #[arg(long, value_name = "PATH")]
-    pub secret_path: Vec<FilterPath>,
+    pub(crate) secret_path: Vec<FilterPath>,
     /// Empty a filter (before any additions); repeatable.
     #[arg(long, value_name = "FILTER", value_enum)]
-    pub clear: Vec<Filter>,
+    pub(crate) clear: Vec<Filter>,
     /// Zero the kernel's counters (sequence numbers stay).
     #[arg(long)]
-    pub reset_counters: bool,
+    pub(crate) reset_counters: bool,
 }
 
 /// Runs `witness config`.
-pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &ConfigArgs) -> anyhow::Result<()> {
     let device = Device::open(&args.device)?;
     if args.kinds.is_some() || args.watermark.is_some() {
         let mut config = device.config()?;
@@ -83,7 +83,7 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<()> {
 }
 
 /// The filter values `witness config` adds.
-pub fn filter_additions(args: &ConfigArgs) -> Vec<FilterOp> {
+pub(crate) fn filter_additions(args: &ConfigArgs) -> Vec<FilterOp> {
     let mut ops = Vec::new();
     ops.extend(args.cgroup_include.iter().map(|id| Filter::CgroupInclude.add_value(*id)));
     ops.extend(args.cgroup_exclude.iter().map(|id| Filter::CgroupExclude.add_value(*id)));

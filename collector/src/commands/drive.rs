@@ -13,12 +13,12 @@
 
 use std::ops::ControlFlow;
 
-use crate::source::decode::{self, Event};
-use crate::source::device::DeviceError;
+use witness::source::decode::{self, Event};
+use witness::source::device::DeviceError;
 
 /// How a source's batch ended.
 #[derive(Debug)]
-pub enum Next {
+pub(crate) enum Next {
     /// More may follow.
     More,
     /// The source has no more records (the end of a capture, a deadline).
@@ -32,7 +32,7 @@ pub enum Next {
 }
 
 /// Where batches of records come from.
-pub trait Batches {
+pub(crate) trait Batches {
     /// Appends the next batch to `out` (maybe none, when a live source had
     /// nothing before its deadline).
     fn next(&mut self, out: &mut Vec<Event>) -> anyhow::Result<Next>;
@@ -43,7 +43,7 @@ pub trait Batches {
 }
 
 /// What a command does with batches.
-pub trait Handler<S: ?Sized> {
+pub(crate) trait Handler<S: ?Sized> {
     /// Before each batch is read (apply a pending reload, say).
     fn before(&mut self) {}
 
@@ -69,7 +69,7 @@ pub trait Handler<S: ?Sized> {
 
 /// Why [`drive`] returned.
 #[derive(Debug)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// `stop` said so, or the handler broke off.
     Stopped,
     /// The source ended.
@@ -83,7 +83,7 @@ pub enum Ended {
 /// Runs batches from `source` through `handler` until `stop` says so, the
 /// handler breaks off, or the source ends (the batch it ended with is
 /// handled first).
-pub fn drive<S: Batches + ?Sized, H: Handler<S> + ?Sized>(
+pub(crate) fn drive<S: Batches + ?Sized, H: Handler<S> + ?Sized>(
     source: &mut S,
     handler: &mut H,
     stop: &dyn Fn() -> bool,
@@ -119,7 +119,7 @@ pub fn drive<S: Batches + ?Sized, H: Handler<S> + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::decode::{Body, Meta};
+    use witness::source::decode::{Body, Meta};
     use witness_abi::record::{ForkRecord, RecordKind};
     use zerocopy::FromZeros;
 

@@ -10,40 +10,40 @@ use anyhow::Context as _;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
 use super::{parse_seconds, wanted};
-use crate::config::control;
-use crate::sinks::output::{Clock, Format, Printer};
-use crate::source::decode::{self, Event};
-use crate::source::device::{Device, DeviceError, DEFAULT_DEVICE};
-use crate::source::sequence::{Observation, SequenceTracker};
+use witness::config::control;
+use witness::sinks::output::{Clock, Format, Printer};
+use witness::source::decode::{self, Event};
+use witness::source::device::{Device, DeviceError, DEFAULT_DEVICE};
+use witness::source::sequence::{Observation, SequenceTracker};
 
 /// Arguments of `witness events`.
 #[derive(clap::Args)]
-pub struct EventsArgs {
+pub(crate) struct EventsArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Exit after printing this many events.
     #[arg(long)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Exit after this many seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// Print only these kinds (comma-separated names, or "all"); the module
     /// still records everything it is configured to, and records of kinds
     /// newer than this collector are always printed.
     #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
-    pub kinds: Option<u64>,
+    pub(crate) kinds: Option<u64>,
     /// Keep going across module reloads: wait for the device to appear, and
     /// when it goes away say so and wait for it to return.
     #[arg(long)]
-    pub follow: bool,
+    pub(crate) follow: bool,
 }
 
 /// Runs `witness events`.
-pub fn run(args: &EventsArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &EventsArgs) -> anyhow::Result<()> {
     let stdout = io::stdout().lock();
     let mut print = Print {
         printer: Printer::new(BufWriter::new(stdout), args.format, Clock::now()),

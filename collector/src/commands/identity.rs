@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use crate::identity::{explain, Inventory, ProcessFacts};
+use witness::identity::{explain, Inventory, ProcessFacts};
 
 /// Prints which entry process `pid` is and why.
-pub fn explain(pid: u32, inventory: &Path) -> anyhow::Result<()> {
+pub(crate) fn explain(pid: u32, inventory: &Path) -> anyhow::Result<()> {
     let inventory = Inventory::load(inventory)?;
     let facts = ProcessFacts::read(Path::new("/proc"), pid)?;
     print!("{}", explain::explain(&inventory, &facts));

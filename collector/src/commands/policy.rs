@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::identity::Inventory;
+use witness::identity::Inventory;
 
 /// Checks policies (and an inventory); prints the schema with `schema`.
-pub fn validate(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -> anyhow::Result<()> {
+pub(crate) fn validate(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -> anyhow::Result<()> {
     if schema {
-        print!("{}", crate::policy::SCHEMA);
+        print!("{}", witness::policy::SCHEMA);
         return Ok(());
     }
     if policy.is_empty() && inventory.is_none() {
@@ -19,10 +19,10 @@ pub fn validate(policy: &[PathBuf], inventory: Option<&Path>, schema: bool) -> a
         println!("{}: {} workloads", path.display(), inv.workloads().len());
     }
     if !policy.is_empty() {
-        let policies = crate::policy::Policies::load(policy)?;
+        let policies = witness::policy::Policies::load(policy)?;
         println!("{} policies valid against the witness schema", policies.len());
         if let Some(inv) = &inv {
-            for warning in crate::pipeline::unknown_workloads(inv, &policies) {
+            for warning in witness::pipeline::unknown_workloads(inv, &policies) {
                 println!("warning: {warning}");
             }
         }

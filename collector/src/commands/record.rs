@@ -4,31 +4,31 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::parse_seconds;
-use crate::sinks::output::Clock;
-use crate::source::capture::{CaptureInfo, CaptureWriter};
-use crate::source::decode;
-use crate::source::device::{Device, DEFAULT_DEVICE};
+use witness::sinks::output::Clock;
+use witness::source::capture::{CaptureInfo, CaptureWriter};
+use witness::source::decode;
+use witness::source::device::{Device, DEFAULT_DEVICE};
 
 /// Arguments of `witness record`.
 #[derive(clap::Args)]
 #[command(group(clap::ArgGroup::new("stop").required(true).multiple(true).args(["count", "duration"])))]
-pub struct RecordArgs {
+pub(crate) struct RecordArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     /// The capture file to write.
     #[arg(short, long)]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Stop after at least this many records.
     #[arg(long)]
-    pub count: Option<u64>,
+    pub(crate) count: Option<u64>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// Runs `witness record`.
-pub fn run(args: &RecordArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &RecordArgs) -> anyhow::Result<()> {
     let device = Device::open(&args.device)?;
     let uname = rustix::system::uname();
     let info = CaptureInfo {

@@ -9,57 +9,57 @@ use std::ops::ControlFlow;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
 use super::{wanted, JudgeArgs};
-use crate::config::control;
-use crate::pipeline::Pipeline;
-use crate::sinks::output::{Clock, Format, Printer};
-use crate::sinks::Sinks;
-use crate::source::capture::CaptureReader;
-use crate::source::decode::Event;
+use witness::config::control;
+use witness::pipeline::Pipeline;
+use witness::sinks::output::{Clock, Format, Printer};
+use witness::sinks::Sinks;
+use witness::source::capture::CaptureReader;
+use witness::source::decode::Event;
 
 /// Arguments of `witness replay`.
 #[derive(clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// Capture files, replayed in order through one pipeline (the process
     /// table, caches and counters carry over; sequence numbers restart per
     /// file). Each file's record count and CPU time go to stderr.
     #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     // Flattened: its fields carry the help.
     #[allow(missing_docs)]
     #[command(flatten)]
-    pub judge: JudgeArgs,
+    pub(crate) judge: JudgeArgs,
     /// Print only judged events whose outcome is not allow (JSON: the
     /// evidence records).
     #[arg(long)]
-    pub evidence_only: bool,
+    pub(crate) evidence_only: bool,
     /// Print the verdict table per identity at the end (to stdout).
     #[arg(long)]
-    pub summary: bool,
+    pub(crate) summary: bool,
     /// Write the final metrics (OpenMetrics text) to this file.
     #[arg(long)]
-    pub metrics: Option<PathBuf>,
+    pub(crate) metrics: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    pub(crate) format: Format,
     /// Print only these kinds (comma-separated names, or "all"); records of
     /// kinds newer than this collector are always printed.
     #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
-    pub kinds: Option<u64>,
+    pub(crate) kinds: Option<u64>,
     /// Print no events (the sinks, --summary and --metrics still work).
     #[arg(long, conflicts_with_all = ["evidence_only", "kinds"])]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// The capture was made on this host and its processes' executables are
     /// still here: read /proc, executables (for digests) and the cgroup
     /// hierarchy (for cgroup paths, containers and pods). Off by default,
     /// since this host's files say nothing about another host's processes.
     #[arg(long)]
-    pub read_host_files: bool,
+    pub(crate) read_host_files: bool,
 }
 
 /// Runs `witness replay`.
-pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
-    use crate::internal;
-    use crate::pipeline::load_config;
+pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
+    use witness::internal;
+    use witness::pipeline::load_config;
     let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
     // Open every file first: a bad header is reported before any work.
     let mut readers =
@@ -69,10 +69,10 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         .judge
         .evidence
         .as_ref()
-        .map(|p| crate::sinks::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
+        .map(|p| witness::sinks::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
         .transpose()?;
     let mut sinks = Sinks::new(evidence, None);
-    let options = crate::pipeline::Options {
+    let options = witness::pipeline::Options {
         read_host_files: args.read_host_files,
         // A capture's cgroup ids are its host's.
         cgroup_root: args.read_host_files.then(|| "/sys/fs/cgroup".into()),
@@ -122,7 +122,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     if let Some(path) = &args.metrics {
-        crate::commands::run::write_metrics(&sinks.shared, path)?;
+        witness::sinks::endpoint::write_metrics(&sinks.shared, path)?;
     }
     if pipeline.lost() > 0 {
         eprintln!("witness: {} records lost in all (sequence gaps)", pipeline.lost());

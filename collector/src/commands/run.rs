@@ -18,7 +18,6 @@
 //! says so, counts `witness_module_unloads_total`, waits for the device and
 //! continues; sequence tracking restarts with the new module.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,100 +28,52 @@ use std::time::{Duration, Instant};
 use std::ops::ControlFlow;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
-use crate::internal;
-use crate::pipeline::{load_config, Config, Pipeline};
-use crate::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
-use crate::sinks::metrics::{RingFigures, Shared};
-use crate::sinks::otlp::Otlp;
-use crate::sinks::Sinks;
-use crate::source::decode::{self, Event};
-use crate::source::device::{Device, DeviceError};
-use crate::source::mapped::MappedRings;
+use witness::internal;
+use witness::pipeline::{load_config, Config, Pipeline};
+use witness::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
+use witness::sinks::metrics::RingFigures;
+use witness::sinks::otlp::Otlp;
+use witness::sinks::Sinks;
+use witness::source::decode::{self, Event};
+use witness::source::device::{Device, DeviceError};
+use witness::source::mapped::MappedRings;
 use witness_abi::ioctl::Hook;
 
 use super::{init_logging, parse_seconds, JudgeArgs};
-use crate::source::device::DEFAULT_DEVICE;
+use witness::source::device::DEFAULT_DEVICE;
+use witness::source::SourceMode;
 
 /// Options of `witness run`.
 #[derive(Clone, Debug)]
-pub struct RunOptions {
+pub(crate) struct RunOptions {
     /// The device.
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     /// Inventory file.
-    pub inventory: Option<PathBuf>,
+    pub(crate) inventory: Option<PathBuf>,
     /// Policy files or directories.
-    pub policies: Vec<PathBuf>,
+    pub(crate) policies: Vec<PathBuf>,
     /// Evidence log path.
-    pub evidence: Option<PathBuf>,
+    pub(crate) evidence: Option<PathBuf>,
     /// Evidence rotation and fsync.
-    pub evidence_policy: EvidencePolicy,
+    pub(crate) evidence_policy: EvidencePolicy,
     /// Metrics listen address (None: no endpoint).
-    pub listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// Export over OTLP.
-    pub otlp: bool,
+    pub(crate) otlp: bool,
     /// Pipeline limits.
-    pub options: crate::pipeline::Options,
+    pub(crate) options: witness::pipeline::Options,
     /// Decision cache size.
-    pub cache_entries: usize,
+    pub(crate) cache_entries: usize,
     /// Stop after this long (tests and demos).
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// How to read the rings.
-    pub source: SourceMode,
+    pub(crate) source: SourceMode,
     /// The settings file, re-read on SIGHUP (None: no `--config`).
-    pub settings_file: Option<crate::config::settings::SettingsFile>,
-}
-
-/// Serves `/metrics` (OpenMetrics text) until the process ends.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) -> std::io::Result<()> {
-    use axum::http::header::CONTENT_TYPE;
-    use axum::routing::get;
-    let health = shared.clone();
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move |headers: axum::http::HeaderMap| {
-                let shared = shared.clone();
-                async move {
-                    // OpenMetrics for scrapers that ask for it (Prometheus
-                    // does); the classic text format for everyone else.
-                    let wants_openmetrics = headers
-                        .get_all(axum::http::header::ACCEPT)
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .any(|v| v.contains("application/openmetrics-text"));
-                    let text = crate::sinks::metrics::render(&shared);
-                    if wants_openmetrics {
-                        ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
-                    } else {
-                        (
-                            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-                            crate::sinks::metrics::openmetrics_to_prometheus(&text),
-                        )
-                    }
-                }
-            }),
-        )
-        .route(
-            "/healthz",
-            get(move || {
-                let reading = match health.lock() {
-                    Ok(s) => s.counters.device_reading,
-                    Err(poisoned) => poisoned.into_inner().counters.device_reading,
-                };
-                async move {
-                    if reading {
-                        (axum::http::StatusCode::OK, "ok\n")
-                    } else {
-                        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not reading the witness device\n")
-                    }
-                }
-            }),
-        );
-    axum::serve(listener, app).await
+    pub(crate) settings_file: Option<witness::config::settings::SettingsFile>,
 }
 
 /// Runs the daemon until SIGINT/SIGTERM (or `duration`).
-pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     // Before anything slow: a SIGHUP's default action is to end the
     // process, so one sent while the configuration loads (a reload right
@@ -139,7 +90,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     let mut sinks = Sinks::new(evidence, None);
     let shared = sinks.shared.clone();
     if opts.otlp {
-        let protocol = crate::sinks::otlp::Protocol::from_env()?;
+        let protocol = witness::sinks::otlp::Protocol::from_env()?;
         let otlp = runtime.block_on(async { Otlp::new(protocol, &shared) })?;
         tracing::info!("exporting OTLP over {protocol:?}");
         sinks.otlp = Some(Arc::new(otlp));
@@ -151,7 +102,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         tracing::info!("serving /metrics on http://{}/metrics", listener.local_addr()?);
         let shared = shared.clone();
         runtime.spawn(async move {
-            if let Err(e) = serve_metrics(listener, shared).await {
+            if let Err(e) = witness::sinks::endpoint::serve_metrics(listener, shared).await {
                 tracing::error!("metrics endpoint stopped: {e}");
             }
         });
@@ -168,7 +119,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
                 tokio::select! {
                     _ = hup.recv() => {
                         let loaded = match &settings_file {
-                            None => load_config(inventory.as_deref(), &policies, cache),
+                            None => load_config(inventory.as_deref(), &policies, cache).map_err(anyhow::Error::from),
                             Some(file) => file.reread().map_err(anyhow::Error::from).and_then(|(now, restart)| {
                                 if !restart.is_empty() {
                                     tracing::warn!(
@@ -177,7 +128,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
                                         restart.join(", ")
                                     );
                                 }
-                                load_config(now.inventory.as_deref(), &now.policy, now.cache_entries)
+                                Ok(load_config(now.inventory.as_deref(), &now.policy, now.cache_entries)?)
                             }),
                         }
                         .map_err(|e| format!("{e:#}"));
@@ -189,9 +140,9 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         });
     }
-    let mut pipeline = Pipeline::new(config, opts.options.clone(), crate::sinks::output::Clock::now());
+    let mut pipeline = Pipeline::new(config, opts.options.clone(), witness::sinks::output::Clock::now());
     pipeline.resolve_secrets_if_older(Duration::ZERO);
-    let reasons = crate::enrich::drop_reasons::DropReasons::from_tracefs();
+    let reasons = witness::enrich::drop_reasons::DropReasons::from_tracefs();
     if reasons.is_empty() {
         tracing::warn!(
             "cannot read the kernel's packet drop reason names (is tracefs mounted?): drops are labelled by number"
@@ -199,7 +150,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     pipeline.set_drop_reasons(reasons);
     let seeded = pipeline.seed_processes();
-    let listeners = crate::enrich::sockdiag::seed(&mut pipeline);
+    let listeners = witness::enrich::sockdiag::seed(&mut pipeline);
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
     sinks.started(&mut pipeline, "run");
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
@@ -223,10 +174,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
 }
 
 /// How often `witness run` resolves the secret globs to files again.
-pub const SECRETS_MAX_AGE: Duration = Duration::from_secs(10);
+pub(crate) const SECRETS_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// The longest an evidence line waits for `fdatasync` in `witness run`.
-pub const EVIDENCE_MAX_UNSYNCED_AGE: Duration = Duration::from_secs(1);
+pub(crate) const EVIDENCE_MAX_UNSYNCED_AGE: Duration = Duration::from_secs(1);
 
 /// The pipeline thread's loop over the device: opens it (waiting while it
 /// is absent), drives its batches through the daemon, and starts again
@@ -314,7 +265,7 @@ impl Handler<Source> for Daemon<'_> {
     fn finished(&mut self, source: &Source) -> ControlFlow<()> {
         let p = &mut *self.p;
         if self.last_stats.elapsed() >= Duration::from_secs(1) {
-            p.set_clock(crate::sinks::output::Clock::now());
+            p.set_clock(witness::sinks::output::Clock::now());
             p.resolve_secrets_if_older(SECRETS_MAX_AGE);
             if let Ok((cpus, hooks)) = source.device().stats() {
                 for c in cpus {
@@ -358,19 +309,6 @@ fn apply_reloads(p: &mut Pipeline, sinks: &mut Sinks, reloads: &mpsc::Receiver<R
             Err(error) => sinks.emit(p, internal::ConfigRejected { error }),
         }
     }
-}
-
-/// How `witness run` reads the rings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceMode {
-    /// mmap, or read(2) when mapping is not possible (and say why).
-    #[default]
-    Auto,
-    /// mmap only: zero-copy.
-    Mmap,
-    /// read(2) only.
-    Read,
 }
 
 /// Most bytes taken from one ring per batch, so that one busy CPU cannot
@@ -417,7 +355,7 @@ impl Source {
     fn next(&mut self, deadline: Instant, out: &mut Vec<Event>) -> Result<(), DeviceError> {
         match self {
             Self::Mapped { device, rings, faults } => {
-                let mut fault = |f: crate::source::mapped::RingFault| {
+                let mut fault = |f: witness::source::mapped::RingFault| {
                     *faults += 1;
                     tracing::error!("{}: {f}", device.path().display());
                 };
@@ -451,61 +389,52 @@ impl Source {
     }
 }
 
-/// Writes the published metrics as OpenMetrics text to `path`.
-pub fn write_metrics(shared: &Shared, path: &Path) -> anyhow::Result<()> {
-    let mut f = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    // The classic text format: what node_exporter's textfile collector and
-    // promtool read.
-    f.write_all(crate::sinks::metrics::openmetrics_to_prometheus(&crate::sinks::metrics::render(shared)).as_bytes())?;
-    Ok(())
-}
-
 /// Arguments of `witness run`.
 #[derive(clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Read settings from this TOML file (keys are the long flags with `_`
     /// for `-`; flags given here win; see examples/witness.toml).
     #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     // Flattened: its fields carry the help.
     #[allow(missing_docs)]
     #[command(flatten)]
-    pub judge: JudgeArgs,
+    pub(crate) judge: JudgeArgs,
     /// Serve /metrics here (loopback by default; another address must be
     /// given explicitly).
-    #[arg(long, default_value = "127.0.0.1:9750", value_parser = crate::config::settings::parse_listen)]
-    pub listen: std::net::SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9750", value_parser = witness::config::settings::parse_listen)]
+    pub(crate) listen: std::net::SocketAddr,
     /// Do not serve /metrics.
     #[arg(long)]
-    pub no_metrics: bool,
+    pub(crate) no_metrics: bool,
     /// Export logs and metrics over OTLP (also on when an
     /// OTEL_EXPORTER_OTLP_*ENDPOINT variable is set).
     #[arg(long)]
-    pub otlp: bool,
+    pub(crate) otlp: bool,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// How to read the rings: mmap (zero-copy), read (read(2)), or auto
     /// (mmap, falling back to read when mapping fails).
-    #[arg(long, value_enum, default_value_t = crate::commands::run::SourceMode::Auto)]
-    pub source: crate::commands::run::SourceMode,
+    #[arg(long, value_enum, default_value_t = SourceMode::Auto)]
+    pub(crate) source: SourceMode,
 }
 
 /// Runs `witness run` with `args`, read over by the settings file of
 /// `--config` where `explicit` (the flags given on the command line) does
 /// not say otherwise.
-pub fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
+pub(crate) fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
     init_logging();
     let mut settings_file = None;
     if let Some(path) = &args.config {
-        let settings = crate::config::settings::Settings::load(path)?;
-        settings_file = Some(crate::config::settings::SettingsFile {
+        let settings = witness::config::settings::Settings::load(path)?;
+        settings_file = Some(witness::config::settings::SettingsFile {
             path: path.clone(),
             explicit: explicit.to_vec(),
-            base: crate::config::settings::JudgeSources {
+            base: witness::config::settings::JudgeSources {
                 inventory: args.judge.inventory.clone(),
                 policy: args.judge.policy.clone(),
                 cache_entries: args.judge.cache_entries,
@@ -521,7 +450,7 @@ pub fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
         evidence: args.judge.evidence.clone(),
         evidence_policy: args.judge.evidence_policy(),
         listen: (!args.no_metrics).then_some(args.listen),
-        otlp: args.otlp || crate::sinks::otlp::configured(),
+        otlp: args.otlp || witness::sinks::otlp::configured(),
         options: args.judge.options(),
         cache_entries: args.judge.cache_entries,
         duration: args.duration,
@@ -532,7 +461,7 @@ pub fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<()> {
 
 /// Which `run` flags were given on the command line (they win over the
 /// settings file).
-pub fn explicit_run_flags(matches: &clap::ArgMatches) -> Vec<String> {
+pub(crate) fn explicit_run_flags(matches: &clap::ArgMatches) -> Vec<String> {
     matches
         .subcommand_matches("run")
         .map(|m| {
@@ -546,7 +475,7 @@ pub fn explicit_run_flags(matches: &clap::ArgMatches) -> Vec<String> {
 
 /// Fills `args` from the settings file where the command line said nothing
 /// (`explicit` holds the ids of flags given on the command line).
-pub fn merge_settings(args: &mut RunArgs, s: crate::config::settings::Settings, explicit: &[String]) {
+pub(crate) fn merge_settings(args: &mut RunArgs, s: witness::config::settings::Settings, explicit: &[String]) {
     fn take<T>(explicit: &[String], id: &str, from_file: Option<T>, into: &mut T) {
         if let Some(v) = from_file {
             if !explicit.iter().any(|e| e == id) {

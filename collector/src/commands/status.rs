@@ -4,23 +4,23 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crate::sinks::output::Format;
-use crate::source::device::{Device, DEFAULT_DEVICE};
-use crate::source::status::Status;
+use witness::sinks::output::Format;
+use witness::source::device::{Device, DEFAULT_DEVICE};
+use witness::source::status::Status;
 
 /// Arguments of `witness status`.
 #[derive(clap::Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
-    pub device: PathBuf,
+    pub(crate) device: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    pub(crate) format: Format,
 }
 
 /// Runs `witness status`.
-pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &StatusArgs) -> anyhow::Result<()> {
     let device = Device::open(&args.device)?;
     let (cpus, hooks) = device.stats()?;
     let status = Status { cpus, hooks, config: device.config()? };

@@ -46,7 +46,7 @@ pub struct Settings {
     /// Export OTLP.
     pub otlp: Option<bool>,
     /// How to read the rings: "auto", "mmap" or "read".
-    pub source: Option<crate::commands::run::SourceMode>,
+    pub source: Option<crate::source::SourceMode>,
 }
 
 /// A settings file that cannot be used.

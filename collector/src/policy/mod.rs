@@ -812,7 +812,7 @@ fn resource_entity(r: &Resource<'_>) -> (EntityUid, HashMap<String, RestrictedEx
 }
 
 /// The Cedar request and entities of a question.
-fn build(p: &Principal, q: &Question<'_>) -> anyhow::Result<(Request, Entities)> {
+fn build(p: &Principal, q: &Question<'_>) -> Result<(Request, Entities), Box<dyn std::error::Error>> {
     let principal_uid = uid("Workload", &p.spiffe_id);
     let principal = Entity::new(
         principal_uid.clone(),

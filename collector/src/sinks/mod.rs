@@ -1,6 +1,7 @@
 //! Where judged events and the collector's own figures go: the JSONL
-//! evidence log, OTLP (logs and metrics), Prometheus `/metrics`, the
-//! verdict table, and the JSON lines and table of `witness events`.
+//! evidence log, OTLP (logs and metrics), Prometheus `/metrics`
+//! ([`endpoint`]), the verdict table, and the JSON lines and table of
+//! `witness events`.
 //!
 //! [`Sinks`] is what `witness run` and `witness replay` hand every event
 //! to: it runs the pipeline on it, counts it for the table, and writes the
@@ -18,6 +19,7 @@ use crate::sinks::metrics::{Shared, Snapshot};
 use crate::sinks::otlp::Otlp;
 use crate::source::decode::Event;
 
+pub mod endpoint;
 pub mod evidence;
 pub mod metrics;
 pub mod otlp;

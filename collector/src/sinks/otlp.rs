@@ -43,7 +43,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::Resource;
 use serde_json::{Map, Value};
 
-use super::otlp_tls::{self, Signal, Tls};
+use super::otlp_tls::{self, OtlpError, Signal, Tls};
 use crate::evidence::Line;
 use crate::sinks::metrics::{Family, FamilyKind, Num, Shared, FAMILIES};
 
@@ -58,13 +58,13 @@ pub enum Protocol {
 
 impl Protocol {
     /// From `OTEL_EXPORTER_OTLP_PROTOCOL` (default gRPC).
-    pub fn from_env() -> anyhow::Result<Self> {
+    pub fn from_env() -> Result<Self, OtlpError> {
         match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL").ok().as_deref() {
             None | Some("grpc") => Ok(Self::Grpc),
             Some("http/protobuf") => Ok(Self::HttpProtobuf),
-            Some(other) => {
-                anyhow::bail!("OTEL_EXPORTER_OTLP_PROTOCOL={other}: supported values are grpc and http/protobuf")
-            }
+            Some(other) => Err(OtlpError(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL={other}: supported values are grpc and http/protobuf"
+            ))),
         }
     }
 }
@@ -151,7 +151,8 @@ fn register(meter: &opentelemetry::metrics::Meter, family: &'static Family, shar
 impl Otlp {
     /// Builds exporters from the environment (`protocol` chooses the
     /// transport); metrics read `shared`. Must run inside a Tokio runtime.
-    pub fn new(protocol: Protocol, shared: &Shared) -> anyhow::Result<Self> {
+    pub fn new(protocol: Protocol, shared: &Shared) -> Result<Self, OtlpError> {
+        let built = |e: opentelemetry_otlp::ExporterBuildError| OtlpError(format!("building the OTLP exporter: {e}"));
         // reqwest's rustls needs a process-wide provider even for plain
         // http:// (it builds its TLS connector up front); tonic takes the
         // same one. Another caller may have installed one already: keep it.
@@ -170,7 +171,7 @@ impl Otlp {
                 if let Some(tls) = &metrics_tls {
                     metrics = metrics.with_tls_config(tls.grpc());
                 }
-                (logs.build()?, metrics.build()?)
+                (logs.build().map_err(built)?, metrics.build().map_err(built)?)
             }
             Protocol::HttpProtobuf => {
                 let mut logs =
@@ -183,7 +184,7 @@ impl Otlp {
                 if let Some(tls) = &metrics_tls {
                     metrics = metrics.with_http_client(tls.http_client(otlp_tls::timeout(Signal::Metrics, &env))?);
                 }
-                (logs.build()?, metrics.build()?)
+                (logs.build().map_err(built)?, metrics.build().map_err(built)?)
             }
         };
         let logs = SdkLoggerProvider::builder().with_resource(resource()).with_batch_exporter(log_exporter).build();

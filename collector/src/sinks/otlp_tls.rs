@@ -21,10 +21,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
 use opentelemetry_otlp::tonic_types::transport::{Certificate, ClientTlsConfig, Identity};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use thiserror::Error;
+
+/// Why OTLP export cannot be set up: the variable or file, and what is
+/// wrong with it.
+#[derive(Debug, Error)]
+#[error("{0}")]
+pub struct OtlpError(pub String);
+
+/// `Err(OtlpError)` with a formatted message.
+macro_rules! fail {
+    ($($arg:tt)*) => {
+        return Err(OtlpError(format!($($arg)*)))
+    };
+}
+
+/// Result of setting up OTLP export.
+pub type Result<T> = std::result::Result<T, OtlpError>;
 
 /// The two signals witness exports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,19 +73,19 @@ impl PemFile {
         format!("{}={}", self.var, self.path)
     }
 
-    fn certificates(&self) -> anyhow::Result<Vec<CertificateDer<'static>>> {
+    fn certificates(&self) -> Result<Vec<CertificateDer<'static>>> {
         let certs = CertificateDer::pem_slice_iter(&self.bytes)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("{}: bad PEM: {e}", self.what()))?;
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| OtlpError(format!("{}: bad PEM: {e}", self.what())))?;
         if certs.is_empty() {
-            bail!("{}: no PEM CERTIFICATE block", self.what());
+            fail!("{}: no PEM CERTIFICATE block", self.what());
         }
         Ok(certs)
     }
 
-    fn private_key(&self) -> anyhow::Result<PrivateKeyDer<'static>> {
+    fn private_key(&self) -> Result<PrivateKeyDer<'static>> {
         PrivateKeyDer::from_pem_slice(&self.bytes)
-            .map_err(|e| anyhow::anyhow!("{}: no usable PEM private key: {e}", self.what()))
+            .map_err(|e| OtlpError(format!("{}: no usable PEM private key: {e}", self.what())))
     }
 }
 
@@ -96,7 +112,7 @@ fn uses_tls(endpoint: &str, grpc: bool, insecure: bool) -> bool {
 impl Tls {
     /// Reads the variables for `signal` through `var` (the environment in
     /// production). `Ok(None)` means a plain-text endpoint.
-    pub fn resolve(signal: Signal, grpc: bool, var: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Option<Self>> {
+    pub fn resolve(signal: Signal, grpc: bool, var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Self>> {
         let pick = |suffix: &str| -> Option<(String, String)> {
             let specific = format!("OTEL_EXPORTER_OTLP_{}_{suffix}", signal.infix());
             let general = format!("OTEL_EXPORTER_OTLP_{suffix}");
@@ -111,7 +127,7 @@ impl Tls {
         let files = [pick("CERTIFICATE"), pick("CLIENT_CERTIFICATE"), pick("CLIENT_KEY")];
         if !uses_tls(&endpoint, grpc, insecure) {
             if let Some((name, _)) = files.iter().flatten().next() {
-                bail!(
+                fail!(
                     "{name} is set but the {} endpoint {endpoint} is plain text: use an https:// endpoint",
                     signal.infix().to_ascii_lowercase()
                 );
@@ -123,8 +139,8 @@ impl Tls {
         let client = match (cert, key) {
             (Some(c), Some(k)) => Some((c, k)),
             (None, None) => None,
-            (Some(c), None) => bail!("{}: a client certificate needs a key in ..._CLIENT_KEY", c.what()),
-            (None, Some(k)) => bail!("{}: a client key needs a certificate in ..._CLIENT_CERTIFICATE", k.what()),
+            (Some(c), None) => fail!("{}: a client certificate needs a key in ..._CLIENT_KEY", c.what()),
+            (None, Some(k)) => fail!("{}: a client key needs a certificate in ..._CLIENT_CERTIFICATE", k.what()),
         };
         // The CA file is checked by `roots` below.
         if let Some((c, k)) = &client {
@@ -137,18 +153,18 @@ impl Tls {
     }
 
     /// The trusted roots: the CA file's, or the system's.
-    fn roots(&self) -> anyhow::Result<rustls::RootCertStore> {
+    fn roots(&self) -> Result<rustls::RootCertStore> {
         let mut roots = rustls::RootCertStore::empty();
         if let Some(ca) = &self.ca {
             let (added, _) = roots.add_parsable_certificates(ca.certificates()?);
             if added == 0 {
-                bail!("{}: no certificate usable as a trust anchor", ca.what());
+                fail!("{}: no certificate usable as a trust anchor", ca.what());
             }
         } else {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                bail!(
+                fail!(
                     "{}: TLS endpoint but the system has no CA certificates; set OTEL_EXPORTER_OTLP_CERTIFICATE",
                     self.endpoint
                 );
@@ -173,16 +189,16 @@ impl Tls {
     /// The HTTP/protobuf form: a blocking reqwest client over rustls.
     /// Built on its own thread, since a blocking client may neither be
     /// built nor dropped on a Tokio worker.
-    pub fn http_client(&self, timeout: Duration) -> anyhow::Result<reqwest::blocking::Client> {
+    pub fn http_client(&self, timeout: Duration) -> Result<reqwest::blocking::Client> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .context("TLS protocol versions")?
+            .map_err(|e| OtlpError(format!("TLS protocol versions: {e}")))?
             .with_root_certificates(self.roots()?);
         let mut config = match &self.client {
             Some((cert, key)) => builder
                 .with_client_auth_cert(cert.certificates()?, key.private_key()?)
-                .with_context(|| format!("{} with {}", cert.what(), key.what()))?,
+                .map_err(|e| OtlpError(format!("{} with {}: {e}", cert.what(), key.what())))?,
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -190,13 +206,13 @@ impl Tls {
             reqwest::blocking::Client::builder().timeout(timeout).tls_backend_preconfigured(config).build()
         })
         .join()
-        .map_err(|_| anyhow::anyhow!("the thread building the HTTPS client panicked"))?
-        .context("building the HTTPS client")
+        .map_err(|_| OtlpError("the thread building the HTTPS client panicked".into()))?
+        .map_err(|e| OtlpError(format!("building the HTTPS client: {e}")))
     }
 }
 
-fn read_pem((var, path): (String, String)) -> anyhow::Result<PemFile> {
-    let bytes = std::fs::read(Path::new(&path)).with_context(|| format!("{var}={path}: cannot read"))?;
+fn read_pem((var, path): (String, String)) -> Result<PemFile> {
+    let bytes = std::fs::read(Path::new(&path)).map_err(|e| OtlpError(format!("{var}={path}: cannot read: {e}")))?;
     Ok(PemFile { var, path, bytes })
 }
 
@@ -219,7 +235,7 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    fn resolve(signal: Signal, grpc: bool, pairs: &[(&str, &str)]) -> anyhow::Result<Option<Tls>> {
+    fn resolve(signal: Signal, grpc: bool, pairs: &[(&str, &str)]) -> Result<Option<Tls>> {
         Tls::resolve(signal, grpc, &env(pairs))
     }
 

@@ -17,3 +17,16 @@ pub mod device;
 pub mod mapped;
 pub mod sequence;
 pub mod status;
+
+/// How `witness run` reads the rings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceMode {
+    /// mmap, or read(2) when mapping is not possible (and say why).
+    #[default]
+    Auto,
+    /// mmap only: zero-copy.
+    Mmap,
+    /// read(2) only.
+    Read,
+}
