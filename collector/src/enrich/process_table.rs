@@ -44,6 +44,17 @@ pub struct ImageKey {
     pub mtime: i64,
 }
 
+/// The first number of a `/proc/PID/status` line such as `Uid:` or
+/// `PPid:` (for ids, the real one comes first).
+pub fn status_field(status: &str, key: &str) -> Option<u32> {
+    status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
+}
+
+/// The cgroup v2 path in a `/proc/PID/cgroup` (its `0::` line).
+pub fn cgroup_v2_path(cgroup: &str) -> Option<&str> {
+    cgroup.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
 impl ImageKey {
     /// From a record: the module sends `new_encode_dev(s_dev)`, which is
     /// what stat(2) reports as `st_dev` (for majors below 4096, all of
@@ -86,9 +97,7 @@ impl ProcessTable {
         for entry in dir.flatten() {
             let Some(tgid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
             let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
-            let field = |key: &str| -> Option<u32> {
-                status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
-            };
+            let field = |key: &str| status_field(&status, key);
             let comm = status.lines().find_map(|l| l.strip_prefix("Name:")).unwrap_or("").trim().to_string();
             let exe: Option<Arc<str>> =
                 std::fs::read_link(entry.path().join("exe")).ok().map(|p| Arc::from(p.to_string_lossy().as_ref()));
@@ -96,8 +105,10 @@ impl ProcessTable {
             // The cgroup id is the inode number of the cgroup's directory.
             let cgroup_id = std::fs::read_to_string(entry.path().join("cgroup"))
                 .ok()
-                .and_then(|c| c.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
-                .and_then(|rel| std::fs::metadata(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))).ok())
+                .and_then(|c| {
+                    let rel = cgroup_v2_path(&c)?;
+                    std::fs::metadata(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'))).ok()
+                })
                 .map_or(0, |m| std::os::unix::fs::MetadataExt::ino(&m));
             self.insert(ProcessEntry {
                 tgid,

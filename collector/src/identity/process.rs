@@ -11,6 +11,7 @@ use thiserror::Error;
 
 use super::selector::Subject;
 use crate::enrich::cgroup;
+use crate::enrich::process_table::{cgroup_v2_path, status_field};
 
 /// Why a process cannot be examined.
 #[derive(Debug, Error)]
@@ -71,11 +72,6 @@ pub fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     }
 }
 
-/// The first number after `key` on a `Key:\tN\t...` line of /proc/PID/status.
-fn status_field(status: &str, key: &str) -> Option<u32> {
-    status.lines().find_map(|l| l.strip_prefix(key)?.split_whitespace().next()?.parse().ok())
-}
-
 impl ProcessFacts {
     /// Reads `/proc/<pid>` (under `proc_root`, normally `/proc`).
     pub fn read(proc_root: &Path, pid: u32) -> Result<Self, ProcessError> {
@@ -94,8 +90,7 @@ impl ProcessFacts {
         // Hash through /proc/PID/exe: the file the process runs, even if
         // its path was replaced since.
         let sha256 = exe.as_ref().and_then(|_| sha256_file(&exe_link).ok());
-        let cgroup =
-            read("cgroup").ok().and_then(|c| c.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)));
+        let cgroup = read("cgroup").ok().and_then(|c| cgroup_v2_path(&c).map(str::to_string));
         let cgroup_info = cgroup.as_deref().map(cgroup::parse).unwrap_or_default();
         Ok(Self { pid, comm, uid, gid, exe, sha256, cgroup, cgroup_info })
     }
