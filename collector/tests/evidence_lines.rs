@@ -109,6 +109,14 @@ fn each_line_stands_on_its_own() {
     assert!(json["cgroup"].as_str().unwrap().ends_with(".scope"));
 }
 
+/// A fresh directory for an evidence log; its log's path.
+fn log_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("witness-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("evidence.jsonl")
+}
+
 fn fork(cpu: u32, seq: u64) -> Event {
     let mut r = ForkRecord::new_zeroed();
     (r.task.pid, r.task.tgid, r.task.uid) = (10, 10, 7);
@@ -120,10 +128,7 @@ fn fork(cpu: u32, seq: u64) -> Event {
 /// and stop.
 #[test]
 fn the_log_records_gaps_and_reloads() {
-    let dir = std::env::temp_dir().join(format!("witness-stream-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("evidence.jsonl");
+    let path = log_path("stream");
     let inventory = |owner: &str| {
         let text = format!(
             "[[workload]]\nspiffe_id = \"spiffe://t.test/a\"\nowner = \"{owner}\"\nselectors = [\"unix:uid:7\"]\n"
@@ -163,17 +168,14 @@ fn the_log_records_gaps_and_reloads() {
     assert_eq!(digest(&lines[3]), digest(&lines[0]));
     assert_ne!(digest(&lines[4]), digest(&lines[3]), "config_changed carries the new inventory's digest");
     assert_eq!(digest(&lines[5]), digest(&lines[4]));
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
 /// A line cut by a crash is removed when the log is opened again, and the
 /// log says so: its event is not in the log.
 #[test]
 fn a_cut_line_is_removed_and_recorded() {
-    let dir = std::env::temp_dir().join(format!("witness-trim-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("evidence.jsonl");
+    let path = log_path("trim");
     std::fs::write(&path, "{\"record\":\"event\"}\n{\"record\":\"ev").unwrap();
     let options = Options { read_host_files: false, ..Options::default() };
     let mut p = Pipeline::new(Config::new(Inventory::default(), None, 16), options, Clock::identity());
@@ -185,5 +187,5 @@ fn a_cut_line_is_removed_and_recorded() {
     let streams: Vec<&str> = lines.iter().filter_map(|l| l["stream"].as_str()).collect();
     assert_eq!(streams, ["started", "evidence_trimmed"]);
     assert_eq!(lines[2]["bytes"], "{\"record\":\"ev".len());
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
-use super::{parse_seconds, wanted};
+use super::{parse_seconds, wanted, Stdout};
 use witness::config::control;
 use witness::sinks::output::{Clock, Format, Printer};
 use witness::source::decode::{self, Event};
@@ -51,8 +51,7 @@ pub(crate) fn run(args: &EventsArgs) -> anyhow::Result<()> {
         kinds: args.kinds,
         count: args.count,
         printed: 0,
-        closed: false,
-        error: None,
+        stdout: Stdout::default(),
     };
     let deadline = args.duration.map(|d| Instant::now() + d);
     loop {
@@ -82,9 +81,9 @@ pub(crate) fn run(args: &EventsArgs) -> anyhow::Result<()> {
             Ended::Damaged(e) => return Err(e),
             Ended::End => return print.finish(),
             Ended::Stopped => {
-                return match print.error.take() {
+                return match print.stdout.error.take() {
                     Some(e) => Err(e),
-                    None if print.closed => Ok(()),
+                    None if print.stdout.closed => Ok(()),
                     None => print.finish(),
                 };
             }
@@ -128,27 +127,10 @@ struct Print<W: Write> {
     kinds: Option<u64>,
     count: Option<u64>,
     printed: u64,
-    /// stdout was closed (a pipe reader went away).
-    closed: bool,
-    error: Option<anyhow::Error>,
+    stdout: Stdout,
 }
 
 impl<W: Write> Print<W> {
-    /// Whether `result` of writing to stdout lets printing go on.
-    fn wrote(&mut self, result: io::Result<()>) -> ControlFlow<()> {
-        match result {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    self.closed = true;
-                } else {
-                    self.error = Some(anyhow::Error::from(e).context("writing events to stdout"));
-                }
-                ControlFlow::Break(())
-            }
-        }
-    }
-
     fn finish(&mut self) -> anyhow::Result<()> {
         if let Err(e) = self.printer.flush() {
             if e.kind() != io::ErrorKind::BrokenPipe {
@@ -183,7 +165,7 @@ impl<W: Write> Handler<Reads> for Print<W> {
             return ControlFlow::Continue(());
         }
         let printed = self.printer.print(event);
-        self.wrote(printed)?;
+        self.stdout.wrote(printed)?;
         self.printed += 1;
         if self.count.is_some_and(|c| self.printed >= c) {
             return ControlFlow::Break(());
@@ -193,7 +175,7 @@ impl<W: Write> Handler<Reads> for Print<W> {
 
     fn finished(&mut self, _: &Reads) -> ControlFlow<()> {
         let flushed = self.printer.flush();
-        self.wrote(flushed)
+        self.stdout.wrote(flushed)
     }
 }
 

@@ -116,3 +116,30 @@ pub(crate) fn init_logging() {
         .with_target(false)
         .try_init();
 }
+
+/// What became of writing to stdout: a closed pipe (a reader such as
+/// `head` went away) ends the command quietly, another error fails it.
+#[derive(Debug, Default)]
+pub(crate) struct Stdout {
+    /// The reader went away.
+    pub(crate) closed: bool,
+    /// A write failed otherwise.
+    pub(crate) error: Option<anyhow::Error>,
+}
+
+impl Stdout {
+    /// Whether the command may go on after a write that gave `result`.
+    pub(crate) fn wrote(&mut self, result: io::Result<()>) -> std::ops::ControlFlow<()> {
+        match result {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(e) => {
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    self.closed = true;
+                } else {
+                    self.error = Some(anyhow::Error::from(e).context("writing to stdout"));
+                }
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::ops::ControlFlow;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
-use super::{wanted, JudgeArgs};
+use super::{wanted, JudgeArgs, Stdout};
 use witness::config::control;
 use witness::pipeline::Pipeline;
 use witness::sinks::output::{Clock, Format, Printer};
@@ -150,12 +150,12 @@ fn replay_file(
     printer: &mut Printer<Vec<u8>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<Option<(u64, Option<anyhow::Error>)>> {
-    let mut judge = Judge { args, pipeline, sinks, printer, out, records: 0, closed: false, error: None };
+    let mut judge = Judge { args, pipeline, sinks, printer, out, records: 0, stdout: Stdout::default() };
     let ended = drive(&mut Capture(reader), &mut judge, &|| false)?;
-    if let Some(e) = judge.error {
+    if let Some(e) = judge.stdout.error {
         return Err(e);
     }
-    if judge.closed {
+    if judge.stdout.closed {
         return Ok(None);
     }
     let damage = match ended {
@@ -188,9 +188,7 @@ struct Judge<'a> {
     printer: &'a mut Printer<Vec<u8>>,
     out: &'a mut dyn Write,
     records: u64,
-    /// stdout was closed.
-    closed: bool,
-    error: Option<anyhow::Error>,
+    stdout: Stdout,
 }
 
 impl Handler<Capture<'_>> for Judge<'_> {
@@ -215,16 +213,6 @@ impl Handler<Capture<'_>> for Judge<'_> {
                 .and_then(|()| out.write_all(b"\n")),
             _ => self.printer.print(event).and_then(|()| out.write_all(&std::mem::take(self.printer.get_mut()))),
         };
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => {
-                if e.kind() == io::ErrorKind::BrokenPipe {
-                    self.closed = true;
-                } else {
-                    self.error = Some(e.into());
-                }
-                ControlFlow::Break(())
-            }
-        }
+        self.stdout.wrote(written)
     }
 }
