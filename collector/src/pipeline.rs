@@ -354,6 +354,12 @@ impl Pipeline {
         self.clock = clock;
     }
 
+    /// Names the host the events come from in evidence (a capture's, when
+    /// replaying one made elsewhere).
+    pub fn set_host(&mut self, host: String) {
+        self.config.origin.host = host;
+    }
+
     /// Starts reading another source (the next capture of a replay):
     /// sequence numbers start afresh and times come from `clock`.
     pub fn next_source(&mut self, clock: Clock) {
@@ -399,7 +405,7 @@ impl Pipeline {
         let cgroup_id = if cgroup_id == 0 { entry.as_ref().map_or(0, |e| e.cgroup_id) } else { cgroup_id };
         let cgroup_path = self.cgroups.as_mut().and_then(|c| c.path(cgroup_id));
         let info: CgroupInfo = cgroup_path.as_deref().map(cgroup::parse).unwrap_or_default();
-        if cgroup_id != 0 && !self.placements.contains_key(&cgroup_id) {
+        if cgroup_path.is_some() && !self.placements.contains_key(&cgroup_id) {
             if self.placements.len() >= MAX_PLACEMENTS {
                 self.placements.clear();
             }

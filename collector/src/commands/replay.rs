@@ -92,6 +92,7 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
         if n > 0 {
             pipeline.next_source(clock);
         }
+        pipeline.set_host(info.host.clone());
         let mut printer = Printer::new(Vec::new(), args.format, clock);
         let cpu = thread_cpu_time();
         let (records, damage) = match replay_file(args, reader, &mut pipeline, &mut sinks, &mut printer, &mut out)? {

@@ -33,7 +33,8 @@ pub const SCHEMA: &str = "witness.evidence/1";
 /// configuration changes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
-    /// The host's name.
+    /// The name of the host the events happened on (a capture's host when
+    /// it is replayed).
     pub host: String,
     /// This collector's version.
     pub collector: &'static str,
