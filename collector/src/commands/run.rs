@@ -150,7 +150,8 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
     }
     pipeline.set_drop_reasons(reasons);
     let seeded = pipeline.seed_processes();
-    let listeners = witness::enrich::sockdiag::seed(&mut pipeline);
+    let listeners = witness::enrich::sockdiag::owned_listeners();
+    let listeners = listeners.into_iter().map(|(at, pid)| pipeline.seed_listener(at, pid)).count();
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
     sinks.started(&mut pipeline, "run");
     let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);

@@ -14,8 +14,6 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_sys::{protocols::NETLINK_SOCK_DIAG, Socket, SocketAddr};
 
-use crate::pipeline::Pipeline;
-
 /// A socket from the dump.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listener {
@@ -113,23 +111,21 @@ pub fn listeners() -> std::io::Result<Vec<(Listener, Option<u32>)>> {
     Ok(all.into_iter().map(|l| (l, owners.get(&l.inode).copied())).collect())
 }
 
-/// Seeds the pipeline's listener map; returns how many were attributed.
-pub fn seed(p: &mut Pipeline) -> usize {
+/// The listening TCP sockets whose owning process is known, as listener
+/// addresses and their processes (none, and a warning, when sock_diag
+/// cannot be read).
+pub fn owned_listeners() -> Vec<(crate::enrich::peers::Bound, u32)> {
     match listeners() {
-        Ok(list) => {
-            let mut n = 0;
-            for (l, owner) in list {
-                if let Some(pid) = owner {
-                    // SOCK_STREAM: the dump is of TCP listeners.
-                    p.seed_listener(crate::enrich::peers::Bound { sock_type: 1, addr: l.addr, port: l.port }, pid);
-                    n += 1;
-                }
-            }
-            n
-        }
+        // SOCK_STREAM: the dump is of TCP listeners.
+        Ok(list) => list
+            .into_iter()
+            .filter_map(|(l, owner)| {
+                Some((crate::enrich::peers::Bound { sock_type: 1, addr: l.addr, port: l.port }, owner?))
+            })
+            .collect(),
         Err(e) => {
             tracing::warn!("cannot list existing sockets through sock_diag: {e}");
-            0
+            Vec::new()
         }
     }
 }
