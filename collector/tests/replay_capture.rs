@@ -297,6 +297,47 @@ fn a_truncated_capture_is_replayed_up_to_the_damage() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Every record of a capture is replayed, however many reads it takes
+/// (the replay once stopped at the first read that ended on a record
+/// boundary: here the first, an 88-byte record and 64-byte ones filling
+/// the reader's first 8 KiB after the 168-byte header).
+#[test]
+fn a_capture_is_replayed_to_its_end() {
+    use witness::source::capture::{CaptureInfo, CaptureWriter};
+    use witness_abi::record::{DropCount, PacketDropsRecord, RecordHeader, RecordKind, TcpStateRecord};
+    use zerocopy::{FromZeros, IntoBytes};
+    let dir = std::env::temp_dir().join(format!("witness-long-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("drops.cap");
+    let info =
+        CaptureInfo { abi_version: witness_abi::ABI_VERSION, boot_to_unix_ns: 0, kernel: "k".into(), host: "h".into() };
+    let mut w = CaptureWriter::create(&path, &info).unwrap();
+    let records = 10_001u64;
+    let mut h = RecordHeader::new_zeroed();
+    (h.len, h.kind, h.ts_ns) = (88, RecordKind::TcpState as u16, 1);
+    let mut bytes = h.as_bytes().to_vec();
+    bytes.extend_from_slice(TcpStateRecord::new_zeroed().as_bytes());
+    for seq in 1..records {
+        let mut h = RecordHeader::new_zeroed();
+        (h.len, h.kind, h.seq, h.ts_ns) = (64, RecordKind::PacketDrops as u16, seq, seq + 1);
+        let mut d = PacketDropsRecord::new_zeroed();
+        (d.interval_ns, d.total, d.nr_entries) = (1, 1, 1);
+        let mut e = DropCount::new_zeroed();
+        (e.reason, e.count) = (2, 1);
+        bytes.extend_from_slice(h.as_bytes());
+        bytes.extend_from_slice(d.as_bytes());
+        bytes.extend_from_slice(e.as_bytes());
+    }
+    assert_eq!(bytes.len() as u64, 88 + (records - 1) * 64);
+    w.write_batch(&bytes).unwrap();
+    w.finish().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_witness")).args(["replay", "--quiet"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!(": {records} records in ")), "not every record was replayed: {stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Unix times follow the clock the pipeline was last given (`witness run`
 /// measures the offset again every second, so a clock step moves them).
 #[test]

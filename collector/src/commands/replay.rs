@@ -173,9 +173,11 @@ impl Batches for Capture<'_> {
     fn next(&mut self, out: &mut Vec<Event>) -> anyhow::Result<Next> {
         // On damage, the batch holds the records before it: those are
         // judged, then the file ends.
+        // The file ends with an empty batch: a reader whose buffer is
+        // empty after a batch may still have the rest of the file to read.
         Ok(match self.0.next_batch_into(out) {
             Err(e) => Next::Damaged(e.into()),
-            Ok(()) if self.0.is_done() => Next::End,
+            Ok(()) if out.is_empty() && self.0.is_done() => Next::End,
             Ok(()) => Next::More,
         })
     }
