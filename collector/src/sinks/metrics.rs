@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
@@ -459,24 +459,20 @@ impl Collector for Exposition {
                 FamilyKind::Counter => MetricType::Counter,
                 FamilyKind::Gauge => MetricType::Gauge,
             };
-            let mut m = e.encode_descriptor(family.name, family.help, None, metric_type)?;
-            let mut result = Ok(());
+            let mut series: Vec<(Vec<(String, String)>, Num)> = Vec::new();
             (family.read)(&snap, &mut |labels, v| {
-                if result.is_ok() {
-                    result = match m.encode_family(&labels) {
-                        Ok(enc) => match (family.kind, v) {
-                            (FamilyKind::Counter, Num::Int(v)) => ConstCounter::new(v).encode(enc),
-                            // CAST: counters are u64; a gauge's count reads as f64.
-                            #[allow(clippy::cast_precision_loss)]
-                            (FamilyKind::Gauge, Num::Int(v)) => ConstGauge::new(v as f64).encode(enc),
-                            (FamilyKind::Counter, Num::Float(v)) => ConstCounter::new(v).encode(enc),
-                            (FamilyKind::Gauge, Num::Float(v)) => ConstGauge::new(v).encode(enc),
-                        },
-                        Err(e) => Err(e),
-                    };
-                }
+                series.push((labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), v));
             });
-            result?;
+            let mut m = e.encode_descriptor(family.name, family.help, None, metric_type)?;
+            match series.as_slice() {
+                // One series without labels: `name value`, not `name{} value`.
+                [(labels, v)] if labels.is_empty() => encode_value(family.kind, *v, m)?,
+                _ => {
+                    for (labels, v) in &series {
+                        encode_value(family.kind, *v, m.encode_family(labels)?)?;
+                    }
+                }
+            }
         }
         let mut m = e.encode_descriptor(
             // The encoder adds the unit to the name: witness_tcp_handshake_seconds.
@@ -517,6 +513,18 @@ impl Collector for Exposition {
         let abi = witness_abi::ABI_VERSION.to_string();
         info.encode(m.encode_family(&[("version", env!("CARGO_PKG_VERSION")), ("abi_version", abi.as_str())])?)?;
         process_metrics(&mut e)
+    }
+}
+
+/// One sample of a family of `kind`.
+fn encode_value(kind: FamilyKind, v: Num, enc: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+    match (kind, v) {
+        (FamilyKind::Counter, Num::Int(v)) => ConstCounter::new(v).encode(enc),
+        // CAST: a gauge's count reads as f64.
+        #[allow(clippy::cast_precision_loss)]
+        (FamilyKind::Gauge, Num::Int(v)) => ConstGauge::new(v as f64).encode(enc),
+        (FamilyKind::Counter, Num::Float(v)) => ConstCounter::new(v).encode(enc),
+        (FamilyKind::Gauge, Num::Float(v)) => ConstGauge::new(v).encode(enc),
     }
 }
 
@@ -669,6 +677,10 @@ mod tests {
         assert!(text.contains("witness_ring_fill_ratio{cpu=\"0\"} 0.5"), "{text}");
         assert!(text.contains("witness_hook_dropped_total{hook=\"security_file_open\"} 4"), "{text}");
         assert!(text.contains("witness_build_info{version="), "{text}");
+        // A family without labels is `name value`, as readers of the text
+        // format (and `grep '^name '`) expect.
+        assert!(text.contains("\nwitness_policy_cache_hits_total 0\n"), "{text}");
+        assert!(!text.contains("{}"), "{text}");
         assert!(text.contains("process_resident_memory_bytes "), "{text}");
         assert!(text.ends_with("# EOF\n"));
 
