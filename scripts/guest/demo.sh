@@ -48,7 +48,9 @@ echo "== verdicts per identity (witness run prints this when it stops)"
 grep -v -e '^20' -e 'INFO' /tmp/run.err | sed 's/^/   /'
 
 echo
-echo "== evidence log: one JSON line per non-allow event ($(wc -l < /tmp/evidence.jsonl) lines); the batch job's:"
+events=$(grep -c '"record":"event"' /tmp/evidence.jsonl || true)
+streams=$(grep -o '"stream":"[a-z_]*"' /tmp/evidence.jsonl | sed 's/.*:"\(.*\)"/\1/' | paste -sd' ')
+echo "== evidence log: one JSON line per non-allow event ($events), and what happened to the stream ($streams); the batch job's:"
 grep '"spiffe_id":"spiffe://demo.witness.test/data/batch"' /tmp/evidence.jsonl \
     | grep -v '"kind":"exit"' \
     | sed -e 's/.*"kind":"\([a-z_]*\)".*"outcome":"\([a-z]*\)".*"divergence":\([a-z_"]*\).*"policies":\[\([^]]*\)\].*/\1  outcome=\2  divergence=\3  policies=\4/' \
