@@ -75,11 +75,6 @@ impl Config {
         Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest, origin }
     }
 
-    /// Host, collector and the digests of this configuration, for evidence.
-    pub fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
     /// Identity label values by index (`unattested` last).
     pub fn identities(&self) -> &Arc<Vec<String>> {
         &self.identities

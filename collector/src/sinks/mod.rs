@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::evidence::Stream;
+use crate::evidence::{Line, Stream};
 use crate::internal::{self, InternalEvent};
 use crate::pipeline::{Judged, Pipeline};
 use crate::sinks::evidence::{EvidenceError, EvidenceLog};
@@ -76,11 +76,7 @@ impl Sinks {
 
     /// Writes the evidence line of a judged event to the log and OTLP.
     fn write(&mut self, p: &mut Pipeline, event: &Event, judged: &Judged) {
-        let line = p.evidence(event, judged);
-        let result = self.evidence.as_mut().map(|log| log.append(&line, line.time_unix_ns()));
-        if let Some(otlp) = &self.otlp {
-            otlp.emit(&line);
-        }
+        let result = send(&mut self.evidence, self.otlp.as_deref(), &p.evidence(event, judged));
         p.counters.evidence_lines += u64::from(result.is_some());
         p.counters.otlp_logs += u64::from(self.otlp.is_some());
         if let Some(result) = result {
@@ -97,12 +93,7 @@ impl Sinks {
     }
 
     fn write_one_stream(&mut self, p: &mut Pipeline, stream: &Stream, time_unix_ns: i128) {
-        let line = p.stream_line(stream, time_unix_ns);
-        let result = self.evidence.as_mut().map(|log| log.append(&line, time_unix_ns));
-        if let Some(otlp) = &self.otlp {
-            otlp.emit(&line);
-        }
-        if let Some(result) = result {
+        if let Some(result) = send(&mut self.evidence, self.otlp.as_deref(), &p.stream_line(stream, time_unix_ns)) {
             self.account(p, result);
         }
     }
@@ -181,6 +172,16 @@ impl Sinks {
     pub fn verdict_table(&self) -> String {
         self.tally.table()
     }
+}
+
+/// Gives one evidence line to the log and to OTLP; the log's result, if
+/// there is a log.
+fn send(evidence: &mut Option<EvidenceLog>, otlp: Option<&Otlp>, line: &Line<'_>) -> Option<Result<(), EvidenceError>> {
+    let result = evidence.as_mut().map(|log| log.append(line, line.time_unix_ns()));
+    if let Some(otlp) = otlp {
+        otlp.emit(line);
+    }
+    result
 }
 
 #[cfg(test)]
