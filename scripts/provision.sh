@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the witness build, demo and tests need on the host (Debian 12
 # or later): QEMU, busybox, mmdebstrap for the distribution chroots in which
-# kernel modules are built, Prometheus for the metrics tests, and build
+# kernel modules are built, Prometheus for the metrics tests, Chromium for
+# the incident report's rendering test, and build
 # tools for the collector. Idempotent: installs only what is missing, so a
 # second run costs a few dpkg queries. Kernel toolchains are not installed
 # here: each kernel's comes from its own suite, in a chroot
@@ -17,6 +18,8 @@ PACKAGES=(
     qemu-system-x86 busybox-static
     # metrics checks
     prometheus
+    # the incident report's rendering test (headless)
+    chromium
 )
 
 missing=()

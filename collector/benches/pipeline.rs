@@ -14,7 +14,9 @@
 //! binaries and secrets) and the example policies are written beside it.
 //!
 //! Each run is `taskset -c 0 witness replay CAPTURE CAPTURE --quiet
-//! --inventory ... --policy examples/policy --evidence ... --metrics ...`:
+//! --inventory ... --policy examples/policy --evidence ... --evidence-key
+//! ... --metrics ...` (every evidence line hash-chained, a signed checkpoint
+//! every 10,000 lines, and the log verified after the run):
 //! the same capture twice through one pipeline. `witness replay` reports
 //! each file's records and the CPU time its thread spent on them; the first
 //! pass fills the policy cache (cold), the second runs with it warm, which
@@ -269,6 +271,8 @@ fn run_once(capture: &Path, inventory: &Path, dir: &Path) -> Run {
         .arg(root().join("examples/policy"))
         .arg("--evidence")
         .arg(&evidence)
+        .arg("--evidence-key")
+        .arg(dir.join("pipeline-evidence.key"))
         .arg("--metrics")
         .arg(&metrics)
         .stderr(std::process::Stdio::piped())
@@ -289,6 +293,12 @@ fn run_once(capture: &Path, inventory: &Path, dir: &Path) -> Run {
     std::mem::forget(child);
     let r = rates(&stderr);
     assert_eq!(r.len(), 2, "witness replay did not report both passes:\n{stderr}");
+    let verified = Command::new(env!("CARGO_BIN_EXE_witness"))
+        .args(["evidence", "verify"])
+        .arg(&evidence)
+        .output()
+        .expect("witness evidence verify");
+    assert!(verified.status.success(), "the bench's evidence log does not verify: {verified:?}");
     Run { wall_s, cold: r[0], warm: r[1], max_rss_kib: usage.ru_maxrss }
 }
 
@@ -333,7 +343,7 @@ fn main() {
         .unwrap_or(0.0);
 
     println!(
-        "collector pipeline (witness replay --quiet of the capture twice, on CPU 0; {} records, {} processes, {} identities; evidence log and metrics on)",
+        "collector pipeline (witness replay --quiet of the capture twice, on CPU 0; {} records, {} processes, {} identities; evidence log (hash-chained, Ed25519-signed checkpoints) and metrics on)",
         shape.records, shape.processes, shape.identities
     );
     println!("{:<40} {:>12}  target", "figure", "value");

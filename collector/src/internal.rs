@@ -37,12 +37,15 @@ pub trait InternalEvent {
 pub struct Started {
     /// The subcommand.
     pub command: &'static str,
+    /// Every judged event is written (else those judged allow are not).
+    pub evidence_all: bool,
 }
 
 impl InternalEvent for Started {
     fn emit(self, to: &mut Telemetry<'_>) {
         tracing::debug!(command = self.command, "started");
-        to.record(Stream::Started { command: self.command }, Clock::now_unix_ns());
+        let evidence = if self.evidence_all { "all" } else { "not_allow" };
+        to.record(Stream::Started { command: self.command, evidence }, Clock::now_unix_ns());
     }
 }
 
@@ -70,6 +73,8 @@ pub struct SequenceGap {
     pub first_seq: u64,
     /// The last missing number.
     pub last_seq: u64,
+    /// The Unix time of the record before the gap.
+    pub previous_unix_ns: i128,
     /// The Unix time of the record after the gap.
     pub time_unix_ns: i128,
 }
@@ -79,7 +84,13 @@ impl InternalEvent for SequenceGap {
         let missing = self.last_seq - self.first_seq + 1;
         tracing::debug!(cpu = self.cpu, first_seq = self.first_seq, missing, "sequence gap");
         *to.counters.sequence_gaps.entry(self.cpu).or_default() += missing;
-        let gap = Stream::Gap { cpu: self.cpu, first_seq: self.first_seq, last_seq: self.last_seq, missing };
+        let gap = Stream::Gap {
+            cpu: self.cpu,
+            first_seq: self.first_seq,
+            last_seq: self.last_seq,
+            missing,
+            previous_time_unix_ns: self.previous_unix_ns.to_string(),
+        };
         to.record(gap, self.time_unix_ns);
     }
 }

@@ -39,6 +39,18 @@ enum Command {
     /// Workload identity tools.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Proves things about evidence logs offline: verify, completeness,
+    /// pubkey.
+    #[command(subcommand)]
+    Evidence(commands::evidence::EvidenceCommand),
+    /// Drift per identity over an evidence log (written with
+    /// --evidence-all): declarations never used, behaviour never declared,
+    /// events judged other than allow.
+    Drift(commands::evidence::DriftArgs),
+    /// Who held each declared secret and keyring key, by which path, and
+    /// whether the kernel allowed it; holders other than the owner are
+    /// divergences.
+    Possession(commands::evidence::PossessionArgs),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +105,9 @@ fn main() -> ExitCode {
             commands::policy::validate(&policy, inventory.as_deref(), schema)
         }
         Command::Identity(IdentityCommand::Explain { pid, inventory }) => commands::identity::explain(pid, &inventory),
+        Command::Evidence(command) => commands::evidence::run(command),
+        Command::Drift(args) => commands::evidence::drift(&args),
+        Command::Possession(args) => commands::evidence::possession(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

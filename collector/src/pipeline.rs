@@ -31,7 +31,10 @@ use crate::enrich::digests::Digests;
 use crate::enrich::drop_reasons::DropReasons;
 use crate::enrich::peers::{Bound, Listeners};
 use crate::enrich::process_table::{ImageKey, ProcessTable};
-use crate::evidence::{Ancestor, Body as LineBody, Identity, Judgement, Line, Origin, Placement, Process, Stream};
+use crate::evidence::{
+    Ancestor, Body as LineBody, Checkpoint, CpuCounters, Identity, Judgement, KernelCounters, Line, Origin, Placement,
+    Process, Stream,
+};
 use crate::identity::{Inventory, Subject, Workload};
 use crate::internal::{self, InternalEvent, Telemetry};
 use crate::policy::{Divergence, Facts, Judge, Outcome, Policies, Principal, Question, Resource};
@@ -141,6 +144,16 @@ pub struct Judged {
     /// Deciding policies: kept for events that become evidence, and for
     /// every event when [`Options::keep_policies`] is set; None otherwise.
     pub policies: Option<Arc<[String]>>,
+    /// The event touched a credential: a declared secret (the index of the
+    /// workload declaring it; `u32::MAX` for a file only the kernel's
+    /// secret filter named) or a keyring (`u32::MAX`). Such events are
+    /// always evidence: who holds an identity's credentials
+    /// (`witness possession`) is answered from them.
+    pub credential: Option<u32>,
+    /// For a connect: the identity index of the workload serving the
+    /// address connected to, when a listener of a declared workload is
+    /// known.
+    pub peer: Option<u32>,
 }
 
 /// Bytes as text, invalid UTF-8 replaced: `String::from_utf8_lossy`, but
@@ -322,7 +335,12 @@ impl Pipeline {
         self.emit(internal::ConfigChanged);
     }
 
-    /// The current configuration.
+    /// The options it runs with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
     }
@@ -443,12 +461,19 @@ impl Pipeline {
         self.counters.records += events.len() as u64;
         for event in events {
             let m = event.meta;
-            match self.tracker.observe(m.cpu, m.seq) {
-                Observation::Gap { missing } => {
+            match self.tracker.observe(m.cpu, m.seq, m.ts_ns) {
+                Observation::Gap { missing, previous_ts_ns } => {
                     lost += missing;
                     let (first_seq, last_seq) = (m.seq - missing, m.seq - 1);
                     let time_unix_ns = self.clock.unix_ns(m.ts_ns);
-                    self.emit(internal::SequenceGap { cpu: m.cpu, first_seq, last_seq, time_unix_ns });
+                    let previous_unix_ns = self.clock.unix_ns(previous_ts_ns);
+                    self.emit(internal::SequenceGap {
+                        cpu: m.cpu,
+                        first_seq,
+                        last_seq,
+                        previous_unix_ns,
+                        time_unix_ns,
+                    });
                 }
                 Observation::InOrder | Observation::Restart => {
                     // The CPU's series exists from its first record on.
@@ -533,6 +558,8 @@ impl Pipeline {
         let workload = inventory.workloads().get(identity as usize);
         let mut divergence = Divergence::None;
         let mut verdict = 0;
+        let mut credential = None;
+        let mut peer = None;
         let resource = match &event.body {
             Body::Fork(_) | Body::Exit(_) => None,
             Body::Exec { rec, path, .. } => {
@@ -560,20 +587,21 @@ impl Pipeline {
                 // A secret by its path, by its file under another path
                 // (device and inode; a create has no inode yet), or, for a
                 // rename, by the path it is renamed to.
-                let by_inode = || {
-                    let owner = self.secret_inodes.get(&(u64::from(rec.dev), rec.ino)).filter(|_| rec.ino != 0);
-                    owner.and_then(|&i| inventory.workloads().get(i as usize))
-                };
+                let by_inode =
+                    || self.secret_inodes.get(&(u64::from(rec.dev), rec.ino)).filter(|_| rec.ino != 0).copied();
                 let renamed_to =
-                    || (kind == RecordKind::FileRename).then(|| inventory.secret_owner(&lossy(path2))).flatten();
-                let owner =
-                    inventory.secret_owner(&path).or_else(by_inode).or_else(renamed_to).map(|w| w.spiffe_id.as_str());
+                    || (kind == RecordKind::FileRename).then(|| inventory.secret_owner_index(&lossy(path2))).flatten();
+                let index = inventory.secret_owner_index(&path).or_else(by_inode).or_else(renamed_to);
+                let owner = index.and_then(|i| inventory.workloads().get(i as usize)).map(|w| w.spiffe_id.as_str());
                 // Opening, creating, unlinking or renaming another
                 // workload's secret.
                 if owner.is_some_and(|o| Some(o) != workload.map(|w| w.spiffe_id.as_str())) {
                     divergence = Divergence::ForeignSecret;
                 }
                 let secret = owner.is_some() || (rec.path_flags | rec.path2_flags) & FILE_PATH_SECRET != 0;
+                if secret {
+                    credential = Some(index.unwrap_or(u32::MAX));
+                }
                 Some(Resource::File { path, secret_owner: Cow::Borrowed(owner.unwrap_or("")), secret })
             }
             Body::Sock(r) => {
@@ -581,7 +609,7 @@ impl Pipeline {
                 let proc_root = self.options.read_host_files.then_some(self.proc_root.as_path());
                 let tables = PeerTables { listeners: &mut self.listeners, connects: &mut self.connects, proc_root };
                 let (names, unattested) = (&self.config.identities[..], self.config.unattested());
-                sock(tables, names, unattested, kind, r, identity, workload, &mut divergence)
+                sock(tables, names, unattested, kind, r, identity, workload, (&mut divergence, &mut peer))
             }
             Body::Cred(c) => Some(Resource::Credential {
                 uid: c.new_uid,
@@ -609,14 +637,16 @@ impl Pipeline {
             }
             Body::Key { rec, key_type, description } => {
                 verdict = rec.verdict;
+                credential = Some(u32::MAX);
                 Some(Resource::Key { key_type: lossy(key_type), description: lossy(description) })
             }
             Body::TcpState(_) | Body::PacketDrops { .. } | Body::Unknown => return None,
         };
         // The deciding policies are copied out (an atomic count) only for
         // events that become evidence, or when the caller asked for all.
-        let keep =
-            |outcome: Outcome| outcome != Outcome::Allow || self.options.evidence_all || self.options.keep_policies;
+        let keep = |outcome: Outcome| {
+            outcome != Outcome::Allow || credential.is_some() || self.options.evidence_all || self.options.keep_policies
+        };
         let raise =
             |outcome: Outcome| if divergence == Divergence::None { outcome } else { outcome.max(Outcome::Investigate) };
         let (outcome, policies) = match resource {
@@ -660,12 +690,12 @@ impl Pipeline {
         if divergence != Divergence::None {
             self.counters.divergence(identity, divergence);
         }
-        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies })
+        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies, credential, peer })
     }
 
     /// Whether a judged event goes to the evidence sinks.
     pub fn is_evidence(&self, judged: &Judged) -> bool {
-        self.options.evidence_all || judged.outcome != Outcome::Allow
+        self.options.evidence_all || judged.outcome != Outcome::Allow || judged.credential.is_some()
     }
 
     /// The evidence line of a judged event: the record, the workload,
@@ -706,6 +736,18 @@ impl Pipeline {
             divergence: judged.divergence,
             policies: judged.policies.as_deref().unwrap_or(&[]),
             process,
+            secret_of: judged
+                .credential
+                .and_then(|i| self.config.inventory.workloads().get(i as usize))
+                .map(|w| w.spiffe_id.as_str()),
+            peer: judged.peer.and_then(|i| self.config.workload(i)).map(|w| w.spiffe_id.as_str()),
+            sha256: match &event.body {
+                Body::Exec { rec, .. } => self
+                    .digests
+                    .cached(ImageKey::from_kernel(rec.dev, rec.ino, rec.mtime_sec))
+                    .map(|d| crate::text::hex(&d)),
+                _ => None,
+            },
         };
         Line { origin: &self.config.origin, body: LineBody::Event(judgement) }
     }
@@ -713,6 +755,32 @@ impl Pipeline {
     /// A stream record as an evidence line.
     pub fn stream_line<'a>(&'a self, stream: &'a Stream, time_unix_ns: i128) -> Line<'a> {
         Line { origin: &self.config.origin, body: LineBody::Stream(stream, time_unix_ns) }
+    }
+
+    /// The line of a checkpoint.
+    pub fn checkpoint_line<'a>(&'a self, checkpoint: &'a Checkpoint, time_unix_ns: i128) -> Line<'a> {
+        Line { origin: &self.config.origin, body: LineBody::Checkpoint(checkpoint, time_unix_ns) }
+    }
+
+    /// What a checkpoint says now: records read and lost, and the kernel's
+    /// counters as last read.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let c = &self.counters;
+        let kernel = (!c.rings.is_empty()).then(|| KernelCounters {
+            cpus: c
+                .rings
+                .iter()
+                .map(|(&cpu, r)| CpuCounters {
+                    cpu,
+                    produced: r.produced,
+                    dropped_full: r.dropped_full,
+                    dropped_nested: r.dropped_nested,
+                })
+                .collect(),
+            hooks_dropped: c.hook_dropped.clone(),
+            kinds: c.kernel_kind_mask.map(crate::config::control::kind_names),
+        });
+        Checkpoint { records: c.records, lost: self.lost(), kernel }
     }
 }
 
@@ -736,7 +804,7 @@ fn sock<'c>(
     r: &SockRecord,
     identity: u32,
     workload: Option<&Workload>,
-    divergence: &mut Divergence,
+    (divergence, peer): (&mut Divergence, &mut Option<u32>),
 ) -> Option<Resource<'c>> {
     let (addr, port) = match kind {
         RecordKind::SockBind | RecordKind::SockListen => (&r.local, r.local.port),
@@ -753,6 +821,7 @@ fn sock<'c>(
         .then(|| tables.listeners.resolve(r.sock_type, ip, port, client_netns))
         .flatten()
         .filter(|i| *i != unattested);
+    *peer = peer_identity;
     // CAST: u32 to usize widens.
     let peer_id = peer_identity.and_then(|i| names.get(i as usize)).map_or("", String::as_str);
     let declared = match workload {

@@ -138,7 +138,7 @@ fn the_log_records_gaps_and_reloads() {
     let options = Options { read_host_files: false, evidence_all: true, ..Options::default() };
     let mut p = Pipeline::new(inventory("one"), options, Clock::identity());
     let mut sinks = Sinks::new(Some(EvidenceLog::open(&path, Policy::default()).unwrap()), None);
-    sinks.emit(&mut p, witness::internal::Started { command: "test" });
+    sinks.emit(&mut p, witness::internal::Started { command: "test", evidence_all: true });
     let batch = [fork(1, 0), fork(1, 5)];
     assert_eq!(p.track(&batch), 4);
     for e in &batch {
@@ -155,15 +155,21 @@ fn the_log_records_gaps_and_reloads() {
         .iter()
         .map(|l| match l["record"].as_str().unwrap() {
             "stream" => l["stream"].as_str().unwrap().to_string(),
+            "checkpoint" => "checkpoint".to_string(),
             _ => format!("{}#{}", l["kind"].as_str().unwrap(), l["seq"]),
         })
         .collect();
-    assert_eq!(shape, ["started", "gap", "fork#0", "fork#5", "config_changed", "fork#6", "stopped"]);
+    assert_eq!(shape, ["started", "gap", "fork#0", "fork#5", "config_changed", "fork#6", "stopped", "checkpoint"]);
     let gap = &lines[1];
     assert_eq!((gap["cpu"].as_u64(), gap["first_seq"].as_u64(), gap["last_seq"].as_u64()), (Some(1), Some(1), Some(4)));
     assert_eq!(gap["missing"], 4);
-    // The gap is placed at the time of the record after it.
+    // The gap is placed at the time of the record after it, and says when
+    // the record before it was.
     assert_eq!(gap["time_unix_ns"], "5");
+    assert_eq!(gap["previous_time_unix_ns"], "0");
+    // The closing checkpoint counts what the collector read.
+    assert_eq!((lines[7]["records"].as_u64(), lines[7]["lost"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(lines[0]["evidence"], "all");
     let digest = |l: &Value| l["config"]["inventory"].as_str().unwrap().to_string();
     assert_eq!(digest(&lines[3]), digest(&lines[0]));
     assert_ne!(digest(&lines[4]), digest(&lines[3]), "config_changed carries the new inventory's digest");

@@ -154,7 +154,7 @@ impl<W: Write> Handler<Reads> for Print<W> {
     fn arrived(&mut self, events: &[Event]) {
         for event in events {
             let m = event.meta();
-            if let Observation::Gap { missing } = self.tracker.observe(m.cpu, m.seq) {
+            if let Observation::Gap { missing, .. } = self.tracker.observe(m.cpu, m.seq, m.ts_ns) {
                 eprintln!("witness: {missing} records lost on CPU {} before sequence {}", m.cpu, m.seq);
             }
         }

@@ -4,7 +4,9 @@
 //! Exit codes: 0 success; 1 any other error (including a control request
 //! refused for lack of CAP_SYS_ADMIN, and an invalid policy or inventory);
 //! 2 bad command line; 3 the witness module is not loaded or went away;
-//! 4 the module speaks another ABI version ([`exit_code`]).
+//! 4 the module speaks another ABI version; 5 the evidence does not prove
+//! what was asked (a log fails verification, a window is incomplete)
+//! ([`exit_code`]).
 
 use std::io;
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use witness::source::device::DeviceError;
 pub(crate) mod configure;
 pub(crate) mod drive;
 pub(crate) mod events;
+pub(crate) mod evidence;
 pub(crate) mod identity;
 pub(crate) mod policy;
 pub(crate) mod record;
@@ -24,7 +27,7 @@ pub(crate) mod run;
 pub(crate) mod status;
 
 /// What judges events (shared by run and replay).
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Debug)]
 pub(crate) struct JudgeArgs {
     /// The identity inventory (TOML).
     #[arg(long)]
@@ -50,6 +53,17 @@ pub(crate) struct JudgeArgs {
     /// a second old, and every command syncs on rotation and exit).
     #[arg(long, default_value_t = 0)]
     pub(crate) evidence_sync_every: u32,
+    /// Sign evidence checkpoints with this Ed25519 key (PKCS#8 PEM; created,
+    /// mode 0600, if absent). Without it checkpoints are unsigned.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) evidence_key: Option<PathBuf>,
+    /// A checkpoint after at most this many evidence lines.
+    #[arg(long, value_name = "LINES", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) evidence_checkpoint_lines: u64,
+    /// A checkpoint at most this long after the last one, while lines are
+    /// written.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub(crate) evidence_checkpoint_seconds: Duration,
     /// Most (identity, kind, outcome) metric series before new ones go to
     /// identity="_overflow".
     #[arg(long, default_value_t = 10_000)]
@@ -68,6 +82,34 @@ impl JudgeArgs {
             sync_every: self.evidence_sync_every,
             ..Default::default()
         }
+    }
+
+    /// The sinks for these arguments: the evidence log (opened, the chain
+    /// picked up where it ended) and its checkpoints (the key loaded, or
+    /// created and announced).
+    pub(crate) fn sinks(&self) -> anyhow::Result<witness::sinks::Sinks> {
+        use witness::evidence::chain::Signer;
+        let evidence = self
+            .evidence
+            .as_ref()
+            .map(|p| witness::sinks::evidence::EvidenceLog::open(p, self.evidence_policy()))
+            .transpose()?;
+        let signer = self.evidence_key.as_deref().map(Signer::load_or_create).transpose()?;
+        if let Some(s) = signer.as_ref().filter(|s| s.created) {
+            tracing::info!(
+                "created the evidence key {} ({}); keep its public key: {}",
+                s.path.display(),
+                "mode 0600",
+                s.name
+            );
+        }
+        let mut sinks = witness::sinks::Sinks::new(evidence, None);
+        sinks.checkpoints = witness::sinks::Checkpoints {
+            signer,
+            every_lines: self.evidence_checkpoint_lines,
+            every: self.evidence_checkpoint_seconds,
+        };
+        Ok(sinks)
     }
 
     /// The pipeline's options these arguments set.
@@ -96,8 +138,12 @@ pub(crate) fn parse_seconds(s: &str) -> Result<Duration, String> {
 }
 
 /// The process exit code for an error: 3 when the module is not loaded or
-/// went away, 4 when it speaks another ABI version, else 1.
+/// went away, 4 when it speaks another ABI version, 5 when evidence does
+/// not prove what was asked, else 1.
 pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<evidence::Unproven>().is_some() {
+        return 5;
+    }
     match e.downcast_ref::<DeviceError>() {
         Some(DeviceError::NotLoaded { .. } | DeviceError::ShuttingDown { .. } | DeviceError::Gone { .. }) => 3,
         Some(DeviceError::AbiMismatch { .. }) => 4,

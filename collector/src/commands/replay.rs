@@ -65,13 +65,7 @@ pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     let mut readers =
         args.files.iter().map(|f| CaptureReader::open(f).map(|r| (f, r))).collect::<Result<Vec<_>, _>>()?;
     let clock = Clock::with_offset(readers[0].1.info().boot_to_unix_ns);
-    let evidence = args
-        .judge
-        .evidence
-        .as_ref()
-        .map(|p| witness::sinks::evidence::EvidenceLog::open(p, args.judge.evidence_policy()))
-        .transpose()?;
-    let mut sinks = Sinks::new(evidence, None);
+    let mut sinks = args.judge.sinks()?;
     let options = witness::pipeline::Options {
         read_host_files: args.read_host_files,
         // A capture's cgroup ids are its host's.

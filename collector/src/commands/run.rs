@@ -30,7 +30,6 @@ use std::ops::ControlFlow;
 use super::drive::{drive, Batches, Ended, Handler, Next};
 use witness::internal;
 use witness::pipeline::{load_config, Config, Pipeline};
-use witness::sinks::evidence::{EvidenceLog, Policy as EvidencePolicy};
 use witness::sinks::metrics::RingFigures;
 use witness::sinks::otlp::Otlp;
 use witness::sinks::Sinks;
@@ -52,10 +51,8 @@ pub(crate) struct RunOptions {
     pub(crate) inventory: Option<PathBuf>,
     /// Policy files or directories.
     pub(crate) policies: Vec<PathBuf>,
-    /// Evidence log path.
-    pub(crate) evidence: Option<PathBuf>,
-    /// Evidence rotation and fsync.
-    pub(crate) evidence_policy: EvidencePolicy,
+    /// The evidence log and its checkpoints.
+    pub(crate) judge: JudgeArgs,
     /// Metrics listen address (None: no endpoint).
     pub(crate) listen: Option<SocketAddr>,
     /// Export over OTLP.
@@ -86,8 +83,7 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
     };
     tracing::info!("loading the configuration");
     let config = load_config(opts.inventory.as_deref(), &opts.policies, opts.cache_entries)?;
-    let evidence = opts.evidence.as_ref().map(|p| EvidenceLog::open(p, opts.evidence_policy)).transpose()?;
-    let mut sinks = Sinks::new(evidence, None);
+    let mut sinks = opts.judge.sinks()?;
     let shared = sinks.shared.clone();
     if opts.otlp {
         let protocol = witness::sinks::otlp::Protocol::from_env()?;
@@ -287,6 +283,8 @@ impl Handler<Source> for Daemon<'_> {
                     }
                 }
             }
+            // What the module records: a kind turned off is not "lost".
+            p.counters.kernel_kind_mask = source.device().config().ok().map(|c| c.kind_mask);
             self.last_stats = Instant::now();
         }
         // The ring space is given back after this (if durable): what was
@@ -448,8 +446,7 @@ pub(crate) fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<
         device: args.device,
         inventory: args.judge.inventory.clone(),
         policies: args.judge.policy.clone(),
-        evidence: args.judge.evidence.clone(),
-        evidence_policy: args.judge.evidence_policy(),
+        judge: args.judge.clone(),
         listen: (!args.no_metrics).then_some(args.listen),
         otlp: args.otlp || witness::sinks::otlp::configured(),
         options: args.judge.options(),
@@ -493,6 +490,9 @@ pub(crate) fn merge_settings(args: &mut RunArgs, s: witness::config::settings::S
     take(explicit, "evidence_max_bytes", s.evidence_max_bytes, &mut j.evidence_max_bytes);
     take(explicit, "evidence_keep", s.evidence_keep, &mut j.evidence_keep);
     take(explicit, "evidence_sync_every", s.evidence_sync_every, &mut j.evidence_sync_every);
+    take(explicit, "evidence_key", s.evidence_key.map(Some), &mut j.evidence_key);
+    take(explicit, "evidence_checkpoint_lines", s.evidence_checkpoint_lines, &mut j.evidence_checkpoint_lines);
+    take(explicit, "evidence_checkpoint_seconds", s.evidence_checkpoint_seconds, &mut j.evidence_checkpoint_seconds);
     take(explicit, "series_budget", s.series_budget, &mut j.series_budget);
     take(explicit, "cache_entries", s.cache_entries, &mut j.cache_entries);
     take(explicit, "listen", s.listen, &mut args.listen);

@@ -34,6 +34,13 @@ pub struct Settings {
     pub evidence_keep: Option<u32>,
     /// fsync every N evidence lines.
     pub evidence_sync_every: Option<u32>,
+    /// The Ed25519 key that signs checkpoints (created if absent).
+    pub evidence_key: Option<PathBuf>,
+    /// Lines between checkpoints, at most.
+    pub evidence_checkpoint_lines: Option<u64>,
+    /// Seconds between checkpoints, at most.
+    #[serde(default, deserialize_with = "seconds_option")]
+    pub evidence_checkpoint_seconds: Option<std::time::Duration>,
     /// Metric series budget.
     pub series_budget: Option<usize>,
     /// Policy decisions cached.
@@ -78,6 +85,15 @@ fn listen_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Socket
     parse_listen(&s).map(Some).map_err(serde::de::Error::custom)
 }
 
+fn seconds_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<std::time::Duration>, D::Error> {
+    let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+    std::time::Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("{secs} is not a usable number of seconds (above 0)")))
+}
+
 impl Settings {
     /// Reads `path`.
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
@@ -101,7 +117,10 @@ impl Settings {
                 *p = base.join(&*p);
             }
         };
-        for p in [&mut settings.device, &mut settings.inventory, &mut settings.evidence].into_iter().flatten() {
+        for p in [&mut settings.device, &mut settings.inventory, &mut settings.evidence, &mut settings.evidence_key]
+            .into_iter()
+            .flatten()
+        {
             anchor(p);
         }
         for p in settings.policy.iter_mut().flatten() {
@@ -167,6 +186,9 @@ impl SettingsFile {
             ("evidence_max_bytes", a.evidence_max_bytes != b.evidence_max_bytes),
             ("evidence_keep", a.evidence_keep != b.evidence_keep),
             ("evidence_sync_every", a.evidence_sync_every != b.evidence_sync_every),
+            ("evidence_key", a.evidence_key != b.evidence_key),
+            ("evidence_checkpoint_lines", a.evidence_checkpoint_lines != b.evidence_checkpoint_lines),
+            ("evidence_checkpoint_seconds", a.evidence_checkpoint_seconds != b.evidence_checkpoint_seconds),
             ("series_budget", a.series_budget != b.series_budget),
             ("listen", a.listen != b.listen),
             ("metrics", a.metrics != b.metrics),

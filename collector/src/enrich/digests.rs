@@ -23,8 +23,13 @@ impl Digests {
 }
 
 impl Digests {
-    /// The digest of the file `key` names: from the cache, or by hashing
-    /// the first of `candidates` that is still that file.
+    /// The digest of the file `key` names, if it was hashed already.
+    pub fn cached(&self, key: ImageKey) -> Option<[u8; 32]> {
+        self.map.get(&key).copied().flatten()
+    }
+
+    /// The digest of the executable `key` names: from the cache, or by
+    /// hashing the first of `candidates` that is still that file.
     pub fn get(&mut self, key: ImageKey, candidates: &[PathBuf]) -> Option<[u8; 32]> {
         use std::os::unix::fs::MetadataExt;
         if let Some(d) = self.map.get(&key) {

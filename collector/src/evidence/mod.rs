@@ -18,6 +18,13 @@
 //! event line, below the evidence threshold (allowed, and counted), or in
 //! a gap or loss record.
 
+pub mod chain;
+pub mod completeness;
+pub mod drift;
+pub mod possession;
+pub mod read;
+pub mod verify;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use sha2::{Digest as _, Sha256};
 
@@ -195,6 +202,12 @@ pub struct Judgement<'a> {
     pub policies: &'a [String],
     /// The process (None for records without a task).
     pub process: Option<Process<'a>>,
+    /// The workload whose declared secret the event touched.
+    pub secret_of: Option<&'a str>,
+    /// For a connect, the declared workload serving the address.
+    pub peer: Option<&'a str>,
+    /// For an exec, the SHA-256 of the executable (hex), when known.
+    pub sha256: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -212,6 +225,9 @@ pub enum Stream {
     Started {
         /// The command: `run` or `replay`.
         command: &'static str,
+        /// Which judged events get a line: `all`, or `not_allow` (events
+        /// judged allow are then counted in metrics, not written).
+        evidence: &'static str,
     },
     /// The collector stopped; what it saw in all.
     Stopped {
@@ -232,6 +248,10 @@ pub enum Stream {
         last_seq: u64,
         /// How many: `last_seq - first_seq + 1`.
         missing: u64,
+        /// The Unix time (nanoseconds, a string) of the record read before
+        /// them on this CPU; the line's time is the record's after them.
+        /// They were produced in between.
+        previous_time_unix_ns: String,
     },
     /// The device was opened; sequence numbers start afresh when the module
     /// was loaded again.
@@ -300,6 +320,47 @@ impl Stream {
     }
 }
 
+/// What a checkpoint line states, besides its origin. The log adds its
+/// place in the chain, its key and its signature
+/// ([`chain`]); its `prev` covers every line before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Checkpoint {
+    /// Records this collector read since it started.
+    pub records: u64,
+    /// Records its sequence numbers say were lost since it started.
+    pub lost: u64,
+    /// The kernel's counters as last read (None: no device is read, as in
+    /// a replay).
+    pub kernel: Option<KernelCounters>,
+}
+
+/// The module's own counters, as `witness status` shows them: what lets a
+/// reader account for records lost while no collector was reading.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KernelCounters {
+    /// Per ring.
+    pub cpus: Vec<CpuCounters>,
+    /// Events each hook lost, ring drops (which are also sequence gaps)
+    /// and losses before the ring (probe misses, which are not).
+    pub hooks_dropped: std::collections::BTreeMap<&'static str, u64>,
+    /// The kinds the module records (None: not known); a kind not listed
+    /// is filtered out in the kernel.
+    pub kinds: Option<Vec<&'static str>>,
+}
+
+/// One ring's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CpuCounters {
+    /// The CPU.
+    pub cpu: u32,
+    /// Records published.
+    pub produced: u64,
+    /// Records dropped because the ring was full.
+    pub dropped_full: u64,
+    /// Records dropped by nested producers.
+    pub dropped_nested: u64,
+}
+
 /// One evidence line: a judged event or a stream record, with its origin.
 #[derive(Clone, Debug)]
 pub struct Line<'a> {
@@ -309,13 +370,18 @@ pub struct Line<'a> {
     pub body: Body<'a>,
 }
 
-/// The two kinds of [`Line`].
+/// The kinds of [`Line`].
+// A line lives on the stack while it is written; boxing the event (the
+// common case) would allocate once per line.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Body<'a> {
     /// A judged event.
     Event(Judgement<'a>),
     /// A stream record, at a Unix time in nanoseconds.
     Stream(&'a Stream, i128),
+    /// A checkpoint, at a Unix time in nanoseconds.
+    Checkpoint(&'a Checkpoint, i128),
 }
 
 impl Line<'_> {
@@ -323,7 +389,7 @@ impl Line<'_> {
     pub fn time_unix_ns(&self) -> i128 {
         match &self.body {
             Body::Event(j) => j.time_unix_ns,
-            Body::Stream(_, t) => *t,
+            Body::Stream(_, t) | Body::Checkpoint(_, t) => *t,
         }
     }
 }
@@ -343,15 +409,25 @@ impl Serialize for Line<'_> {
             Body::Stream(stream, t) => {
                 self.origin.write(&mut m, "stream", *t)?;
                 // Rare lines: through a Value, for the derived tagging.
-                if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(stream) {
-                    for (k, v) in &fields {
-                        m.serialize_entry(k, v)?;
-                    }
-                }
+                flatten(&mut m, stream)?;
+            }
+            Body::Checkpoint(checkpoint, t) => {
+                self.origin.write(&mut m, "checkpoint", *t)?;
+                flatten(&mut m, checkpoint)?;
             }
         }
         m.end()
     }
+}
+
+/// The members of `value`'s object, into `m`.
+fn flatten<M: SerializeMap>(m: &mut M, value: &impl Serialize) -> Result<(), M::Error> {
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(value) {
+        for (k, v) in &fields {
+            m.serialize_entry(k, v)?;
+        }
+    }
+    Ok(())
 }
 
 impl Judgement<'_> {
@@ -368,6 +444,15 @@ impl Judgement<'_> {
         o.field("kernel", Kernel { verdict: self.kernel_verdict, denied: self.kernel_verdict != 0 });
         o.field("divergence", (self.divergence != Divergence::None).then(|| self.divergence.name()));
         o.field("policies", self.policies);
+        if let Some(owner) = self.secret_of {
+            o.field("secret_of", owner);
+        }
+        if let Some(peer) = self.peer {
+            o.field("peer", peer);
+        }
+        if let Some(sha256) = &self.sha256 {
+            o.field("sha256", sha256);
+        }
         if let Some(p) = &self.process {
             o.field("process", p);
         }
@@ -412,9 +497,9 @@ mod tests {
     #[test]
     fn stream_names_match_their_serialization() {
         let all = [
-            Stream::Started { command: "run" },
+            Stream::Started { command: "run", evidence: "all" },
             Stream::Stopped { records: 1, lost: 0 },
-            Stream::Gap { cpu: 1, first_seq: 5, last_seq: 6, missing: 2 },
+            Stream::Gap { cpu: 1, first_seq: 5, last_seq: 6, missing: 2, previous_time_unix_ns: "1".into() },
             Stream::DeviceOpened { abi_version: 1, rings: 2 },
             Stream::ModuleGone,
             Stream::ConfigChanged,

@@ -463,6 +463,11 @@ impl Inventory {
     /// The workload declaring `path` a secret, if any (the first in file
     /// order).
     pub fn secret_owner(&self, path: &str) -> Option<&Workload> {
+        self.secret_owner_index(path).map(|w| &self.workloads[w as usize])
+    }
+
+    /// The index of the workload declaring `path` a secret, if any.
+    pub fn secret_owner_index(&self, path: &str) -> Option<u32> {
         if self.index.secrets.is_empty() || !path.starts_with('/') {
             return None;
         }
@@ -475,7 +480,7 @@ impl Inventory {
                 }
             }
         }
-        first.map(|w| &self.workloads[w as usize])
+        first
     }
 
     /// The workload with this SPIFFE ID (not on the hot path).

@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::evidence::chain::{self, Head, Signer};
+
 /// Why the evidence log failed.
 #[derive(Debug, Error)]
 #[error("evidence log {path}: {what}: {error}")]
@@ -107,6 +109,8 @@ pub struct EvidenceLog {
     unsynced: u32,
     oldest_unsynced: Option<Instant>,
     policy: Policy,
+    /// The chain's last line.
+    head: Head,
     /// Bytes trimmed from a cut last line when the log was opened.
     pub trimmed: u64,
 }
@@ -118,6 +122,7 @@ impl EvidenceLog {
         let mut file = options().open(path).map_err(err("opening"))?;
         let trimmed = trim_partial_line(&mut file).map_err(err("repairing a cut last line"))?;
         let size = file.metadata().map_err(err("reading its size"))?.len();
+        let head = chain_head(&mut file, path).map_err(err("reading its last line"))?;
         Ok(Self {
             path: path.into(),
             file,
@@ -128,13 +133,40 @@ impl EvidenceLog {
             unsynced: 0,
             oldest_unsynced: None,
             policy,
+            head,
             trimmed,
         })
     }
 
-    /// Appends one JSON object as a line; `time_unix_ns` is its event's
-    /// time, for the loss record should the line be lost.
+    /// Appends one JSON object as a line, linked into the chain;
+    /// `time_unix_ns` is its event's time, for the loss record should the
+    /// line be lost.
     pub fn append<T: serde::Serialize + ?Sized>(&mut self, value: &T, time_unix_ns: i128) -> Result<(), EvidenceError> {
+        self.append_line(value, time_unix_ns, None)
+    }
+
+    /// Appends a checkpoint line (a JSON object), signed by `signer` if
+    /// there is one (see [`crate::evidence::chain`]).
+    pub fn checkpoint<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        time_unix_ns: i128,
+        signer: Option<&Signer>,
+    ) -> Result<(), EvidenceError> {
+        self.append_line(value, time_unix_ns, signer)
+    }
+
+    /// The last line given to the log: its chain position and hash.
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    fn append_line<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        time_unix_ns: i128,
+        signer: Option<&Signer>,
+    ) -> Result<(), EvidenceError> {
         if let Some(error) = &self.failing {
             if self.buf.len() >= self.policy.retain_bytes {
                 let error = error.clone();
@@ -143,11 +175,24 @@ impl EvidenceLog {
             }
         }
         let start = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, value) {
+        self.head.write_link(&mut self.buf);
+        let at = self.buf.len();
+        let encoded = serde_json::to_writer(&mut self.buf, value).map_err(|e| e.to_string()).and_then(|()| {
+            if chain::join(&mut self.buf, at) {
+                Ok(())
+            } else {
+                Err("not a JSON object".into())
+            }
+        });
+        if let Err(e) = encoded {
             self.buf.truncate(start);
             self.lose(1, time_unix_ns, time_unix_ns, format!("encoding a line: {e}"));
             return Err(self.err("encoding a line", io::Error::other(e)));
         }
+        if let Some(signer) = signer {
+            signer.seal(&mut self.buf, start);
+        }
+        self.head.advance(&self.buf[start..]);
         self.buf.push(b'\n');
         let len = (self.buf.len() - start) as u64;
         if self.size > 0 && self.size + len > self.policy.max_bytes {
@@ -302,14 +347,38 @@ impl Drop for EvidenceLog {
     }
 }
 
-/// Truncates the file after its last newline; returns the bytes removed.
-fn trim_partial_line(file: &mut File) -> io::Result<u64> {
-    let len = file.metadata()?.len();
-    if len == 0 {
-        return Ok(0);
+/// Where the chain stands in a log just opened: after its last line, or,
+/// if it is empty, after the last line of the newest rotated file (the
+/// chain goes on across rotations). A new chain (position 0) if neither
+/// has a chained line.
+fn chain_head(file: &mut File, path: &Path) -> io::Result<Head> {
+    let mut line = last_line(file)?;
+    if line.is_none() {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".1");
+        match File::open(PathBuf::from(name)) {
+            Ok(mut older) => line = last_line(&mut older)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
-    // Scan backwards in blocks for the last newline.
-    let mut end = len;
+    #[derive(serde::Deserialize)]
+    struct Chained {
+        chain: Link,
+    }
+    #[derive(serde::Deserialize)]
+    struct Link {
+        n: u64,
+    }
+    Ok(match line.and_then(|l| Some((serde_json::from_slice::<Chained>(&l).ok()?.chain.n, l))) {
+        Some((n, line)) => Head { n, hash: Some(chain::hash(&line)) },
+        None => Head::default(),
+    })
+}
+
+/// The offset of the last newline before `end` in `file`, scanning
+/// backwards in blocks.
+fn last_newline_before(file: &mut File, mut end: u64) -> io::Result<Option<u64>> {
     let mut buf = vec![0u8; 4096];
     while end > 0 {
         let start = end.saturating_sub(buf.len() as u64);
@@ -318,16 +387,36 @@ fn trim_partial_line(file: &mut File) -> io::Result<u64> {
         file.seek(SeekFrom::Start(start))?;
         file.read_exact(&mut buf[..n])?;
         if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
-            let keep = start + i as u64 + 1;
-            if keep < len {
-                file.set_len(keep)?;
-            }
-            return Ok(len - keep);
+            return Ok(Some(start + i as u64));
         }
         end = start;
     }
-    file.set_len(0)?;
-    Ok(len)
+    Ok(None)
+}
+
+/// The last line of a file that ends with a newline (or is empty),
+/// without its newline.
+fn last_line(file: &mut File) -> io::Result<Option<Vec<u8>>> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(None);
+    }
+    let start = last_newline_before(file, len - 1)?.map_or(0, |nl| nl + 1);
+    // CAST: one line of a log this process can hold.
+    let mut line = vec![0u8; (len - 1 - start) as usize];
+    file.seek(SeekFrom::Start(start))?;
+    file.read_exact(&mut line)?;
+    Ok(Some(line))
+}
+
+/// Truncates the file after its last newline; returns the bytes removed.
+fn trim_partial_line(file: &mut File) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    let keep = last_newline_before(file, len)?.map_or(0, |nl| nl + 1);
+    if keep < len {
+        file.set_len(keep)?;
+    }
+    Ok(len - keep)
 }
 
 #[cfg(test)]
@@ -358,10 +447,52 @@ mod tests {
         log.append(&json!({"n": 4}), 0).unwrap();
         drop(log);
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "{\"n\":1}\n{\"n\":2}\n{\"n\":4}\n");
-        for line in text.lines() {
-            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        assert_eq!(bodies(&text), [json!({"n": 1}), json!({"n": 2}), json!({"n": 4})]);
+    }
+
+    /// The lines' own objects, after checking that they form one chain
+    /// from position 1.
+    fn bodies(text: &str) -> Vec<serde_json::Value> {
+        let mut prev: Option<String> = None;
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap();
+                let link = v.as_object_mut().unwrap().shift_remove("chain").expect("every line is chained");
+                assert_eq!(link["n"], i as u64 + 1, "{line}");
+                assert_eq!(link["prev"].as_str(), prev.as_deref(), "{line}");
+                prev = Some(format!("sha256:{}", crate::text::hex(&chain::hash(line.as_bytes()))));
+                v
+            })
+            .collect()
+    }
+
+    /// A log opened again goes on with the chain, also when the live file
+    /// is empty after a rotation; a log without chained lines starts one.
+    #[test]
+    fn the_chain_goes_on_across_restarts_and_rotations() {
+        let path = temp("chain");
+        let policy = Policy::default();
+        let mut log = EvidenceLog::open(&path, policy).unwrap();
+        for n in 0..5 {
+            log.append(&json!({"n": n}), 0).unwrap();
         }
+        let head = log.head();
+        assert_eq!(head.n, 5);
+        drop(log);
+        // As a rotation leaves it: the lines in .1, the live file empty.
+        let rotated = PathBuf::from(format!("{}.1", path.display()));
+        fs::write(&rotated, fs::read(&path).unwrap()).unwrap();
+        fs::write(&path, b"").unwrap();
+        assert_eq!(EvidenceLog::open(&path, policy).unwrap().head(), head);
+        let mut log = EvidenceLog::open(&path, policy).unwrap();
+        log.append(&json!({"n": 5}), 0).unwrap();
+        drop(log);
+        let text = fs::read_to_string(&rotated).unwrap() + &fs::read_to_string(&path).unwrap();
+        assert_eq!(bodies(&text).len(), 6);
+        // An unchained log (from before chaining) starts a new chain.
+        fs::write(&path, b"{\"old\":1}\n").unwrap();
+        assert_eq!(EvidenceLog::open(&path, policy).unwrap().head(), Head::default());
     }
 
     #[test]
@@ -395,7 +526,7 @@ mod tests {
         if !path.exists() {
             return;
         }
-        let mut log = EvidenceLog::open(path, Policy { retain_bytes: 30, ..Policy::default() }).unwrap();
+        let mut log = EvidenceLog::open(path, Policy { retain_bytes: 250, ..Policy::default() }).unwrap();
         for n in 0..3 {
             log.append(&json!({"n": n}), 100 + n).unwrap();
         }
@@ -404,7 +535,9 @@ mod tests {
         assert!(err.contains("3 lines kept to retry"), "{err}");
         assert!(log.is_failing());
         assert_eq!(log.take_loss(), None, "nothing lost yet");
-        // 24 bytes kept; the next line fits under 30, the ones after it not.
+        // 222 bytes kept (36 for the first line, 93 for each chained
+        // line after it); the next line goes in under 250, the ones after
+        // it not.
         for n in 3..6 {
             log.append(&json!({"n": n}), 100 + n).unwrap();
         }
@@ -434,7 +567,7 @@ mod tests {
         assert_eq!(log.take_loss(), None);
         drop(log);
         let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":4}\n");
+        assert_eq!(bodies(&text), (0..5).map(|n| json!({"n": n})).collect::<Vec<_>>());
     }
 
     #[test]
@@ -464,14 +597,14 @@ mod tests {
     #[test]
     fn rotates_by_size_and_keeps_n() {
         let path = temp("rotate");
-        let policy = Policy { max_bytes: 100, keep: 2, sync_every: 1000, ..Policy::default() };
+        let policy = Policy { max_bytes: 300, keep: 2, sync_every: 1000, ..Policy::default() };
         let mut log = EvidenceLog::open(&path, policy).unwrap();
         for n in 0..40 {
             log.append(&json!({"n": n, "pad": "xxxxxxxxxxxxxxxx"}), 0).unwrap();
         }
         drop(log);
         let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-        assert!(size(&path) <= 100);
+        assert!(size(&path) <= 300);
         let r1 = PathBuf::from(format!("{}.1", path.display()));
         let r2 = PathBuf::from(format!("{}.2", path.display()));
         let r3 = PathBuf::from(format!("{}.3", path.display()));

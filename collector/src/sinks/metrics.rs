@@ -125,6 +125,8 @@ pub struct Counters {
     /// which are also sequence gaps, plus losses before the ring (probe
     /// misses), which are not.
     pub hook_dropped: BTreeMap<&'static str, u64>,
+    /// The kinds the module records (from the device; None: not read).
+    pub kernel_kind_mask: Option<u64>,
     /// Events counted in the overflow bucket.
     pub series_overflow: u64,
     /// Policy decisions served from the cache.

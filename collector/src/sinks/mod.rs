@@ -11,12 +11,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::evidence::chain::Signer;
 use crate::evidence::{Line, Stream};
 use crate::internal::{self, InternalEvent};
 use crate::pipeline::{Judged, Pipeline};
 use crate::sinks::evidence::{EvidenceError, EvidenceLog};
 use crate::sinks::metrics::{Shared, Snapshot};
 use crate::sinks::otlp::Otlp;
+use crate::sinks::output::Clock;
 use crate::source::decode::Event;
 
 pub mod endpoint;
@@ -37,8 +39,32 @@ pub struct Sinks {
     pub shared: Shared,
     /// The verdict table.
     pub tally: summary::Tally,
+    /// When checkpoints are written and what signs them.
+    pub checkpoints: Checkpoints,
+    /// The chain position and time of the last checkpoint.
+    last_checkpoint: (u64, Instant),
     last_publish: Option<Instant>,
     reported_evidence_error: bool,
+}
+
+/// When the evidence log gets a checkpoint line (see
+/// [`crate::evidence::chain`]): after `every_lines` lines or `every`,
+/// whichever comes first, if a line was written since the last one, and
+/// when the collector stops.
+#[derive(Debug)]
+pub struct Checkpoints {
+    /// The key that signs them (None: unsigned checkpoints).
+    pub signer: Option<Signer>,
+    /// Lines between checkpoints, at most.
+    pub every_lines: u64,
+    /// Time between checkpoints, at most (while lines are written).
+    pub every: Duration,
+}
+
+impl Default for Checkpoints {
+    fn default() -> Self {
+        Self { signer: None, every_lines: 10_000, every: Duration::from_secs(10) }
+    }
 }
 
 impl std::fmt::Debug for Sinks {
@@ -50,9 +76,12 @@ impl std::fmt::Debug for Sinks {
 impl Sinks {
     /// Sinks writing evidence to `evidence` (if any) and OTLP (if any).
     pub fn new(evidence: Option<EvidenceLog>, otlp: Option<Arc<Otlp>>) -> Self {
+        let head = evidence.as_ref().map_or(0, |log| log.head().n);
         Self {
             evidence,
             otlp,
+            checkpoints: Checkpoints::default(),
+            last_checkpoint: (head, Instant::now()),
             shared: Arc::new(Mutex::new(Snapshot::default())),
             tally: summary::Tally::default(),
             last_publish: None,
@@ -81,6 +110,18 @@ impl Sinks {
         p.counters.otlp_logs += u64::from(self.otlp.is_some());
         if let Some(result) = result {
             self.account(p, result);
+            self.checkpoint_if_lines(p);
+        }
+    }
+
+    /// A checkpoint if `every_lines` lines were written since the last.
+    fn checkpoint_if_lines(&mut self, p: &mut Pipeline) {
+        if self
+            .evidence
+            .as_ref()
+            .is_some_and(|log| log.head().n - self.last_checkpoint.0 >= self.checkpoints.every_lines)
+        {
+            self.checkpoint(p, true);
         }
     }
 
@@ -95,13 +136,14 @@ impl Sinks {
     fn write_one_stream(&mut self, p: &mut Pipeline, stream: &Stream, time_unix_ns: i128) {
         if let Some(result) = send(&mut self.evidence, self.otlp.as_deref(), &p.stream_line(stream, time_unix_ns)) {
             self.account(p, result);
+            self.checkpoint_if_lines(p);
         }
     }
 
     /// Says that `command` starts judging, and that the evidence log had
     /// a cut last line removed, if it had.
     pub fn started(&mut self, p: &mut Pipeline, command: &'static str) {
-        p.emit(internal::Started { command });
+        p.emit(internal::Started { command, evidence_all: p.options().evidence_all });
         if let Some(bytes) = self.evidence.as_ref().map(|log| log.trimmed).filter(|&b| b > 0) {
             p.emit(internal::EvidenceTrimmed { bytes });
         }
@@ -145,11 +187,30 @@ impl Sinks {
         }
     }
 
-    /// Writes buffered evidence lines (at the end of each batch).
+    /// Writes a checkpoint if one is due, then the buffered evidence lines
+    /// (at the end of each batch).
     pub fn flush(&mut self, p: &mut Pipeline) {
+        self.checkpoint(p, false);
         if let Some(result) = self.evidence.as_mut().map(EvidenceLog::flush) {
             self.account(p, result);
         }
+    }
+
+    /// Writes a checkpoint line if lines were written since the last one
+    /// and `force` or [`Checkpoints`] says one is due.
+    fn checkpoint(&mut self, p: &mut Pipeline, force: bool) {
+        let Some(log) = &mut self.evidence else { return };
+        let (last, at) = self.last_checkpoint;
+        let n = log.head().n;
+        let due = n - last >= self.checkpoints.every_lines || at.elapsed() >= self.checkpoints.every;
+        if n == last || !(force || due) {
+            return;
+        }
+        let checkpoint = p.checkpoint();
+        let line = p.checkpoint_line(&checkpoint, Clock::now_unix_ns());
+        let result = log.checkpoint(&line, line.time_unix_ns(), self.checkpoints.signer.as_ref());
+        self.last_checkpoint = (log.head().n, Instant::now());
+        self.account(p, result);
     }
 
     /// Syncs the evidence log if its oldest unsynced line is `age` old.
@@ -163,6 +224,7 @@ impl Sinks {
     /// evidence log.
     pub fn sync(&mut self, p: &mut Pipeline) {
         self.write_stream(p);
+        self.checkpoint(p, true);
         if let Some(result) = self.evidence.as_mut().map(EvidenceLog::sync) {
             self.account(p, result);
         }

@@ -61,7 +61,9 @@ echo "ok: evidence names identities and outcomes ($(wc -l < evidence.jsonl) line
 echo "$l" | grep -q '"schema":"witness.evidence/1","record":"event","time":"20' || fail "no schema and time: $l"
 echo "$l" | grep -q '"config":{"inventory":"sha256:' || fail "no inventory digest: $l"
 head -1 evidence.jsonl | grep -q '"stream":"started"' || fail "the log does not start with started: $(head -1 evidence.jsonl)"
-tail -1 evidence.jsonl | grep -q '"stream":"stopped"' || fail "the log does not end with stopped: $(tail -1 evidence.jsonl)"
+tail -2 evidence.jsonl | head -1 | grep -q '"stream":"stopped"' || fail "the log does not end with stopped: $(tail -2 evidence.jsonl)"
+tail -1 evidence.jsonl | grep -q '"record":"checkpoint"' || fail "the log does not end with a checkpoint: $(tail -1 evidence.jsonl)"
+witness evidence verify evidence.jsonl > verify.txt || fail "the log does not verify: $(cat verify.txt)"
 # cgroup v2 ids resolve by file handle, so evidence names the cgroup.
 grep -q "cgroup paths by file handle" run.err || fail "cgroup ids were not resolved by handle: $(grep cgroup run.err)"
 echo "$l" | grep -q '"cgroup":"/' || fail "evidence names no cgroup: $l"
