@@ -51,6 +51,13 @@ enum Command {
     /// whether the kernel allowed it; holders other than the owner are
     /// divergences.
     Possession(commands::evidence::PossessionArgs),
+    /// Shadow policies: what a candidate set judged beside the active one
+    /// would change.
+    #[command(subcommand)]
+    Shadow(commands::evidence::ShadowCommand),
+    /// Least-privilege intent learned from a complete window of evidence.
+    #[command(subcommand)]
+    Intent(commands::evidence::IntentCommand),
 }
 
 #[derive(Subcommand)]
@@ -108,6 +115,8 @@ fn main() -> ExitCode {
         Command::Evidence(command) => commands::evidence::run(command),
         Command::Drift(args) => commands::evidence::drift(&args),
         Command::Possession(args) => commands::evidence::possession(&args),
+        Command::Shadow(command) => commands::evidence::shadow(&command),
+        Command::Intent(command) => commands::evidence::intent(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -50,6 +50,9 @@ pub struct Config {
     pub inventory: Arc<Inventory>,
     /// Policies and their decision cache.
     pub judge: Judge,
+    /// A candidate policy set judged beside the active one
+    /// (`--shadow-policy`): its outcomes are recorded, never acted on.
+    pub shadow: Option<Judge>,
     principals: Vec<Principal>,
     identities: Arc<Vec<String>>,
     needs_digest: bool,
@@ -75,7 +78,26 @@ impl Config {
         let origin =
             Origin::here(inventory.digest().map(str::to_string), policies.as_ref().map(|p| p.digest().to_string()));
         let inventory = Arc::new(inventory);
-        Self { inventory, judge: Judge::new(policies, cache_entries), principals, identities, needs_digest, origin }
+        let judge = Judge::new(policies, cache_entries);
+        Self { inventory, judge, shadow: None, principals, identities, needs_digest, origin }
+    }
+
+    /// Judges with `policies` beside the active set from now on (None:
+    /// no shadow set). Evidence lines name its digest.
+    pub fn set_shadow(&mut self, policies: Option<Policies>, cache_entries: usize) {
+        self.origin.shadow = policies.as_ref().map(|p| p.digest().to_string());
+        self.shadow = policies.map(|p| Judge::new(Some(p), cache_entries));
+    }
+
+    /// Keeps `old`'s shadow set (a reload whose shadow set was refused).
+    pub fn keep_shadow(&mut self, old: &mut Config) {
+        self.origin.shadow = old.origin.shadow.take();
+        self.shadow = old.shadow.take();
+    }
+
+    /// Where its evidence comes from (host, configuration digests).
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// Identity label values by index (`unattested` last).
@@ -154,6 +176,9 @@ pub struct Judged {
     /// address connected to, when a listener of a declared workload is
     /// known.
     pub peer: Option<u32>,
+    /// The shadow set's outcome and deciding policies, when it differs
+    /// from `outcome` (such events are evidence).
+    pub shadow: Option<(Outcome, Arc<[String]>)>,
 }
 
 /// Bytes as text, invalid UTF-8 replaced: `String::from_utf8_lossy`, but
@@ -333,6 +358,12 @@ impl Pipeline {
         self.listeners.remap(remap);
         self.connects.retain_mut(|(_, _, id)| remap(*id).map(|new| *id = new).is_some());
         self.emit(internal::ConfigChanged);
+    }
+
+    /// Moves the running shadow set into `config` (a reload whose shadow
+    /// set was refused).
+    pub fn keep_shadow_in(&mut self, config: &mut Config) {
+        config.keep_shadow(&mut self.config);
     }
 
     /// The options it runs with.
@@ -560,6 +591,7 @@ impl Pipeline {
         let mut verdict = 0;
         let mut credential = None;
         let mut peer = None;
+        let mut shadow = None;
         let resource = match &event.body {
             Body::Fork(_) | Body::Exit(_) => None,
             Body::Exec { rec, path, .. } => {
@@ -675,6 +707,14 @@ impl Pipeline {
                 let answer = self.config.judge.judge(principal, &question);
                 let outcome = raise(answer.outcome);
                 let policies = keep(outcome).then(|| answer.policies.clone());
+                if let Some(candidate) = &mut self.config.shadow {
+                    let answer = candidate.judge(principal, &question);
+                    let would = raise(answer.outcome);
+                    self.counters.shadow(identity, event.wire_kind, would);
+                    if would != outcome {
+                        shadow = Some((would, answer.policies.clone()));
+                    }
+                }
                 if self.config.judge.stats.misses != misses {
                     #[allow(clippy::cast_precision_loss)]
                     let s = (self.config.judge.stats.eval_ns - before) as f64 / 1e9;
@@ -690,12 +730,15 @@ impl Pipeline {
         if divergence != Divergence::None {
             self.counters.divergence(identity, divergence);
         }
-        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies, credential, peer })
+        Some(Judged { identity, outcome, divergence, kernel_verdict: verdict, policies, credential, peer, shadow })
     }
 
     /// Whether a judged event goes to the evidence sinks.
     pub fn is_evidence(&self, judged: &Judged) -> bool {
-        self.options.evidence_all || judged.outcome != Outcome::Allow || judged.credential.is_some()
+        self.options.evidence_all
+            || judged.outcome != Outcome::Allow
+            || judged.credential.is_some()
+            || judged.shadow.is_some()
     }
 
     /// The evidence line of a judged event: the record, the workload,
@@ -741,6 +784,7 @@ impl Pipeline {
                 .and_then(|i| self.config.inventory.workloads().get(i as usize))
                 .map(|w| w.spiffe_id.as_str()),
             peer: judged.peer.and_then(|i| self.config.workload(i)).map(|w| w.spiffe_id.as_str()),
+            shadow: judged.shadow.as_ref().map(|(outcome, policies)| (*outcome, &policies[..])),
             sha256: match &event.body {
                 Body::Exec { rec, .. } => self
                     .digests

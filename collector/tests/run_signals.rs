@@ -26,48 +26,33 @@ fn big_inventory(workloads: usize) -> String {
     s
 }
 
-#[test]
-fn sighup_while_the_configuration_loads_does_not_kill_the_daemon() {
-    let dir = std::env::temp_dir().join(format!("witness-run-signals-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let inventory = dir.join("inventory.toml");
-    std::fs::write(&inventory, big_inventory(20_000)).unwrap();
-    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policy");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_witness"))
-        .args(["run", "--device"])
-        .arg(dir.join("no-such-device"))
-        .arg("--inventory")
-        .arg(&inventory)
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Whatever happens below, the daemon does not outlive the test.
-    struct Reap(std::process::Child);
-    impl Drop for Reap {
-        fn drop(&mut self) {
-            self.0.kill().ok();
-            self.0.wait().ok();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let id = child.id() as i32;
-    let mut child = Reap(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
+/// A `witness run` under test: killed when dropped, its stderr lines
+/// read as they come.
+struct Daemon {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Daemon {
+    fn start(command: &mut Command) -> Self {
+        let mut child = command.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
-        }
-    });
-    let wait_for = |what: &str, rx: &mpsc::Receiver<String>| -> Vec<String> {
+        });
+        Self { child, lines }
+    }
+
+    /// Waits (a minute at most) until a line contains `what`; the lines up
+    /// to it.
+    fn wait_for(&self, what: &str) -> Vec<String> {
         let mut seen = Vec::new();
-        while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(60)) {
             let found = line.contains(what);
             seen.push(line);
             if found {
@@ -75,21 +60,104 @@ fn sighup_while_the_configuration_loads_does_not_kill_the_daemon() {
             }
         }
         panic!("witness run never said '{what}'; it said: {seen:#?}");
-    };
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: sends a signal to our own child.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+#[test]
+fn sighup_while_the_configuration_loads_does_not_kill_the_daemon() {
+    let dir = std::env::temp_dir().join(format!("witness-run-signals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let inventory = dir.join("inventory.toml");
+    std::fs::write(&inventory, big_inventory(20_000)).unwrap();
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policy");
+    let mut daemon = Daemon::start(
+        Command::new(env!("CARGO_BIN_EXE_witness"))
+            .args(["run", "--device"])
+            .arg(dir.join("no-such-device"))
+            .arg("--inventory")
+            .arg(&inventory)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "info"),
+    );
     // The daemon says it is loading, and is still at it when the signal comes.
-    wait_for("loading the configuration", &rx);
-    // SAFETY: sends a signal to our own child.
-    assert_eq!(unsafe { libc::kill(id, libc::SIGHUP) }, 0);
-    let said = wait_for("configuration reloaded", &rx);
-    assert!(child.0.try_wait().unwrap().is_none(), "witness run exited: {said:#?}");
-    // SAFETY: as above.
-    unsafe { libc::kill(id, libc::SIGTERM) };
-    let status = child.0.wait().unwrap();
+    daemon.wait_for("loading the configuration");
+    daemon.signal(libc::SIGHUP);
+    let said = daemon.wait_for("configuration reloaded");
+    assert!(daemon.child.try_wait().unwrap().is_none(), "witness run exited: {said:#?}");
+    daemon.signal(libc::SIGTERM);
+    let status = daemon.child.wait().unwrap();
     assert!(status.success(), "witness run ended with {status} after SIGTERM");
     // Without a device it read nothing, and says so rather than "0 records
     // lost".
-    let last: Vec<String> = rx.iter().collect();
+    let last: Vec<String> = daemon.lines.iter().collect();
     assert!(last.iter().any(|l| l.contains("was never read: no records")), "{last:#?}");
     assert!(!last.iter().any(|l| l.contains("records lost")), "{last:#?}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SIGHUP with a shadow policy set that no longer loads: the new active
+/// configuration applies, the running shadow set stays, and the log says
+/// so; a good shadow set then replaces it.
+#[test]
+fn a_bad_shadow_set_never_disturbs_the_active_one() {
+    let dir = std::env::temp_dir().join(format!("witness-run-shadow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let shadow = dir.join("shadow");
+    std::fs::create_dir_all(&shadow).unwrap();
+    let good = "@id(\"candidate\")\npermit(principal, action, resource);\n";
+    std::fs::write(shadow.join("candidate.cedar"), good).unwrap();
+    let policy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/policy");
+    let log = dir.join("evidence.jsonl");
+    let mut daemon = Daemon::start(
+        Command::new(env!("CARGO_BIN_EXE_witness"))
+            .args(["run", "--no-metrics", "--device"])
+            .arg(dir.join("no-such-device"))
+            .arg("--policy")
+            .arg(&policy)
+            .arg("--shadow-policy")
+            .arg(&shadow)
+            .arg("--evidence")
+            .arg(&log),
+    );
+    daemon.wait_for("waiting for it");
+    std::fs::write(shadow.join("candidate.cedar"), "permit(principal, action, resource) when { nonsense };\n").unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("--shadow-policy (the running shadow set is kept)");
+    daemon.wait_for("configuration reloaded");
+    std::fs::write(
+        shadow.join("candidate.cedar"),
+        "@id(\"candidate-2\")\nforbid(principal, action, resource);\npermit(principal, action, resource);\n",
+    )
+    .unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for("configuration reloaded");
+    daemon.signal(libc::SIGTERM);
+    assert!(daemon.child.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&log).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let shadow_of = |l: &serde_json::Value| l["config"]["shadow"].as_str().unwrap().to_string();
+    let started = &lines[0];
+    assert_eq!(started["stream"], "started");
+    let rejected = lines.iter().position(|l| l["stream"] == "config_rejected").expect("a config_rejected line");
+    assert!(lines[rejected]["error"].as_str().unwrap().contains("--shadow-policy"), "{}", lines[rejected]);
+    let changed: Vec<&serde_json::Value> = lines.iter().filter(|l| l["stream"] == "config_changed").collect();
+    assert_eq!(changed.len(), 2, "{lines:#?}");
+    assert_eq!(shadow_of(changed[0]), shadow_of(started), "the refused shadow set kept the running one");
+    assert_ne!(shadow_of(changed[1]), shadow_of(started), "a good shadow set replaces it");
+    assert_eq!(changed[0]["config"]["policies"], started["config"]["policies"]);
     std::fs::remove_dir_all(&dir).ok();
 }

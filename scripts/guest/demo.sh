@@ -17,9 +17,9 @@ grep -E '^(spiffe_id|owner|selectors|peers|binaries|secrets) ' /examples/invento
 
 echo
 echo "== starting the daemon"
-echo "   witness run --inventory /examples/inventory.toml --policy /examples/policy --evidence /tmp/evidence.jsonl"
+echo "   witness run --inventory /examples/inventory.toml --policy /examples/policy --evidence /tmp/evidence.jsonl --evidence-key /tmp/evidence.key"
 witness run --inventory /examples/inventory.toml --policy /examples/policy \
-    --evidence /tmp/evidence.jsonl --listen 127.0.0.1:9750 > /tmp/run.out 2> /tmp/run.err &
+    --evidence /tmp/evidence.jsonl --evidence-key /tmp/evidence.key --listen 127.0.0.1:9750 > /tmp/run.out 2> /tmp/run.err &
 daemon=$!
 i=0
 until grep -q "reading /dev/witness" /tmp/run.err 2>/dev/null; do
@@ -58,6 +58,21 @@ grep '"spiffe_id":"spiffe://demo.witness.test/data/batch"' /tmp/evidence.jsonl \
     | sort | uniq -c | sed 's/^ */   /' | head -12
 echo "   one of them in full:"
 grep '"divergence":"foreign_secret"' /tmp/evidence.jsonl | head -1 | sed 's/^/   /'
+
+echo
+pub=$(witness evidence pubkey --key /tmp/evidence.key)
+echo "== the log is hash-chained and its checkpoints signed: witness evidence verify --pubkey $pub"
+witness evidence verify --pubkey "$pub" /tmp/evidence.jsonl | sed 's/^/   /'
+echo "== and says whether it is complete: witness evidence completeness"
+witness evidence completeness --pubkey "$pub" /tmp/evidence.jsonl | grep -v '^integrity' | sed 's/^/   /' || true
+echo "== who held the db's key: witness possession"
+witness possession --inventory /examples/inventory.toml /tmp/evidence.jsonl | sed 's/^/   /'
+echo "== drift against declared intent: witness drift --identity spiffe://demo.witness.test/data/batch"
+witness drift --identity spiffe://demo.witness.test/data/batch --inventory /examples/inventory.toml /tmp/evidence.jsonl | sed 's/^/   /'
+first=$(grep -n '"record":"event"' /tmp/evidence.jsonl | head -1 | cut -d: -f1)
+echo "== an edited line is named (the outcome on line $first changed in a copy):"
+sed "${first}s/\"outcome\":\"/\"outcome\":\"x/" /tmp/evidence.jsonl > /tmp/edited.jsonl
+witness evidence verify --pubkey "$pub" /tmp/edited.jsonl 2>&1 | grep 'NOT INTACT' | sed 's/^/   /' || true
 
 echo
 echo "== an excerpt of /metrics"

@@ -24,6 +24,11 @@ pub(crate) enum EvidenceCommand {
     /// and the kernel's counters in its checkpoints. Exits 5 when
     /// incomplete.
     Completeness(CompletenessArgs),
+    /// Writes an incident bundle: one archive with the window's evidence
+    /// (other identities' lines redacted, the chain intact), the
+    /// completeness, drift and possession statements, the configuration in
+    /// force, and a self-contained HTML report. `verify` checks it offline.
+    Bundle(BundleArgs),
     /// Prints the public key that signs checkpoints (`ed25519:<base64>`,
     /// or PEM), creating the key (mode 0600) if it does not exist yet.
     Pubkey(PubkeyArgs),
@@ -145,6 +150,118 @@ pub(crate) struct PossessionArgs {
     pub(crate) identity: Option<String>,
 }
 
+/// `witness shadow ...`.
+#[derive(clap::Subcommand)]
+pub(crate) enum ShadowCommand {
+    /// What the shadow policy set would change, from an evidence log
+    /// written with --shadow-policy: events by identity and kind whose
+    /// outcome it would change ("would deny 12 sock_connect of ...").
+    Report(ShadowArgs),
+}
+
+/// Arguments of `witness shadow report`.
+#[derive(clap::Args)]
+pub(crate) struct ShadowArgs {
+    // Flattened: its fields carry the help.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    /// Only this identity (a SPIFFE ID).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub(crate) identity: Option<String>,
+}
+
+/// Runs `witness shadow report`.
+pub(crate) fn shadow(ShadowCommand::Report(args): &ShadowCommand) -> anyhow::Result<()> {
+    let w = &args.window;
+    let q = witness::evidence::shadow::Query { from: w.from, to: w.to, identity: args.identity.clone() };
+    let report = witness::evidence::shadow::assess(&w.files, &q)?;
+    match w.format {
+        ReportFormat::Text => print!("{report}"),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        ReportFormat::Markdown => print!("{}", report.markdown()),
+    }
+    Ok(())
+}
+
+/// `witness intent ...`.
+#[derive(clap::Subcommand)]
+pub(crate) enum IntentCommand {
+    /// Writes inventory entries and Cedar policies learned from a window
+    /// of the evidence log (written with --evidence-all): peers and
+    /// binaries each workload used, forbids for the rest. Refuses a window
+    /// that `witness evidence completeness` does not prove complete
+    /// (exit 5, the losses named): a policy learned from a lossy window
+    /// breaks applications.
+    Suggest(IntentArgs),
+}
+
+/// Arguments of `witness intent suggest`.
+#[derive(clap::Args)]
+pub(crate) struct IntentArgs {
+    // Flattened: its fields carry the help.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    /// The inventory in force (selectors, owners and secrets are kept).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) inventory: PathBuf,
+    /// Learn only this workload (the others are kept as declared).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub(crate) identity: Option<String>,
+    /// The directory to write inventory.toml and policy/intent.cedar to.
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+}
+
+/// Runs `witness intent suggest`.
+pub(crate) fn intent(IntentCommand::Suggest(args): &IntentCommand) -> anyhow::Result<()> {
+    let inventory = witness::identity::Inventory::load(&args.inventory)?;
+    if let Some(id) = &args.identity {
+        anyhow::ensure!(inventory.by_id(id).is_some(), "{}: no workload {id}", args.inventory.display());
+    }
+    let w = &args.window;
+    let q = completeness::Query { from: w.from, to: w.to, identity: args.identity.clone() };
+    let statement = completeness::assess(&w.files, q.clone())?;
+    if !statement.complete {
+        eprint!("{statement}");
+        return Err(Unproven(format!(
+            "the window is incomplete ({} losses): no intent is learned from it",
+            statement.losses.len()
+        ))
+        .into());
+    }
+    if statement.evidence != "all" {
+        return Err(Unproven(format!(
+            "the log does not hold every judged event (evidence: {}): run witness run with --evidence-all to learn from it",
+            statement.evidence
+        ))
+        .into());
+    }
+    let window = format!("{} .. {}", fmt_time(statement.from_unix_ns), fmt_time(statement.to_unix_ns));
+    let s = witness::evidence::intent::suggest(&w.files, &inventory, &q, &window)?;
+    let policy_dir = args.output.join("policy");
+    std::fs::create_dir_all(&policy_dir).with_context(|| format!("creating {}", policy_dir.display()))?;
+    let inventory_file = args.output.join("inventory.toml");
+    std::fs::write(&inventory_file, &s.inventory).with_context(|| format!("writing {}", inventory_file.display()))?;
+    let policy_file = policy_dir.join("intent.cedar");
+    std::fs::write(&policy_file, &s.policies).with_context(|| format!("writing {}", policy_file.display()))?;
+    println!(
+        "learned {} from {window} (complete): wrote {} and {}",
+        s.learned.join(", "),
+        inventory_file.display(),
+        policy_file.display()
+    );
+    for n in &s.not_learned {
+        println!("not learned: {n}");
+    }
+    Ok(())
+}
+
+fn fmt_time(t: i128) -> String {
+    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
+}
+
 /// Runs `witness drift`.
 pub(crate) fn drift(args: &DriftArgs) -> anyhow::Result<()> {
     let inventory = witness::identity::Inventory::load(&args.inventory)?;
@@ -176,6 +293,31 @@ pub(crate) fn possession(args: &PossessionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Arguments of `witness evidence bundle`.
+#[derive(clap::Args)]
+pub(crate) struct BundleArgs {
+    // Flattened: its fields carry the help.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub(crate) window: WindowArgs,
+    /// The identity the bundle is about (a SPIFFE ID; default: every one,
+    /// nothing redacted).
+    #[arg(long, value_name = "SPIFFE_ID")]
+    pub(crate) identity: Option<String>,
+    /// The archive to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: PathBuf,
+    /// The inventory in force (checked against the log's digest; included).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) inventory: Option<PathBuf>,
+    /// The policies in force (checked against the log's digest; included).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) policy: Vec<PathBuf>,
+    /// The key checkpoints must be signed with (as for `verify`).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) pubkey: Option<String>,
+}
+
 /// Arguments of `witness evidence pubkey`.
 #[derive(clap::Args)]
 pub(crate) struct PubkeyArgs {
@@ -195,6 +337,7 @@ pub(crate) fn run(command: EvidenceCommand) -> anyhow::Result<()> {
     match command {
         EvidenceCommand::Verify(args) => verify(&args),
         EvidenceCommand::Completeness(args) => completeness(&args),
+        EvidenceCommand::Bundle(args) => bundle(&args),
         EvidenceCommand::Pubkey(args) => pubkey(&args),
     }
 }
@@ -205,12 +348,64 @@ fn trusted(pubkey: Option<&str>) -> anyhow::Result<verify::Options> {
 }
 
 fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
-    let report = verify::verify_files(&args.files, &trusted(args.pubkey.as_deref())?)?;
+    let options = trusted(args.pubkey.as_deref())?;
+    if let [one] = &args.files[..] {
+        if witness::evidence::bundle::is_bundle(one) {
+            let checked = witness::evidence::bundle::verify(one, &options)?;
+            for problem in &checked.members {
+                println!("{}: {problem}", one.display());
+            }
+            print!("{}", checked.evidence);
+            if let Some(first) = checked.members.first() {
+                return Err(Unproven(format!("{}: {first}", one.display())).into());
+            }
+            return match &checked.evidence.problem {
+                None => {
+                    println!("{}: every member matches the manifest", one.display());
+                    Ok(())
+                }
+                Some(problem) => Err(Unproven(problem.to_string()).into()),
+            };
+        }
+    }
+    let report = verify::verify_files(&args.files, &options)?;
     print!("{report}");
     match &report.problem {
         None => Ok(()),
         Some(problem) => Err(Unproven(problem.to_string()).into()),
     }
+}
+
+fn bundle(args: &BundleArgs) -> anyhow::Result<()> {
+    use witness::evidence::bundle::{self, ConfigFiles, Request};
+    let inventory = match &args.inventory {
+        Some(p) => Some((p.clone(), witness::identity::Inventory::load(p)?)),
+        None => None,
+    };
+    let policies = if args.policy.is_empty() {
+        None
+    } else {
+        let loaded = witness::policy::Policies::load(&args.policy)?;
+        Some((loaded.files().to_vec(), loaded.digest().to_string()))
+    };
+    let w = &args.window;
+    let request = Request {
+        log: &w.files,
+        query: completeness::Query { from: w.from, to: w.to, identity: args.identity.clone() },
+        config: ConfigFiles { inventory, policies },
+        trusted: trusted(args.pubkey.as_deref())?.trusted,
+        out: &args.output,
+    };
+    let written = bundle::write(&request)?;
+    println!(
+        "{}: {} lines ({} redacted); the window is {}; the log is {}",
+        args.output.display(),
+        written.lines,
+        written.redacted,
+        if written.complete { "complete" } else { "incomplete (see completeness.json)" },
+        if written.intact { "intact" } else { "NOT intact" }
+    );
+    Ok(())
 }
 
 fn completeness(args: &CompletenessArgs) -> anyhow::Result<()> {

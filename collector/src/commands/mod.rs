@@ -36,6 +36,13 @@ pub(crate) struct JudgeArgs {
     /// event is allowed by policy and only divergence raises outcomes.
     #[arg(long)]
     pub(crate) policy: Vec<PathBuf>,
+    /// A candidate policy set (files or directories, repeatable) judged
+    /// beside the active one and never acted on: evidence carries its
+    /// outcome where it differs, witness_shadow_events_total counts it, and
+    /// `witness shadow report` lists what it would change. SIGHUP reloads
+    /// it; a bad one keeps the running shadow set.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) shadow_policy: Vec<PathBuf>,
     /// Append evidence (non-allow events; all with --evidence-all) to this
     /// JSONL file.
     #[arg(long)]
@@ -110,6 +117,19 @@ impl JudgeArgs {
             every: self.evidence_checkpoint_seconds,
         };
         Ok(sinks)
+    }
+
+    /// The active configuration and the shadow set, as at start: a bad
+    /// shadow set is an error here (at reload it is refused and the
+    /// running one kept).
+    pub(crate) fn config(&self) -> anyhow::Result<witness::pipeline::Config> {
+        let mut config = witness::pipeline::load_config(self.inventory.as_deref(), &self.policy, self.cache_entries)?;
+        if !self.shadow_policy.is_empty() {
+            let shadow = witness::policy::Policies::load(&self.shadow_policy)
+                .map_err(|e| anyhow::anyhow!("--shadow-policy: {e}"))?;
+            config.set_shadow(Some(shadow), self.cache_entries);
+        }
+        Ok(config)
     }
 
     /// The pipeline's options these arguments set.

@@ -59,8 +59,7 @@ pub(crate) struct ReplayArgs {
 /// Runs `witness replay`.
 pub(crate) fn run(args: &ReplayArgs) -> anyhow::Result<()> {
     use witness::internal;
-    use witness::pipeline::load_config;
-    let config = load_config(args.judge.inventory.as_deref(), &args.judge.policy, args.judge.cache_entries)?;
+    let config = args.judge.config()?;
     // Open every file first: a bad header is reported before any work.
     let mut readers =
         args.files.iter().map(|f| CaptureReader::open(f).map(|r| (f, r))).collect::<Result<Vec<_>, _>>()?;

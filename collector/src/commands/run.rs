@@ -82,7 +82,7 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
         (signal(SignalKind::hangup())?, signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?)
     };
     tracing::info!("loading the configuration");
-    let config = load_config(opts.inventory.as_deref(), &opts.policies, opts.cache_entries)?;
+    let config = opts.judge.config()?;
     let mut sinks = opts.judge.sinks()?;
     let shared = sinks.shared.clone();
     if opts.otlp {
@@ -104,19 +104,24 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
         });
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let (reload_tx, reload_rx) = mpsc::channel::<Result<Config, String>>();
+    let (reload_tx, reload_rx) = mpsc::channel::<Result<Reloaded, String>>();
     {
         let stop = stop.clone();
-        let (inventory, policies, cache) = (opts.inventory.clone(), opts.policies.clone(), opts.cache_entries);
+        let base = witness::config::settings::JudgeSources {
+            inventory: opts.inventory.clone(),
+            policy: opts.policies.clone(),
+            shadow_policy: opts.judge.shadow_policy.clone(),
+            cache_entries: opts.cache_entries,
+        };
         let settings_file = opts.settings_file.clone();
         let (mut hup, mut term, mut int) = signals;
         runtime.spawn(async move {
             loop {
                 tokio::select! {
                     _ = hup.recv() => {
-                        let loaded = match &settings_file {
-                            None => load_config(inventory.as_deref(), &policies, cache).map_err(anyhow::Error::from),
-                            Some(file) => file.reread().map_err(anyhow::Error::from).and_then(|(now, restart)| {
+                        let sources = match &settings_file {
+                            None => Ok(base.clone()),
+                            Some(file) => file.reread().map_err(anyhow::Error::from).map(|(now, restart)| {
                                 if !restart.is_empty() {
                                     tracing::warn!(
                                         "{}: {} changed; that takes effect when witness run restarts",
@@ -124,10 +129,10 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
                                         restart.join(", ")
                                     );
                                 }
-                                Ok(load_config(now.inventory.as_deref(), &now.policy, now.cache_entries)?)
+                                now
                             }),
-                        }
-                        .map_err(|e| format!("{e:#}"));
+                        };
+                        let loaded = sources.and_then(|s| Ok(Reloaded::load(&s)?)).map_err(|e| format!("{e:#}"));
                         if reload_tx.send(loaded).is_err() { return; }
                     }
                     _ = term.recv() => { stop.store(true, Ordering::SeqCst); return; }
@@ -184,7 +189,7 @@ fn drain(
     p: &mut Pipeline,
     sinks: &mut Sinks,
     stop: &AtomicBool,
-    reloads: &mpsc::Receiver<Result<Config, String>>,
+    reloads: &mpsc::Receiver<Result<Reloaded, String>>,
 ) -> anyhow::Result<()> {
     let end = opts.duration.map(|d| Instant::now() + d);
     let done = || stop.load(Ordering::SeqCst) || end.is_some_and(|e| Instant::now() >= e);
@@ -233,7 +238,7 @@ fn drain(
 struct Daemon<'a> {
     p: &'a mut Pipeline,
     sinks: &'a mut Sinks,
-    reloads: &'a mpsc::Receiver<Result<Config, String>>,
+    reloads: &'a mpsc::Receiver<Result<Reloaded, String>>,
     last_stats: Instant,
 }
 
@@ -297,11 +302,43 @@ impl Handler<Source> for Daemon<'_> {
     }
 }
 
+/// A configuration SIGHUP loaded, with its shadow set, or the error that
+/// refused the shadow set (the running one is then kept).
+struct Reloaded {
+    config: Config,
+    shadow_refused: Option<String>,
+}
+
+impl Reloaded {
+    fn load(s: &witness::config::settings::JudgeSources) -> Result<Self, witness::pipeline::ConfigError> {
+        let mut config = load_config(s.inventory.as_deref(), &s.policy, s.cache_entries)?;
+        let mut shadow_refused = None;
+        if !s.shadow_policy.is_empty() {
+            match witness::policy::Policies::load(&s.shadow_policy) {
+                Ok(shadow) => config.set_shadow(Some(shadow), s.cache_entries),
+                Err(e) => shadow_refused = Some(e.to_string()),
+            }
+        }
+        Ok(Self { config, shadow_refused })
+    }
+}
+
 /// Applies the configurations SIGHUP loaded (or counts their rejection).
-fn apply_reloads(p: &mut Pipeline, sinks: &mut Sinks, reloads: &mpsc::Receiver<Result<Config, String>>) {
+/// A shadow set that does not load never disturbs the active one: the new
+/// active configuration applies with the running shadow set.
+fn apply_reloads(p: &mut Pipeline, sinks: &mut Sinks, reloads: &mpsc::Receiver<Result<Reloaded, String>>) {
     while let Ok(loaded) = reloads.try_recv() {
         match loaded {
-            Ok(config) => {
+            Ok(Reloaded { mut config, shadow_refused }) => {
+                if let Some(error) = shadow_refused {
+                    p.keep_shadow_in(&mut config);
+                    sinks.emit(
+                        p,
+                        internal::ConfigRejected {
+                            error: format!("--shadow-policy (the running shadow set is kept): {error}"),
+                        },
+                    );
+                }
                 p.reload(config);
                 sinks.write_stream(p);
             }
@@ -436,6 +473,7 @@ pub(crate) fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<
             base: witness::config::settings::JudgeSources {
                 inventory: args.judge.inventory.clone(),
                 policy: args.judge.policy.clone(),
+                shadow_policy: args.judge.shadow_policy.clone(),
                 cache_entries: args.judge.cache_entries,
             },
             at_start: settings.clone(),
@@ -485,6 +523,7 @@ pub(crate) fn merge_settings(args: &mut RunArgs, s: witness::config::settings::S
     take(explicit, "device", s.device, &mut args.device);
     take(explicit, "inventory", s.inventory.map(Some), &mut j.inventory);
     take(explicit, "policy", s.policy, &mut j.policy);
+    take(explicit, "shadow_policy", s.shadow_policy, &mut j.shadow_policy);
     take(explicit, "evidence", s.evidence.map(Some), &mut j.evidence);
     take(explicit, "evidence_all", s.evidence_all, &mut j.evidence_all);
     take(explicit, "evidence_max_bytes", s.evidence_max_bytes, &mut j.evidence_max_bytes);

@@ -24,6 +24,8 @@ pub struct Settings {
     pub inventory: Option<PathBuf>,
     /// Cedar policy files or directories.
     pub policy: Option<Vec<PathBuf>>,
+    /// A candidate policy set judged beside them, never acted on.
+    pub shadow_policy: Option<Vec<PathBuf>>,
     /// The evidence log.
     pub evidence: Option<PathBuf>,
     /// Write allow events to the evidence log too.
@@ -123,7 +125,7 @@ impl Settings {
         {
             anchor(p);
         }
-        for p in settings.policy.iter_mut().flatten() {
+        for p in settings.policy.iter_mut().chain(settings.shadow_policy.iter_mut()).flatten() {
             anchor(p);
         }
         Ok(settings)
@@ -138,6 +140,8 @@ pub struct JudgeSources {
     pub inventory: Option<PathBuf>,
     /// Policy files or directories.
     pub policy: Vec<PathBuf>,
+    /// The shadow policy set's files or directories (empty: none).
+    pub shadow_policy: Vec<PathBuf>,
     /// Decisions cached.
     pub cache_entries: usize,
 }
@@ -172,6 +176,10 @@ impl SettingsFile {
             policy: match (&now.policy, wins("policy")) {
                 (Some(p), false) => p.clone(),
                 _ => self.base.policy.clone(),
+            },
+            shadow_policy: match (&now.shadow_policy, wins("shadow_policy")) {
+                (Some(p), false) => p.clone(),
+                _ => self.base.shadow_policy.clone(),
             },
             cache_entries: match (now.cache_entries, wins("cache_entries")) {
                 (Some(n), false) => n,
@@ -244,7 +252,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("witness.toml");
         std::fs::write(&path, "inventory = \"a.toml\"\npolicy = [\"p1\"]\nlisten = \"127.0.0.1:9750\"\n").unwrap();
-        let base = JudgeSources { inventory: None, policy: vec![], cache_entries: 4096 };
+        let base = JudgeSources { inventory: None, policy: vec![], shadow_policy: vec![], cache_entries: 4096 };
         let file = SettingsFile {
             path: path.clone(),
             explicit: vec!["cache_entries".into()],
@@ -259,7 +267,10 @@ mod tests {
         // overrides, a new listen address.
         std::fs::write(&path, "policy = [\"p2\"]\ncache_entries = 8\nlisten = \"127.0.0.1:9751\"\n").unwrap();
         let (now, changed) = file.reread().unwrap();
-        assert_eq!(now, JudgeSources { inventory: None, policy: vec![dir.join("p2")], cache_entries: 4096 });
+        assert_eq!(
+            now,
+            JudgeSources { inventory: None, policy: vec![dir.join("p2")], shadow_policy: vec![], cache_entries: 4096 }
+        );
         assert_eq!(changed, ["listen"]);
 
         std::fs::write(&path, "policy = [\"p2\"]\n\ncache_entrys = 8\n").unwrap();

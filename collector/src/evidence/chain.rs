@@ -10,8 +10,9 @@
 //! ```
 //!
 //! `n` counts lines from the chain's first (1), across rotations and
-//! restarts; `prev` is the SHA-256 of the previous line's bytes (without
-//! its newline), `null` on the first line of a chain. Every so often a
+//! restarts; `prev` is the previous line's hash ([`hash`]: SHA-256 over
+//! its position, its own `prev` and the digest of the rest of its bytes),
+//! `null` on the first line of a chain. Every so often a
 //! `"record":"checkpoint"` line states the kernel's counters and the
 //! configuration in force and is signed with the collector's Ed25519 key:
 //! its last two members are `"key":"ed25519:<base64>"` and
@@ -35,9 +36,83 @@ use thiserror::Error;
 /// A line's hash.
 pub type Hash = [u8; 32];
 
-/// The SHA-256 of a line's bytes (without its newline).
+/// A line's hash in the chain: SHA-256 over a domain tag, its position,
+/// its `prev` (32 zero bytes for `null`) and the SHA-256 of the rest of
+/// the line (its bytes after the `chain` member and its comma). Binding
+/// position and `prev` outside the rest's digest lets a bundle replace a
+/// line it must not disclose by `{"chain":{...},"redacted":"sha256:<the
+/// rest's digest>"}` and still be verified ([`redacted`]). A line without
+/// a chain prefix gets the plain SHA-256 of its bytes (it fails
+/// verification anyway).
 pub fn hash(line: &[u8]) -> Hash {
-    Sha256::digest(line).into()
+    match split(line) {
+        Some((n, prev, rest)) => {
+            let digest = redacted_digest(rest).unwrap_or_else(|| Sha256::digest(rest).into());
+            link_hash(n, prev.as_ref(), &digest)
+        }
+        None => Sha256::digest(line).into(),
+    }
+}
+
+fn link_hash(n: u64, prev: Option<&Hash>, rest: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update(b"witness.chain/1\0");
+    h.update(n.to_be_bytes());
+    h.update(prev.unwrap_or(&[0; 32]));
+    h.update(rest);
+    h.finalize().into()
+}
+
+/// A line's position, `prev` and the rest of its bytes, if it begins with
+/// a chain prefix exactly as [`Head::write_link`] writes it.
+pub fn split(line: &[u8]) -> Option<(u64, Option<Hash>, &[u8])> {
+    let rest = line.strip_prefix(b"{\"chain\":{\"n\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let rest = rest[digits..].strip_prefix(b",\"prev\":")?;
+    let (prev, rest) = if let Some(rest) = rest.strip_prefix(b"null") {
+        (None, rest)
+    } else {
+        let rest = rest.strip_prefix(b"\"sha256:")?;
+        let hex = rest.get(..64)?;
+        (Some(unhex(hex)?), rest[64..].strip_prefix(b"\"")?)
+    };
+    Some((n, prev, rest.strip_prefix(b"},")?))
+}
+
+/// The digest a redacted line's rest states: `"redacted":"sha256:<hex>"}`.
+fn redacted_digest(rest: &[u8]) -> Option<Hash> {
+    let hex = rest.strip_prefix(b"\"redacted\":\"sha256:")?.strip_suffix(b"\"}")?;
+    (hex.len() == 64).then(|| unhex(hex)).flatten()
+}
+
+/// `line` with everything but its chain prefix replaced by the digest of
+/// what it held: the line a bundle gives for events it must not disclose.
+/// None for a line without a chain prefix.
+pub fn redacted(line: &[u8]) -> Option<Vec<u8>> {
+    let (_, _, rest) = split(line)?;
+    let digest = redacted_digest(rest).unwrap_or_else(|| Sha256::digest(rest).into());
+    let mut out = line[..line.len() - rest.len()].to_vec();
+    out.extend_from_slice(b"\"redacted\":\"sha256:");
+    hex_into(&digest, &mut out);
+    out.extend_from_slice(b"\"}");
+    Some(out)
+}
+
+fn unhex(hex: &[u8]) -> Option<Hash> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        *o = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(out)
 }
 
 /// Where the chain stands: the last line written.
@@ -290,6 +365,22 @@ mod tests {
         assert_eq!(line, b"{\"chain\":{\"n\":1,\"prev\":null},\"a\":1}");
         head.advance(&line);
         let first = hash(&line);
+        assert_eq!(split(&line), Some((1, None, &b"\"a\":1}"[..])));
+        // A redacted line keeps its hash.
+        let stub = redacted(&line).unwrap();
+        assert!(
+            stub.ends_with(
+                b"\"redacted\":\"sha256:7359ed179b73607a508f58d80384e26f3fb1dff905ddcb13218a93363abce3a0\"}"
+            ),
+            "{}",
+            String::from_utf8_lossy(&stub)
+        );
+        assert_eq!(hash(&stub), first);
+        assert_eq!(redacted(&stub).unwrap(), stub, "redacting twice changes nothing");
+        let mut other = stub.clone();
+        let at = other.len() - 3;
+        other[at] ^= 1;
+        assert_ne!(hash(&other), first, "a stub with another digest is another line");
         let mut next = Vec::new();
         head.write_link(&mut next);
         let text = String::from_utf8(next).unwrap();

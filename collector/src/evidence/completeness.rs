@@ -41,7 +41,6 @@ use super::read::{self, Entry, ReadError};
 /// How far around a loss events count as "around it".
 const AROUND_NS: i128 = 1_000_000_000;
 
-
 /// One thing missing from a window.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "loss", rename_all = "snake_case")]
@@ -191,7 +190,8 @@ impl Statement {
         if self.complete {
             out += "**Complete**: no record was lost in the window.\n";
         } else {
-            out += &format!("**Incomplete**: {} losses in the window.\n\n", self.losses.len());
+            let n = self.losses.len();
+            out += &format!("**Incomplete**: {n} {} in the window.\n\n", if n == 1 { "loss" } else { "losses" });
             for loss in &self.losses {
                 out += &format!("- {}\n", loss.to_string().replace('|', "\\|"));
             }
@@ -219,7 +219,8 @@ impl fmt::Display for Statement {
         if self.complete {
             writeln!(f, "complete: no record was lost in the window")?;
         } else {
-            writeln!(f, "incomplete: {} losses in the window", self.losses.len())?;
+            let n = self.losses.len();
+            writeln!(f, "incomplete: {n} {} in the window", if n == 1 { "loss" } else { "losses" })?;
             for loss in &self.losses {
                 writeln!(f, "  {loss}")?;
             }
@@ -586,4 +587,119 @@ pub fn assess(paths: &[PathBuf], q: Query) -> Result<Statement, ReadError> {
         kinds_not_recorded,
         integrity: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log(name: &str, lines: &[Value]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("witness-completeness-{}-{name}.jsonl", std::process::id()));
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn at(t: i128, mut v: Value) -> Value {
+        v["time_unix_ns"] = json!(t.to_string());
+        v
+    }
+
+    fn checkpoint(t: i128, cpus: &[(u32, u64, u64)], hooks: u64) -> Value {
+        let cpus: Vec<Value> =
+            cpus.iter().map(|&(cpu, produced, dropped)| json!({"cpu": cpu, "produced": produced, "dropped_full": dropped, "dropped_nested": 0})).collect();
+        at(
+            t,
+            json!({"record": "checkpoint", "kernel": {"cpus": cpus, "hooks_dropped": {"security_file_open": hooks}, "kinds": ["exec", "file_open"]}}),
+        )
+    }
+
+    fn event(t: i128, cpu: u32, who: &str) -> Value {
+        at(
+            t,
+            json!({"record": "event", "kind": "file_open", "cpu": cpu, "identity": {"spiffe_id": who}, "outcome": "allow"}),
+        )
+    }
+
+    /// Drops the gaps name, drops they do not (balanced against the
+    /// kernel's counters), losses before the ring, a module reload, and
+    /// kinds off in the kernel; a window clear of them is complete.
+    #[test]
+    fn every_kind_of_loss_is_named() {
+        let a = "spiffe://t/a";
+        let path = log(
+            "all",
+            &[
+                at(100, json!({"record": "stream", "stream": "started", "evidence": "all"})),
+                checkpoint(110, &[(0, 10, 0), (1, 10, 0)], 0),
+                event(120, 0, a),
+                event(200, 1, a),
+                // CPU 0 lost 5 records between 120 and 210; the line after
+                // it comes from a.
+                at(
+                    210,
+                    json!({"record": "stream", "stream": "gap", "cpu": 0, "first_seq": 11, "last_seq": 15, "missing": 5, "previous_time_unix_ns": "120"}),
+                ),
+                event(220, 0, a),
+                // The kernel counted 5 on CPU 0 (the gap) and 3 on CPU 1
+                // (no gap), and hooks lost 10: 2 before the ring.
+                checkpoint(300, &[(0, 20, 5), (1, 20, 3)], 10),
+                at(400, json!({"record": "stream", "stream": "module_gone"})),
+                at(500, json!({"record": "stream", "stream": "device_opened"})),
+                checkpoint(600, &[(0, 1, 0), (1, 1, 0)], 0),
+                event(700, 0, a),
+                checkpoint(800, &[(0, 2, 0), (1, 2, 0)], 0),
+            ],
+        );
+        let s = assess(std::slice::from_ref(&path), Query::default()).unwrap();
+        assert!(!s.complete);
+        let kinds: Vec<&str> = s
+            .losses
+            .iter()
+            .map(|l| match l {
+                Loss::Gap { .. } => "gap",
+                Loss::Dropped { .. } => "dropped",
+                Loss::BeforeRing { .. } => "before_ring",
+                Loss::LinesNotWritten { .. } => "lines",
+                Loss::NotObserved { .. } => "not_observed",
+            })
+            .collect();
+        assert_eq!(kinds, ["before_ring", "dropped", "gap", "not_observed"], "{:#?}", s.losses);
+        assert!(
+            s.losses.contains(&Loss::Gap {
+                cpu: 0,
+                first_seq: 11,
+                last_seq: 15,
+                records: 5,
+                from_unix_ns: 120,
+                to_unix_ns: 210,
+                identities: vec![a.to_string()],
+            }),
+            "{:#?}",
+            s.losses
+        );
+        assert!(
+            s.losses.contains(&Loss::Dropped { cpu: 1, records: 3, from_unix_ns: 110, to_unix_ns: 300 }),
+            "{:#?}",
+            s.losses
+        );
+        assert!(s.losses.contains(&Loss::BeforeRing {
+            events: 2,
+            hooks: vec!["security_file_open".into()],
+            from_unix_ns: 110,
+            to_unix_ns: 300
+        }));
+        assert!(s.losses.contains(&Loss::NotObserved {
+            from_unix_ns: 400,
+            to_unix_ns: 500,
+            why: "the module was not loaded".into()
+        }));
+        assert_eq!(s.kinds_not_recorded.len(), crate::config::control::kind_names(u64::MAX).len() - 2);
+        assert_eq!(s.evidence, "all");
+        // After the reload, nothing was lost.
+        let s = assess(&[path], Query { from: Some(600), to: Some(800), identity: Some(a.into()) }).unwrap();
+        assert!(s.complete, "{:#?}", s.losses);
+        assert_eq!(s.events, 1);
+    }
 }

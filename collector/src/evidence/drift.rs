@@ -25,7 +25,6 @@ use super::read::{self, Entry, ReadError};
 use crate::identity::inventory::{Binary, Peer, Workload};
 use crate::identity::Inventory;
 
-
 /// A declaration never exercised.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Declared {
@@ -93,21 +92,6 @@ pub struct Report {
 
 fn rfc3339(t: i128) -> String {
     jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
-}
-
-fn peer_text(p: &Peer) -> String {
-    match p {
-        Peer::Spiffe(id) => id.as_str().to_string(),
-        Peer::Net { net, port: Some(port) } => format!("{net}:{port}"),
-        Peer::Net { net, port: None } => net.to_string(),
-    }
-}
-
-fn binary_text(b: &Binary) -> String {
-    match b {
-        Binary::Path(p) => p.clone(),
-        Binary::Sha256(d) => format!("sha256:{}", crate::text::hex(d)),
-    }
 }
 
 /// One workload's tally while walking.
@@ -210,12 +194,12 @@ impl<'w> Tally<'w> {
         let mut declared_unused = Vec::new();
         for (p, used) in w.peers.iter().zip(&self.peers) {
             if !used {
-                declared_unused.push(Declared { what: "peer", value: peer_text(p) });
+                declared_unused.push(Declared { what: "peer", value: p.to_string() });
             }
         }
         for (b, used) in w.binaries.iter().zip(&self.binaries) {
             if !used {
-                declared_unused.push(Declared { what: "binary", value: binary_text(b) });
+                declared_unused.push(Declared { what: "binary", value: b.to_string() });
             }
         }
         for (g, used) in w.secrets.iter().zip(&self.secrets) {

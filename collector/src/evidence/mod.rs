@@ -18,11 +18,15 @@
 //! event line, below the evidence threshold (allowed, and counted), or in
 //! a gap or loss record.
 
+pub mod bundle;
 pub mod chain;
 pub mod completeness;
 pub mod drift;
+pub mod html;
+pub mod intent;
 pub mod possession;
 pub mod read;
+pub mod shadow;
 pub mod verify;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -50,13 +54,15 @@ pub struct Origin {
     /// `sha256:` of the policy files in force, in load order (None: no
     /// policies).
     pub policies: Option<String>,
+    /// `sha256:` of the shadow policy set judged beside them, if any.
+    pub shadow: Option<String>,
 }
 
 impl Origin {
     /// This host and collector, with the given configuration digests.
     pub fn here(inventory: Option<String>, policies: Option<String>) -> Self {
         let host = rustix::system::uname().nodename().to_string_lossy().into_owned();
-        Self { host, collector: env!("CARGO_PKG_VERSION"), inventory, policies }
+        Self { host, collector: env!("CARGO_PKG_VERSION"), inventory, policies, shadow: None }
     }
 
     fn write<M: SerializeMap>(&self, m: &mut M, record: &str, time_unix_ns: i128) -> Result<(), M::Error> {
@@ -68,7 +74,11 @@ impl Origin {
         m.serialize_entry("collector", self.collector)?;
         m.serialize_entry(
             "config",
-            &ConfigDigests { inventory: self.inventory.as_deref(), policies: self.policies.as_deref() },
+            &ConfigDigests {
+                inventory: self.inventory.as_deref(),
+                policies: self.policies.as_deref(),
+                shadow: self.shadow.as_deref(),
+            },
         )
     }
 }
@@ -77,6 +87,8 @@ impl Origin {
 struct ConfigDigests<'a> {
     inventory: Option<&'a str>,
     policies: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shadow: Option<&'a str>,
 }
 
 /// `sha256:` and the hex digest of `bytes`.
@@ -208,6 +220,15 @@ pub struct Judgement<'a> {
     pub peer: Option<&'a str>,
     /// For an exec, the SHA-256 of the executable (hex), when known.
     pub sha256: Option<String>,
+    /// The shadow policy set's outcome and deciding policies, when it
+    /// differs from `outcome`.
+    pub shadow: Option<(Outcome, &'a [String])>,
+}
+
+#[derive(serde::Serialize)]
+struct Shadow<'a> {
+    outcome: &'static str,
+    policies: &'a [String],
 }
 
 #[derive(serde::Serialize)]
@@ -453,6 +474,9 @@ impl Judgement<'_> {
         if let Some(sha256) = &self.sha256 {
             o.field("sha256", sha256);
         }
+        if let Some((outcome, policies)) = self.shadow {
+            o.field("shadow", Shadow { outcome: outcome.name(), policies });
+        }
         if let Some(p) = &self.process {
             o.field("process", p);
         }
@@ -481,8 +505,13 @@ mod tests {
 
     #[test]
     fn times_are_rfc3339_and_exact() {
-        let origin =
-            Origin { host: "h".into(), collector: "0.1.0", inventory: None, policies: Some("sha256:ab".into()) };
+        let origin = Origin {
+            host: "h".into(),
+            collector: "0.1.0",
+            inventory: None,
+            policies: Some("sha256:ab".into()),
+            shadow: None,
+        };
         let stream = Stream::ModuleGone;
         let t = 1_796_219_365_123_456_789i128;
         let v = serde_json::to_value(Line { origin: &origin, body: Body::Stream(&stream, t) }).unwrap();

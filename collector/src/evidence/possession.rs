@@ -21,7 +21,6 @@ pub use super::read::Query;
 use super::read::{self, Entry, ReadError};
 use crate::identity::Inventory;
 
-
 /// One holder of a credential.
 #[derive(Clone, Debug, Serialize)]
 pub struct Holder {

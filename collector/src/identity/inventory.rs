@@ -113,6 +113,28 @@ impl Peer {
     }
 }
 
+/// As the inventory writes it.
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Spiffe(id) => f.write_str(id.as_str()),
+            Peer::Net { net: IpNet::V6(net), port: Some(port) } => write!(f, "[{net}]:{port}"),
+            Peer::Net { net, port: Some(port) } => write!(f, "{net}:{port}"),
+            Peer::Net { net, port: None } => write!(f, "{net}"),
+        }
+    }
+}
+
+/// As the inventory writes it.
+impl std::fmt::Display for Binary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Binary::Path(p) => f.write_str(p),
+            Binary::Sha256(d) => write!(f, "sha256:{}", crate::text::hex(d)),
+        }
+    }
+}
+
 /// A declared workload.
 #[derive(Clone, Debug)]
 pub struct Workload {

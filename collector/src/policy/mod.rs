@@ -618,6 +618,11 @@ impl Policies {
         &self.digest
     }
 
+    /// The files, in load order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
     /// How many policies are loaded.
     pub fn len(&self) -> usize {
         self.info.len()

@@ -111,6 +111,8 @@ pub struct EvidenceLog {
     policy: Policy,
     /// The chain's last line.
     head: Head,
+    /// The checkpoint line just appended.
+    sealed: Option<Vec<u8>>,
     /// Bytes trimmed from a cut last line when the log was opened.
     pub trimmed: u64,
 }
@@ -134,6 +136,7 @@ impl EvidenceLog {
             oldest_unsynced: None,
             policy,
             head,
+            sealed: None,
             trimmed,
         })
     }
@@ -142,18 +145,20 @@ impl EvidenceLog {
     /// `time_unix_ns` is its event's time, for the loss record should the
     /// line be lost.
     pub fn append<T: serde::Serialize + ?Sized>(&mut self, value: &T, time_unix_ns: i128) -> Result<(), EvidenceError> {
-        self.append_line(value, time_unix_ns, None)
+        self.append_line(value, time_unix_ns, None, false)
     }
 
     /// Appends a checkpoint line (a JSON object), signed by `signer` if
-    /// there is one (see [`crate::evidence::chain`]).
+    /// there is one (see [`crate::evidence::chain`]); returns the line as
+    /// written (None if it was lost), for copies off the host.
     pub fn checkpoint<T: serde::Serialize + ?Sized>(
         &mut self,
         value: &T,
         time_unix_ns: i128,
         signer: Option<&Signer>,
-    ) -> Result<(), EvidenceError> {
-        self.append_line(value, time_unix_ns, signer)
+    ) -> Result<Option<Vec<u8>>, EvidenceError> {
+        self.append_line(value, time_unix_ns, signer, true)?;
+        Ok(self.sealed.take())
     }
 
     /// The last line given to the log: its chain position and hash.
@@ -166,6 +171,7 @@ impl EvidenceLog {
         value: &T,
         time_unix_ns: i128,
         signer: Option<&Signer>,
+        keep: bool,
     ) -> Result<(), EvidenceError> {
         if let Some(error) = &self.failing {
             if self.buf.len() >= self.policy.retain_bytes {
@@ -193,6 +199,9 @@ impl EvidenceLog {
             signer.seal(&mut self.buf, start);
         }
         self.head.advance(&self.buf[start..]);
+        if keep {
+            self.sealed = Some(self.buf[start..].to_vec());
+        }
         self.buf.push(b'\n');
         let len = (self.buf.len() - start) as u64;
         if self.size > 0 && self.size + len > self.policy.max_bytes {

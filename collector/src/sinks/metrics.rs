@@ -113,6 +113,8 @@ pub struct Counters {
     pub kernel_denials: BTreeMap<(u32, u16), u64>,
     /// Divergences by (identity, kind).
     pub divergences: BTreeMap<(u32, Divergence), u64>,
+    /// Outcomes of the shadow policy set by (identity, kind, outcome).
+    pub shadow_events: BTreeMap<(u32, u16, Outcome), u64>,
     /// TCP handshake latency by identity.
     pub handshake: BTreeMap<u32, Histogram>,
     /// Packets dropped by kernel drop reason.
@@ -245,6 +247,12 @@ impl Counters {
         *self.divergences.entry((id, d)).or_default() += 1;
     }
 
+    /// Counts an outcome of the shadow policy set.
+    pub fn shadow(&mut self, identity: u32, kind: u16, outcome: Outcome) {
+        let id = self.bounded(identity);
+        *self.shadow_events.entry((id, kind, outcome)).or_default() += 1;
+    }
+
     /// Records a TCP handshake latency.
     pub fn handshake(&mut self, identity: u32, seconds: f64) {
         let id = self.bounded(identity);
@@ -373,6 +381,11 @@ pub static FAMILIES: &[Family] = &[
     family!("witness_divergences", Counter, "{event}", "Departures from declared intent, by identity and divergence.", |s, f| {
         for ((id, d), v) in &s.counters.divergences {
             f(&[("identity", s.identity(*id)), ("divergence", d.label())], Num::Int(*v));
+        }
+    }),
+    family!("witness_shadow_events", Counter, "{event}", "Events as the shadow policy set (--shadow-policy) would judge them, by identity, kind and outcome; never acted on.", |s, f| {
+        for ((id, kind, outcome), v) in &s.counters.shadow_events {
+            f(&[("identity", s.identity(*id)), ("kind", kind_name(*kind)), ("outcome", outcome.name())], Num::Int(*v));
         }
     }),
     family!("witness_packet_drops", Counter, "{packet}", "Packets the kernel dropped, by drop reason (enum skb_drop_reason, named as the running kernel names it).", |s, f| {

@@ -210,6 +210,11 @@ impl Sinks {
         let line = p.checkpoint_line(&checkpoint, Clock::now_unix_ns());
         let result = log.checkpoint(&line, line.time_unix_ns(), self.checkpoints.signer.as_ref());
         self.last_checkpoint = (log.head().n, Instant::now());
+        let result = result.map(|sealed| {
+            if let (Some(otlp), Some(sealed)) = (&self.otlp, sealed) {
+                otlp.emit_checkpoint(&sealed);
+            }
+        });
         self.account(p, result);
     }
 

@@ -204,6 +204,19 @@ impl Otlp {
         // Evidence is rare next to the events judged: the line's JSON
         // serialization (the one the log writes) is the source of truth.
         let Ok(value) = serde_json::to_value(line) else { return };
+        self.emit_value(&value, line.time_unix_ns());
+    }
+
+    /// Exports a checkpoint line as the log wrote it (chain position, the
+    /// hash it covers, key and signature included): a copy off the host
+    /// that a truncation of the log cannot take back.
+    pub fn emit_checkpoint(&self, line: &[u8]) {
+        let Ok(value) = serde_json::from_slice::<Value>(line) else { return };
+        let time = value["time_unix_ns"].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+        self.emit_value(&value, time);
+    }
+
+    fn emit_value(&self, value: &Value, time_unix_ns: i128) {
         let mut rec = self.logger.create_log_record();
         let outcome = value.get("outcome").and_then(Value::as_str);
         let (severity, text) = match outcome {
@@ -214,13 +227,17 @@ impl Otlp {
         };
         rec.set_severity_number(severity);
         rec.set_severity_text(text);
-        if let Ok(ns) = u64::try_from(line.time_unix_ns()) {
+        if let Ok(ns) = u64::try_from(time_unix_ns) {
             rec.set_timestamp(UNIX_EPOCH + Duration::from_nanos(ns));
         }
         rec.set_observed_timestamp(SystemTime::now());
-        rec.set_event_name(if outcome.is_some() { "witness.evidence" } else { "witness.stream" });
-        rec.set_body(AnyValue::from(summary(&value)));
-        for a in attributes(&value) {
+        rec.set_event_name(match value["record"].as_str() {
+            Some("event") => "witness.evidence",
+            Some("checkpoint") => "witness.checkpoint",
+            _ => "witness.stream",
+        });
+        rec.set_body(AnyValue::from(summary(value)));
+        for a in attributes(value) {
             rec.add_attribute(a.name, a.value);
         }
         self.logger.emit(rec);
