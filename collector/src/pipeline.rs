@@ -110,7 +110,9 @@ impl Config {
         u32::try_from(self.inventory.workloads().len()).unwrap_or(u32::MAX - 1)
     }
 
-    fn workload(&self, identity: u32) -> Option<&Workload> {
+    /// The declared workload of identity index `identity` (None:
+    /// unattested or overflow).
+    pub fn workload(&self, identity: u32) -> Option<&Workload> {
         self.inventory.workloads().get(identity as usize)
     }
 }

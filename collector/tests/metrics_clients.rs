@@ -27,7 +27,7 @@ async fn concurrent_idle_and_malformed_clients_do_not_stop_scrapes() {
     let shared = Arc::new(Mutex::new(Snapshot::new(counters, Arc::new(vec!["spiffe://t.test/a".into()]))));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(witness::sinks::endpoint::serve_metrics(listener, shared));
+    tokio::spawn(witness::sinks::endpoint::serve_metrics(listener, shared, None));
 
     // Connections that say nothing, and one that stops mid-request.
     let mut idle = Vec::new();
@@ -70,7 +70,7 @@ async fn healthz_says_whether_the_device_is_read() {
     let shared = Arc::new(Mutex::new(Snapshot::new(Counters::new(100), Arc::new(vec![]))));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(witness::sinks::endpoint::serve_metrics(listener, shared.clone()));
+    tokio::spawn(witness::sinks::endpoint::serve_metrics(listener, shared.clone(), None));
     let waiting = get(addr, "/healthz").await;
     assert!(waiting.contains(" 503 ") && waiting.ends_with("not reading the witness device\n"), "{waiting}");
     shared.lock().unwrap().counters.device_reading = true;

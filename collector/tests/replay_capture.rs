@@ -49,6 +49,7 @@ fn replay_reloading(reload: bool) -> (Judgements, Sinks) {
     let clock = Clock::with_offset(reader.info().boot_to_unix_ns);
     let mut pipeline = Pipeline::new(config, Options { read_host_files: false, ..Options::default() }, clock);
     let mut sinks = Sinks::new(None, None);
+    sinks.live_drift = Some(Arc::new(std::sync::Mutex::new(witness::evidence::drift::Live::default())));
     let mut out = Vec::new();
     loop {
         let batch = reader.next_batch().unwrap();
@@ -165,13 +166,58 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `/drift` on a loopback listener: what each workload did against its
+/// declaration, live; on any other address it is refused, since it serves
+/// evidence details.
+#[test]
+fn the_drift_endpoint_serves_loopback_only() {
+    let (_, sinks) = replay();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let live = sinks.live_drift.clone();
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let target = listener.local_addr().unwrap();
+    runtime.spawn(witness::sinks::endpoint::serve_metrics(listener, Arc::clone(&sinks.shared), live.clone()));
+    let json = http_get(&format!("http://{target}/drift")).expect("/drift answers on loopback");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let batch = report["identities"].as_array().unwrap().iter().find(|d| d["identity"] == BATCH).unwrap();
+    let used: Vec<&str> =
+        batch["used_undeclared"].as_array().unwrap().iter().map(|u| u["value"].as_str().unwrap()).collect();
+    assert!(used.contains(&"spiffe://demo.witness.test/payments/db"), "{batch}");
+    assert!(used.contains(&"/tmp/suid-tool"), "{batch}");
+    assert!(used.iter().any(|u| u.starts_with("/srv/payments/secrets/db.key")), "{batch}");
+    assert_eq!(batch["declared_unused"], serde_json::json!([{"what": "peer", "value": "10.20.0.0/16:443"}]));
+    assert!(
+        batch["non_allow"].as_array().unwrap().iter().any(|n| n["kind"] == "cred_change" && n["outcome"] == "deny"),
+        "{batch}"
+    );
+    let api = report["identities"].as_array().unwrap().iter().find(|d| d["identity"] == API).unwrap();
+    assert_eq!(api["used_undeclared"], serde_json::json!([]), "{api}");
+    let md = http_get(&format!("http://{target}/drift?format=markdown&identity={BATCH}")).unwrap();
+    assert!(md.contains(&format!("## {BATCH}")) && !md.contains(API), "{md}");
+
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("0.0.0.0:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    runtime.spawn(witness::sinks::endpoint::serve_metrics(listener, Arc::clone(&sinks.shared), live));
+    let head = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET /drift HTTP/1.0\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    assert!(head.starts_with("HTTP/1.0 403") || head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(head.contains("loopback listener only"), "{head}");
+    assert!(http_get(&format!("http://127.0.0.1:{port}/metrics")).is_some(), "/metrics still answers");
+}
+
 #[test]
 fn a_real_prometheus_scrapes_the_collector() {
     let (_, sinks) = replay();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let target = listener.local_addr().unwrap();
-    runtime.spawn(witness::sinks::endpoint::serve_metrics(listener, Arc::clone(&sinks.shared)));
+    runtime.spawn(witness::sinks::endpoint::serve_metrics(listener, Arc::clone(&sinks.shared), None));
 
     // What a scraper asking for OpenMetrics gets.
     let openmetrics =

@@ -97,8 +97,13 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics: {e}"))?;
         tracing::info!("serving /metrics on http://{}/metrics", listener.local_addr()?);
         let shared = shared.clone();
+        let live = Arc::new(std::sync::Mutex::new(witness::evidence::drift::Live::default()));
+        sinks.live_drift = Some(live.clone());
+        if !listener.local_addr()?.ip().is_loopback() {
+            tracing::warn!("/drift is served on loopback listeners only: it answers 403 on {}", listener.local_addr()?);
+        }
         runtime.spawn(async move {
-            if let Err(e) = witness::sinks::endpoint::serve_metrics(listener, shared).await {
+            if let Err(e) = witness::sinks::endpoint::serve_metrics(listener, shared, Some(live)).await {
                 tracing::error!("metrics endpoint stopped: {e}");
             }
         });

@@ -78,6 +78,14 @@ pub struct Drift {
     pub used_undeclared: Vec<Undeclared>,
     /// Judged other than allow.
     pub non_allow: Vec<NonAllow>,
+    /// Undeclared uses beyond those listed (the live tally keeps at most
+    /// [`LIVE_UNDECLARED_MAX`] values per workload).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub undeclared_not_kept: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The answer.
@@ -218,6 +226,7 @@ impl<'w> Tally<'w> {
                 .into_iter()
                 .map(|((kind, outcome), count)| NonAllow { kind, outcome, count })
                 .collect(),
+            undeclared_not_kept: 0,
         }
     }
 }
@@ -345,5 +354,156 @@ impl fmt::Display for Report {
             }
         }
         Ok(())
+    }
+}
+
+/// Most undeclared values kept per workload by [`Live`]; beyond them only
+/// a count ([`Drift::undeclared_not_kept`]).
+pub const LIVE_UNDECLARED_MAX: usize = 64;
+
+/// Drift as `witness run` sees it, for its `/drift` endpoint: the same
+/// tallies as [`assess`] makes from a log, kept as events are judged
+/// (every judged event, whether or not it is written). Bounded: a flag
+/// per declaration, at most [`LIVE_UNDECLARED_MAX`] undeclared values per
+/// workload. A reload that changes the inventory starts it afresh.
+#[derive(Debug, Default)]
+pub struct Live {
+    inventory: Option<std::sync::Arc<Inventory>>,
+    since_unix_ns: i128,
+    workloads: Vec<LiveTally>,
+}
+
+#[derive(Debug, Default)]
+struct LiveTally {
+    events: u64,
+    peers: Vec<bool>,
+    binaries: Vec<bool>,
+    secrets: Vec<bool>,
+    undeclared: BTreeMap<(&'static str, String), Undeclared>,
+    not_kept: u64,
+}
+
+impl Live {
+    /// Counts one judged event of workload `identity` (an inventory index;
+    /// others are ignored) at `time_unix_ns`. `peer` is the SPIFFE ID
+    /// serving a connect's address, if known.
+    #[allow(clippy::too_many_arguments)]
+    pub fn observe(
+        &mut self,
+        inventory: &std::sync::Arc<Inventory>,
+        identity: u32,
+        event: &crate::source::decode::Event,
+        divergence: crate::policy::Divergence,
+        peer: Option<&str>,
+        time_unix_ns: i128,
+    ) {
+        use crate::policy::Divergence;
+        use crate::source::decode::Body;
+        if !self.inventory.as_ref().is_some_and(|i| std::sync::Arc::ptr_eq(i, inventory)) {
+            self.inventory = Some(inventory.clone());
+            self.since_unix_ns = time_unix_ns;
+            self.workloads = inventory
+                .workloads()
+                .iter()
+                .map(|w| LiveTally {
+                    peers: vec![false; w.peers.len()],
+                    binaries: vec![false; w.binaries.len()],
+                    secrets: vec![false; w.secrets.len()],
+                    ..LiveTally::default()
+                })
+                .collect();
+        }
+        let (Some(w), Some(t)) =
+            (inventory.workloads().get(identity as usize), self.workloads.get_mut(identity as usize))
+        else {
+            return;
+        };
+        t.events += 1;
+        let undeclared = |t: &mut LiveTally, what: &'static str, value: String| {
+            let time = rfc3339(time_unix_ns);
+            let key = (what, value);
+            if let Some(u) = t.undeclared.get_mut(&key) {
+                u.count += 1;
+                u.last = time;
+            } else if t.undeclared.len() < LIVE_UNDECLARED_MAX {
+                let (what, value) = key;
+                let m = event.meta();
+                t.undeclared.insert(
+                    (what, value.clone()),
+                    Undeclared { what, value, count: 1, first: time.clone(), last: time, example: m.seq },
+                );
+            } else {
+                t.not_kept += 1;
+            }
+        };
+        match &event.body {
+            Body::Sock(r) if event.kind() == Some(witness_abi::record::RecordKind::SockConnect) => {
+                let ip = crate::pipeline::ip_of(r.family, &r.remote);
+                for (i, p) in w.peers.iter().enumerate() {
+                    t.peers[i] |= match p {
+                        Peer::Spiffe(id) => peer == Some(id.as_str()),
+                        net => ip.is_some_and(|ip| net.matches_addr(ip, r.remote.port)),
+                    };
+                }
+                if divergence == Divergence::UndeclaredPeer {
+                    let value = peer
+                        .map(str::to_string)
+                        .or_else(|| ip.map(|ip| SocketAddr::new(ip, r.remote.port).to_string()));
+                    undeclared(t, "peer", value.unwrap_or_default());
+                }
+            }
+            Body::Exec { path, .. } => {
+                let path = String::from_utf8_lossy(path);
+                for (i, b) in w.binaries.iter().enumerate() {
+                    t.binaries[i] |= matches!(b, Binary::Path(p) if *p == path);
+                }
+                if divergence == Divergence::UnexpectedBinary {
+                    undeclared(t, "binary", path.into_owned());
+                }
+            }
+            Body::File { path, .. } => {
+                let path = String::from_utf8_lossy(path);
+                for (i, g) in w.secrets.iter().enumerate() {
+                    t.secrets[i] |= g.matches(&path);
+                }
+                if divergence == Divergence::ForeignSecret {
+                    let owner = inventory.secret_owner(&path).map_or("another workload", |o| o.spiffe_id.as_str());
+                    undeclared(t, "secret", format!("{path} (of {owner})"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The drift so far, of one identity or all; `non_allow` gives each
+    /// workload's events judged other than allow (from the metrics).
+    pub fn report(&self, identity: Option<&str>, non_allow: impl Fn(usize) -> Vec<NonAllow>) -> Report {
+        let mut identities = Vec::new();
+        if let Some(inventory) = &self.inventory {
+            for (i, (w, t)) in inventory.workloads().iter().zip(&self.workloads).enumerate() {
+                if identity.is_some_and(|id| id != w.spiffe_id.as_str()) {
+                    continue;
+                }
+                let tally = Tally {
+                    workload: w,
+                    events: t.events,
+                    peers: t.peers.clone(),
+                    binaries: t.binaries.clone(),
+                    secrets: t.secrets.clone(),
+                    undeclared: t.undeclared.clone(),
+                    non_allow: BTreeMap::new(),
+                };
+                let mut drift = tally.finish();
+                drift.non_allow = non_allow(i);
+                drift.undeclared_not_kept = t.not_kept;
+                identities.push(drift);
+            }
+        }
+        Report { evidence: "all".into(), identities }
+    }
+
+    /// Since when it counts (its start, or the last inventory change).
+    pub fn since_unix_ns(&self) -> i128 {
+        self.since_unix_ns
     }
 }

@@ -1,16 +1,81 @@
-//! The `/metrics` and `/healthz` endpoint of `witness run`, and the
-//! metrics file of `witness replay --metrics`.
+//! The `/metrics`, `/healthz` and `/drift` endpoint of `witness run`, and
+//! the metrics file of `witness replay --metrics`.
+//!
+//! `/drift` serves evidence details (peers, paths, secrets), so it is
+//! served only on a loopback listener: on any other address it answers 403
+//! and says why (TLS with client certificates for it is not built yet).
 
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::sinks::metrics::{openmetrics_to_prometheus, render, Shared};
+use std::sync::{Arc, Mutex};
 
-/// Serves `/metrics` (OpenMetrics text) until the process ends.
-pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) -> std::io::Result<()> {
+use crate::evidence::drift::{Live, NonAllow};
+use crate::policy::Outcome;
+use crate::sinks::metrics::{kind_name, openmetrics_to_prometheus, render, Shared};
+
+/// The query of `/drift`.
+#[derive(Debug, serde::Deserialize)]
+struct DriftQuery {
+    identity: Option<String>,
+    format: Option<String>,
+}
+
+/// `/drift`: the live drift report (JSON; `?format=markdown` or `text`;
+/// `?identity=ID`).
+fn drift_page(
+    live: &Mutex<Live>,
+    shared: &Shared,
+    q: &DriftQuery,
+) -> (axum::http::StatusCode, [(axum::http::HeaderName, &'static str); 1], String) {
+    use axum::http::{header::CONTENT_TYPE, StatusCode};
+    let events = match shared.lock() {
+        Ok(s) => s.counters.events.clone(),
+        Err(poisoned) => poisoned.into_inner().counters.events.clone(),
+    };
+    let non_allow = |i: usize| -> Vec<NonAllow> {
+        events
+            .iter()
+            .filter(|((id, _, outcome), _)| *id as usize == i && *outcome != Outcome::Allow)
+            .map(|((_, kind, outcome), &count)| NonAllow {
+                kind: kind_name(*kind).to_string(),
+                outcome: outcome.name().to_string(),
+                count,
+            })
+            .collect()
+    };
+    let report = match live.lock() {
+        Ok(l) => l.report(q.identity.as_deref(), non_allow),
+        Err(poisoned) => poisoned.into_inner().report(q.identity.as_deref(), non_allow),
+    };
+    match q.format.as_deref() {
+        None | Some("json") => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "application/json")],
+            serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        ),
+        Some("markdown") => (StatusCode::OK, [(CONTENT_TYPE, "text/markdown; charset=utf-8")], report.markdown()),
+        Some("text") => (StatusCode::OK, [(CONTENT_TYPE, "text/plain; charset=utf-8")], report.to_string()),
+        Some(other) => (
+            StatusCode::BAD_REQUEST,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("format={other}: give json, markdown or text\n"),
+        ),
+    }
+}
+
+/// Serves `/metrics` (OpenMetrics text), `/healthz` and, with a live
+/// drift tally, `/drift`, until the process ends.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    shared: Shared,
+    drift: Option<Arc<Mutex<Live>>>,
+) -> std::io::Result<()> {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
     let health = shared.clone();
+    let for_drift = shared.clone();
+    let loopback = listener.local_addr()?.ip().is_loopback();
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -52,6 +117,25 @@ pub async fn serve_metrics(listener: tokio::net::TcpListener, shared: Shared) ->
                 }
             }),
         );
+    let app = match drift {
+        Some(live) => app.route(
+            "/drift",
+            get(move |axum::extract::Query(q): axum::extract::Query<DriftQuery>| {
+                let page = if loopback {
+                    drift_page(&live, &for_drift, &q)
+                } else {
+                    (
+                        axum::http::StatusCode::FORBIDDEN,
+                        [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+                        "/drift serves evidence details (paths, peers, secrets) and is served on a loopback listener only\n"
+                            .to_string(),
+                    )
+                };
+                async move { page }
+            }),
+        ),
+        None => app,
+    };
     axum::serve(listener, app).await
 }
 

@@ -41,6 +41,8 @@ pub struct Sinks {
     pub tally: summary::Tally,
     /// When checkpoints are written and what signs them.
     pub checkpoints: Checkpoints,
+    /// The live drift tally behind `/drift` (`witness run`).
+    pub live_drift: Option<Arc<Mutex<crate::evidence::drift::Live>>>,
     /// The chain position and time of the last checkpoint.
     last_checkpoint: (u64, Instant),
     last_publish: Option<Instant>,
@@ -81,6 +83,7 @@ impl Sinks {
             evidence,
             otlp,
             checkpoints: Checkpoints::default(),
+            live_drift: None,
             last_checkpoint: (head, Instant::now()),
             shared: Arc::new(Mutex::new(Snapshot::default())),
             tally: summary::Tally::default(),
@@ -97,6 +100,9 @@ impl Sinks {
         }
         let judged = p.process(event)?;
         self.tally.count(p.config().identities(), &judged);
+        if let Some(live) = &self.live_drift {
+            observe_drift(live, p, event, &judged);
+        }
         if p.is_evidence(&judged) {
             self.write(p, event, &judged);
         }
@@ -239,6 +245,27 @@ impl Sinks {
     pub fn verdict_table(&self) -> String {
         self.tally.table()
     }
+}
+
+/// Counts an event in the live drift tally: connects and execs, and file
+/// events that touched a secret or diverged (the rest cannot change it).
+fn observe_drift(live: &Mutex<crate::evidence::drift::Live>, p: &Pipeline, event: &Event, judged: &Judged) {
+    use crate::source::decode::Body;
+    let relevant = match &event.body {
+        Body::Sock(_) => event.kind() == Some(witness_abi::record::RecordKind::SockConnect),
+        Body::Exec { .. } => true,
+        Body::File { .. } => judged.credential.is_some() || judged.divergence != crate::policy::Divergence::None,
+        _ => false,
+    };
+    if !relevant {
+        return;
+    }
+    let peer = judged.peer.and_then(|i| p.config().workload(i)).map(|w| w.spiffe_id.as_str());
+    let mut live = match live.lock() {
+        Ok(l) => l,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    live.observe(&p.config().inventory, judged.identity, event, judged.divergence, peer, Clock::now_unix_ns());
 }
 
 /// Gives one evidence line to the log and to OTLP; the log's result, if

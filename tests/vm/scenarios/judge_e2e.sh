@@ -30,6 +30,10 @@ witness-vmtool udp-send 127.0.0.1:9 --count 3 > /dev/null
 wait_for 10 grep -q "suid-tool" evidence.jsonl
 sleep 2
 wget -q -O metrics.txt http://127.0.0.1:9750/metrics || fail "scrape failed"
+# Live drift, next to /metrics on loopback.
+wget -q -O drift.txt "http://127.0.0.1:9750/drift?format=text&identity=$BATCH" || fail "/drift failed"
+grep -q "used, undeclared    peer    spiffe://demo.witness.test/payments/db" drift.txt || fail "/drift misses batch's undeclared peer: $(cat drift.txt)"
+grep -q "declared, unused    peer    10.20.0.0/16:443" drift.txt || fail "/drift misses batch's unused peer: $(cat drift.txt)"
 kill -TERM "$daemon"
 wait "$daemon" || fail "witness run exited $?: $(tail -5 run.err)"
 cat run.err | tail -8
