@@ -824,6 +824,7 @@ impl Pipeline {
                 })
                 .collect(),
             hooks_dropped: c.hook_dropped.clone(),
+            hooks_filtered: c.hook_filtered.clone(),
             kinds: c.kernel_kind_mask.map(crate::config::control::kind_names),
         });
         Checkpoint { records: c.records, lost: self.lost(), kernel }

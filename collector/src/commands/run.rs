@@ -290,6 +290,7 @@ impl Handler<Source> for Daemon<'_> {
                     // newer module); the status command shows them.
                     if let Some(hook) = Hook::from_id(h.hook) {
                         p.counters.hook_dropped.insert(hook.name(), h.dropped);
+                        p.counters.hook_filtered.insert(hook.name(), h.filtered);
                     }
                 }
             }

@@ -140,6 +140,9 @@ pub struct Statement {
     pub evidence: String,
     /// Kinds the kernel did not record in the window (off by configuration).
     pub kinds_not_recorded: Vec<String>,
+    /// Events the kernel's filters (uid, cgroup, path) discarded in the
+    /// window, by hook: not lost, but not recorded, by configuration.
+    pub filtered: BTreeMap<String, u64>,
     /// What `witness evidence verify` says about the files.
     pub integrity: Option<String>,
 }
@@ -239,6 +242,10 @@ impl fmt::Display for Statement {
         if !self.kinds_not_recorded.is_empty() {
             writeln!(f, "not recorded (off in the kernel's configuration): {}", self.kinds_not_recorded.join(", "))?;
         }
+        if !self.filtered.is_empty() {
+            let by_hook: Vec<String> = self.filtered.iter().map(|(h, n)| format!("{h} {n}")).collect();
+            writeln!(f, "not recorded (discarded by the kernel's filters): {}", by_hook.join(", "))?;
+        }
         if let Some(integrity) = &self.integrity {
             writeln!(f, "integrity: {integrity}")?;
         }
@@ -252,6 +259,7 @@ struct Counted {
     /// Drops per CPU (full + nested), and produced (to see a reload).
     cpus: BTreeMap<u32, (u64, u64)>,
     hooks: BTreeMap<String, u64>,
+    filtered: BTreeMap<String, u64>,
     time: i128,
 }
 
@@ -264,9 +272,13 @@ fn counted(v: &Value, time: i128) -> Option<Counted> {
         let Ok(id) = u32::try_from(n("cpu")) else { continue };
         c.cpus.insert(id, (n("dropped_full") + n("dropped_nested"), n("produced")));
     }
-    if let Some(hooks) = kernel["hooks_dropped"].as_object() {
-        c.hooks = hooks.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect();
-    }
+    let by_hook = |field: &str| -> BTreeMap<String, u64> {
+        kernel[field]
+            .as_object()
+            .map_or_else(BTreeMap::new, |h| h.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+    };
+    c.hooks = by_hook("hooks_dropped");
+    c.filtered = by_hook("hooks_filtered");
     Some(c)
 }
 
@@ -289,6 +301,8 @@ struct Walk {
     kinds_before: Option<BTreeSet<String>>,
     /// Kinds it recorded at every checkpoint in the window.
     kinds_in: Option<BTreeSet<String>>,
+    /// Events filtered in the kernel, by hook.
+    filtered: BTreeMap<String, u64>,
     first_time: Option<i128>,
     last_checkpoint: Option<i128>,
     last_time: i128,
@@ -494,6 +508,17 @@ impl Walk {
                 hook_drops += delta;
             }
         }
+        // What the filters discarded between two checkpoints that overlap
+        // the window.
+        if self.overlaps(before.time, t) {
+            for (hook, &n) in &now.filtered {
+                let delta =
+                    n.saturating_sub(if reloaded { 0 } else { before.filtered.get(hook).copied().unwrap_or(0) });
+                if delta > 0 {
+                    *self.filtered.entry(hook.clone()).or_default() += delta;
+                }
+            }
+        }
         if hook_drops > ring_drops {
             self.push(Loss::BeforeRing {
                 events: hook_drops - ring_drops,
@@ -528,6 +553,7 @@ pub fn assess(paths: &[PathBuf], q: Query) -> Result<Statement, ReadError> {
         scopes: BTreeSet::new(),
         kinds_before: None,
         kinds_in: None,
+        filtered: BTreeMap::new(),
         first_time: None,
         last_checkpoint: None,
         last_time: i128::MIN,
@@ -585,6 +611,7 @@ pub fn assess(paths: &[PathBuf], q: Query) -> Result<Statement, ReadError> {
         events: w.events,
         evidence,
         kinds_not_recorded,
+        filtered: w.filtered,
         integrity: None,
     })
 }
@@ -611,7 +638,7 @@ mod tests {
             cpus.iter().map(|&(cpu, produced, dropped)| json!({"cpu": cpu, "produced": produced, "dropped_full": dropped, "dropped_nested": 0})).collect();
         at(
             t,
-            json!({"record": "checkpoint", "kernel": {"cpus": cpus, "hooks_dropped": {"security_file_open": hooks}, "kinds": ["exec", "file_open"]}}),
+            json!({"record": "checkpoint", "kernel": {"cpus": cpus, "hooks_dropped": {"security_file_open": hooks}, "hooks_filtered": {"security_file_open": hooks * 2}, "kinds": ["exec", "file_open"]}}),
         )
     }
 
@@ -697,6 +724,7 @@ mod tests {
         }));
         assert_eq!(s.kinds_not_recorded.len(), crate::config::control::kind_names(u64::MAX).len() - 2);
         assert_eq!(s.evidence, "all");
+        assert_eq!(s.filtered, BTreeMap::from([("security_file_open".to_string(), 20)]));
         // After the reload, nothing was lost.
         let s = assess(&[path], Query { from: Some(600), to: Some(800), identity: Some(a.into()) }).unwrap();
         assert!(s.complete, "{:#?}", s.losses);

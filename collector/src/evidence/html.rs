@@ -430,6 +430,15 @@ fn completeness(out: &mut String, c: Option<&Value>) -> fmt::Result {
         "<p id=\"kinds-not-recorded\">Kinds not recorded (off in the kernel's configuration): {}.</p>",
         list(c.get("kinds_not_recorded"), "none, every kind was recorded")
     )?;
+    if let Some(filtered) = c.get("filtered").and_then(Value::as_object).filter(|f| !f.is_empty()) {
+        let by_hook: Vec<String> =
+            filtered.iter().map(|(hook, n)| format!("{} {}", escape(hook), n.as_u64().unwrap_or(0))).collect();
+        writeln!(
+            out,
+            "<p id=\"filtered\">Discarded by the kernel's filters (not recorded, by configuration): {}.</p>",
+            by_hook.join(", ")
+        )?;
+    }
     out.push_str("</section>\n");
     Ok(())
 }

@@ -364,6 +364,9 @@ pub struct KernelCounters {
     /// Events each hook lost, ring drops (which are also sequence gaps)
     /// and losses before the ring (probe misses, which are not).
     pub hooks_dropped: std::collections::BTreeMap<&'static str, u64>,
+    /// Events each hook's filters (uid, cgroup, path) discarded: not
+    /// recorded, by configuration.
+    pub hooks_filtered: std::collections::BTreeMap<&'static str, u64>,
     /// The kinds the module records (None: not known); a kind not listed
     /// is filtered out in the kernel.
     pub kinds: Option<Vec<&'static str>>,

@@ -127,6 +127,9 @@ pub struct Counters {
     /// which are also sequence gaps, plus losses before the ring (probe
     /// misses), which are not.
     pub hook_dropped: BTreeMap<&'static str, u64>,
+    /// Events each hook's filters discarded in the kernel, by hook name
+    /// (from the device): not losses, but not recorded either.
+    pub hook_filtered: BTreeMap<&'static str, u64>,
     /// The kinds the module records (from the device; None: not read).
     pub kernel_kind_mask: Option<u64>,
     /// Events counted in the overflow bucket.

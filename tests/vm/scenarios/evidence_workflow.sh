@@ -45,9 +45,13 @@ grep -q "^would deny [0-9]* sock_connect of $BATCH (now investigate; batch-offli
 # Both rounds were judged by the shadow set: the broken one did not replace it.
 n=$(sed -n "s/^would deny \([0-9]*\) sock_connect of .*/\1/p" shadow.txt | head -1)
 [ "$n" -ge 2 ] || fail "only $n batch connects were judged by the shadow set; the reload dropped it"
-if grep '"kind":"sock_connect"' evidence.jsonl | grep "\"spiffe_id\":\"$BATCH\"" | grep -q '"outcome":"deny"'; then
+# The active outcome (followed by the kernel's verdict; the shadow's comes
+# later in the line) is never the shadow's deny.
+if grep '"kind":"sock_connect"' evidence.jsonl | grep "\"spiffe_id\":\"$BATCH\"" | grep -q '"outcome":"deny","kernel"'; then
     fail "the shadow set was acted on"
 fi
+grep '"kind":"sock_connect"' evidence.jsonl | grep "\"spiffe_id\":\"$BATCH\"" | grep -q '"shadow":{"outcome":"deny"' \
+    || fail "no evidence line carries the shadow outcome"
 
 witness intent suggest --inventory /examples/inventory.toml -o suggested evidence.jsonl > intent.txt \
     || fail "intent suggest refused: $(cat intent.txt)"
