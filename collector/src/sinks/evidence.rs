@@ -198,7 +198,8 @@ impl EvidenceLog {
         if let Some(signer) = signer {
             signer.seal(&mut self.buf, start);
         }
-        self.head.advance(&self.buf[start..]);
+        // The rest of the line begins after the comma that joined it.
+        self.head.advance(&self.buf[at + 1..]);
         if keep {
             self.sealed = Some(self.buf[start..].to_vec());
         }
