@@ -116,6 +116,23 @@ pub(crate) fn export_and_check(
     )));
     let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
     with_sample_line(|line| otlp.emit(line));
+    // A checkpoint line as the log sealed it: exported with its chain
+    // position, the hash it covers and its signature.
+    let dir = std::env::temp_dir().join(format!("witness-otlp-checkpoint-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let signer = witness::evidence::chain::Signer::load_or_create(&dir.join("key")).unwrap();
+    let mut log = witness::sinks::evidence::EvidenceLog::open(&dir.join("log"), Default::default()).unwrap();
+    log.append(&serde_json::json!({"record": "stream", "stream": "started"}), 0).unwrap();
+    let sealed = log
+        .checkpoint(
+            &serde_json::json!({"record": "checkpoint", "time_unix_ns": "1700000000000000001"}),
+            0,
+            Some(&signer),
+        )
+        .unwrap()
+        .expect("the checkpoint was written");
+    otlp.emit_checkpoint(&sealed);
     let otlp = Arc::new(otlp);
     let o = otlp.clone();
     runtime.block_on(async move { tokio::task::spawn_blocking(move || o.shutdown()).await.unwrap() });
@@ -127,13 +144,17 @@ pub(crate) fn export_and_check(
         std::thread::sleep(Duration::from_millis(50));
     }
     let logs = received.logs.lock().unwrap();
-    let record = logs
+    let records: Vec<_> =
+        logs.iter().flat_map(|r| &r.resource_logs).flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records).collect();
+    let checkpoint = records
         .iter()
-        .flat_map(|r| &r.resource_logs)
-        .flat_map(|r| &r.scope_logs)
-        .flat_map(|s| &s.log_records)
-        .next()
-        .expect("a log record arrived");
+        .map(|r| attrs(&r.attributes))
+        .find(|a| a.contains_key("witness.signature"))
+        .expect("the checkpoint arrived");
+    assert_eq!(checkpoint["witness.chain.n"], "2");
+    assert!(checkpoint["witness.chain.prev"].starts_with("sha256:"), "{checkpoint:?}");
+    assert_eq!(checkpoint["witness.key"], signer.name);
+    let record = records.first().expect("a log record arrived");
     let a = attrs(&record.attributes);
     assert_eq!(a["witness.identity.spiffe_id"], "spiffe://demo.witness.test/data/batch");
     assert_eq!(a["witness.outcome"], "investigate");
