@@ -161,3 +161,20 @@ fn a_bad_shadow_set_never_disturbs_the_active_one() {
     assert_eq!(changed[0]["config"]["policies"], started["config"]["policies"]);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A daemon whose stderr fails (a full disk, a closed pipe) goes on and
+/// stops cleanly: the log subscriber used to report its own write errors
+/// with eprintln!, which panicked (exit 101) at the first log line.
+#[test]
+fn a_failing_stderr_does_not_kill_the_daemon() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_witness"))
+        .args(["run", "--device", "/nonexistent/witness", "--no-metrics", "--duration", "1"])
+        .stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "witness run ended with {status} when stderr failed");
+}

@@ -180,6 +180,10 @@ pub(crate) fn init_logging() {
         .with_writer(io::stderr)
         .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_target(false)
+        // A daemon whose stderr is gone (a closed pipe, a full disk) goes
+        // on: by default the subscriber reports its own write errors with
+        // eprintln!, which panics when stderr fails.
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -18,6 +18,7 @@
 //! says so, counts `witness_module_unloads_total`, waits for the device and
 //! continues; sequence tracking restarts with the new module.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,6 +56,8 @@ pub(crate) struct RunOptions {
     pub(crate) judge: JudgeArgs,
     /// Metrics listen address (None: no endpoint).
     pub(crate) listen: Option<SocketAddr>,
+    /// TLS for it, client certificates required.
+    pub(crate) listen_tls: Option<witness::sinks::endpoint_tls::ListenTls>,
     /// Export over OTLP.
     pub(crate) otlp: bool,
     /// Pipeline limits.
@@ -92,18 +95,30 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
         sinks.otlp = Some(Arc::new(otlp));
     }
     if let Some(addr) = opts.listen {
+        let tls = opts.listen_tls.as_ref().map(witness::sinks::endpoint_tls::ListenTls::server_config).transpose()?;
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind(addr))
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for /metrics: {e}"))?;
-        tracing::info!("serving /metrics on http://{}/metrics", listener.local_addr()?);
+        let at = listener.local_addr()?;
         let shared = shared.clone();
         let live = Arc::new(std::sync::Mutex::new(witness::evidence::drift::Live::default()));
         sinks.live_drift = Some(live.clone());
-        if !listener.local_addr()?.ip().is_loopback() {
-            tracing::warn!("/drift is served on loopback listeners only: it answers 403 on {}", listener.local_addr()?);
+        if tls.is_some() {
+            tracing::info!("serving /metrics and /drift on https://{at}/ (client certificates required)");
+        } else {
+            tracing::info!("serving /metrics on http://{at}/metrics");
+            if !at.ip().is_loopback() {
+                tracing::warn!(
+                    "/drift answers 403 on {at}: it is served on loopback, or over TLS with client certificates"
+                );
+            }
         }
         runtime.spawn(async move {
-            if let Err(e) = witness::sinks::endpoint::serve_metrics(listener, shared, Some(live)).await {
+            let served = match tls {
+                Some(config) => witness::sinks::endpoint::serve_metrics_tls(listener, shared, Some(live), config).await,
+                None => witness::sinks::endpoint::serve_metrics(listener, shared, Some(live)).await,
+            };
+            if let Err(e) = served {
                 tracing::error!("metrics endpoint stopped: {e}");
             }
         });
@@ -169,13 +184,19 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
         let otlp = otlp.clone();
         runtime.block_on(async move { tokio::task::spawn_blocking(move || otlp.shutdown()).await.ok() });
     }
-    eprint!("{}", sinks.verdict_table());
-    if pipeline.counters.device_opens == 0 {
+    // Written whatever became of stderr: eprint! panics when it fails.
+    let mut stderr = std::io::stderr();
+    let _ = write!(stderr, "{}", sinks.verdict_table());
+    let _ = if pipeline.counters.device_opens == 0 {
         // Nothing was read, so nothing can be said about losses.
-        eprintln!("witness: {} was never read: no records (is the witness module loaded?)", opts.device.display());
+        writeln!(
+            stderr,
+            "witness: {} was never read: no records (is the witness module loaded?)",
+            opts.device.display()
+        )
     } else {
-        eprintln!("witness: {} records lost (sequence gaps)", pipeline.lost());
-    }
+        writeln!(stderr, "witness: {} records lost (sequence gaps)", pipeline.lost())
+    };
     runtime.shutdown_timeout(Duration::from_secs(2));
     result
 }
@@ -452,6 +473,17 @@ pub(crate) struct RunArgs {
     /// Do not serve /metrics.
     #[arg(long)]
     pub(crate) no_metrics: bool,
+    /// Serve /metrics (and /drift) over TLS with this certificate chain
+    /// (PEM), requiring client certificates (with --listen-tls-key and
+    /// --listen-client-ca).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) listen_tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) listen_tls_key: Option<PathBuf>,
+    /// The CA (PEM) scrapers' client certificates must be signed by.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) listen_client_ca: Option<PathBuf>,
     /// Export logs and metrics over OTLP (also on when an
     /// OTEL_EXPORTER_OTLP_*ENDPOINT variable is set).
     #[arg(long)]
@@ -492,6 +524,12 @@ pub(crate) fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<
         policies: args.judge.policy.clone(),
         judge: args.judge.clone(),
         listen: (!args.no_metrics).then_some(args.listen),
+        listen_tls: witness::sinks::endpoint_tls::ListenTls::from_flags(
+            args.listen_tls_cert.clone(),
+            args.listen_tls_key.clone(),
+            args.listen_client_ca.clone(),
+        )
+        .map_err(anyhow::Error::msg)?,
         otlp: args.otlp || witness::sinks::otlp::configured(),
         options: args.judge.options(),
         cache_entries: args.judge.cache_entries,
@@ -541,6 +579,9 @@ pub(crate) fn merge_settings(args: &mut RunArgs, s: witness::config::settings::S
     take(explicit, "series_budget", s.series_budget, &mut j.series_budget);
     take(explicit, "cache_entries", s.cache_entries, &mut j.cache_entries);
     take(explicit, "listen", s.listen, &mut args.listen);
+    take(explicit, "listen_tls_cert", s.listen_tls_cert.map(Some), &mut args.listen_tls_cert);
+    take(explicit, "listen_tls_key", s.listen_tls_key.map(Some), &mut args.listen_tls_key);
+    take(explicit, "listen_client_ca", s.listen_client_ca.map(Some), &mut args.listen_client_ca);
     take(explicit, "no_metrics", s.metrics.map(|m| !m), &mut args.no_metrics);
     take(explicit, "otlp", s.otlp, &mut args.otlp);
     take(explicit, "source", s.source, &mut args.source);

@@ -52,6 +52,12 @@ pub struct Settings {
     pub listen: Option<SocketAddr>,
     /// Serve /metrics at all.
     pub metrics: Option<bool>,
+    /// TLS certificate chain for /metrics and /drift.
+    pub listen_tls_cert: Option<PathBuf>,
+    /// Its private key.
+    pub listen_tls_key: Option<PathBuf>,
+    /// The CA client certificates must be signed by.
+    pub listen_client_ca: Option<PathBuf>,
     /// Export OTLP.
     pub otlp: Option<bool>,
     /// How to read the rings: "auto", "mmap" or "read".
@@ -119,9 +125,17 @@ impl Settings {
                 *p = base.join(&*p);
             }
         };
-        for p in [&mut settings.device, &mut settings.inventory, &mut settings.evidence, &mut settings.evidence_key]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut settings.device,
+            &mut settings.inventory,
+            &mut settings.evidence,
+            &mut settings.evidence_key,
+            &mut settings.listen_tls_cert,
+            &mut settings.listen_tls_key,
+            &mut settings.listen_client_ca,
+        ]
+        .into_iter()
+        .flatten()
         {
             anchor(p);
         }
@@ -199,6 +213,9 @@ impl SettingsFile {
             ("evidence_checkpoint_seconds", a.evidence_checkpoint_seconds != b.evidence_checkpoint_seconds),
             ("series_budget", a.series_budget != b.series_budget),
             ("listen", a.listen != b.listen),
+            ("listen_tls_cert", a.listen_tls_cert != b.listen_tls_cert),
+            ("listen_tls_key", a.listen_tls_key != b.listen_tls_key),
+            ("listen_client_ca", a.listen_client_ca != b.listen_client_ca),
             ("metrics", a.metrics != b.metrics),
             ("otlp", a.otlp != b.otlp),
             ("source", a.source != b.source),

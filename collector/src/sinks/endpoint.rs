@@ -65,17 +65,36 @@ fn drift_page(
 }
 
 /// Serves `/metrics` (OpenMetrics text), `/healthz` and, with a live
-/// drift tally, `/drift`, until the process ends.
+/// drift tally, `/drift` (on a loopback listener only), until the process
+/// ends.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     shared: Shared,
     drift: Option<Arc<Mutex<Live>>>,
 ) -> std::io::Result<()> {
+    let loopback = listener.local_addr()?.ip().is_loopback();
+    axum::serve(listener, router(shared, drift, loopback)).await
+}
+
+/// As [`serve_metrics`], over TLS with client certificates required
+/// ([`crate::sinks::endpoint_tls`]): `/drift` is then served on any
+/// address, to authenticated clients only.
+pub async fn serve_metrics_tls(
+    listener: tokio::net::TcpListener,
+    shared: Shared,
+    drift: Option<Arc<Mutex<Live>>>,
+    config: Arc<rustls::ServerConfig>,
+) -> std::io::Result<()> {
+    crate::sinks::endpoint_tls::serve(listener, config, router(shared, drift, true)).await
+}
+
+/// The routes; `/drift` answers only if `serve_drift` (a loopback listener,
+/// or clients authenticated by TLS).
+fn router(shared: Shared, drift: Option<Arc<Mutex<Live>>>, serve_drift: bool) -> axum::Router {
     use axum::http::header::CONTENT_TYPE;
     use axum::routing::get;
     let health = shared.clone();
     let for_drift = shared.clone();
-    let loopback = listener.local_addr()?.ip().is_loopback();
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -117,17 +136,17 @@ pub async fn serve_metrics(
                 }
             }),
         );
-    let app = match drift {
+    match drift {
         Some(live) => app.route(
             "/drift",
             get(move |axum::extract::Query(q): axum::extract::Query<DriftQuery>| {
-                let page = if loopback {
+                let page = if serve_drift {
                     drift_page(&live, &for_drift, &q)
                 } else {
                     (
                         axum::http::StatusCode::FORBIDDEN,
                         [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-                        "/drift serves evidence details (paths, peers, secrets) and is served on a loopback listener only\n"
+                        "/drift serves evidence details (paths, peers, secrets): it is served on a loopback listener, or over TLS with client certificates (--listen-tls-cert, --listen-tls-key, --listen-client-ca)\n"
                             .to_string(),
                     )
                 };
@@ -135,8 +154,7 @@ pub async fn serve_metrics(
             }),
         ),
         None => app,
-    };
-    axum::serve(listener, app).await
+    }
 }
 
 /// Writes the published metrics to `path` in the classic text format:

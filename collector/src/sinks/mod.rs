@@ -22,6 +22,7 @@ use crate::sinks::output::Clock;
 use crate::source::decode::Event;
 
 pub mod endpoint;
+pub mod endpoint_tls;
 pub mod evidence;
 pub mod metrics;
 pub mod otlp;
