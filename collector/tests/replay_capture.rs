@@ -207,7 +207,7 @@ fn the_drift_endpoint_serves_loopback_only() {
         answer
     };
     assert!(head.starts_with("HTTP/1.0 403") || head.starts_with("HTTP/1.1 403"), "{head}");
-    assert!(head.contains("loopback listener only"), "{head}");
+    assert!(head.contains("served on a loopback listener, or over TLS with client certificates"), "{head}");
     assert!(http_get(&format!("http://127.0.0.1:{port}/metrics")).is_some(), "/metrics still answers");
 }
 
