@@ -238,7 +238,11 @@ pub(crate) fn intent(IntentCommand::Suggest(args): &IntentCommand) -> anyhow::Re
         ))
         .into());
     }
-    let window = format!("{} .. {}", fmt_time(statement.from_unix_ns), fmt_time(statement.to_unix_ns));
+    let window = format!(
+        "{} .. {}",
+        witness::evidence::read::rfc3339(statement.from_unix_ns),
+        witness::evidence::read::rfc3339(statement.to_unix_ns)
+    );
     let s = witness::evidence::intent::suggest(&w.files, &inventory, &q, &window)?;
     let policy_dir = args.output.join("policy");
     std::fs::create_dir_all(&policy_dir).with_context(|| format!("creating {}", policy_dir.display()))?;
@@ -256,10 +260,6 @@ pub(crate) fn intent(IntentCommand::Suggest(args): &IntentCommand) -> anyhow::Re
         println!("not learned: {n}");
     }
     Ok(())
-}
-
-fn fmt_time(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
 }
 
 /// Runs `witness drift`.

@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 use super::chain;
-use super::read::{self, Query, ReadError};
+use super::read::{self, rfc3339, Query, ReadError};
 use super::verify;
 use crate::identity::Inventory;
 
@@ -105,10 +105,6 @@ pub struct Written {
     pub complete: bool,
     /// Whether the log verified.
     pub intact: bool,
-}
-
-fn rfc3339(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
 }
 
 /// A short description of an event line, for the report's table.

@@ -36,7 +36,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use super::read::Query;
-use super::read::{self, Entry, ReadError};
+use super::read::{self, rfc3339, Entry, ReadError};
 
 /// How far around a loss events count as "around it".
 const AROUND_NS: i128 = 1_000_000_000;
@@ -145,10 +145,6 @@ pub struct Statement {
     pub filtered: BTreeMap<String, u64>,
     /// What `witness evidence verify` says about the files.
     pub integrity: Option<String>,
-}
-
-fn rfc3339(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| format!("{t} ns"), |t| format!("{t:.3}"))
 }
 
 impl fmt::Display for Loss {

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use super::read::Query;
-use super::read::{self, Entry, ReadError};
+use super::read::{self, rfc3339, Entry, ReadError};
 use crate::identity::inventory::{Binary, Peer, Workload};
 use crate::identity::Inventory;
 
@@ -96,10 +96,6 @@ pub struct Report {
     pub evidence: String,
     /// Per identity, in inventory order.
     pub identities: Vec<Drift>,
-}
-
-fn rfc3339(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
 }
 
 /// One workload's tally while walking.

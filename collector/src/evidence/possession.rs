@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use super::read::Query;
-use super::read::{self, Entry, ReadError};
+use super::read::{self, rfc3339, Entry, ReadError};
 use crate::identity::Inventory;
 
 /// One holder of a credential.
@@ -80,10 +80,6 @@ pub struct Report {
     pub credentials: Vec<Credential>,
     /// Declared secrets their owners never opened (only with an inventory).
     pub unused: Vec<Unused>,
-}
-
-fn rfc3339(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
 }
 
 /// A credential's identity: owner and file (device, inode) for a secret,

@@ -45,6 +45,12 @@ pub struct Query {
     pub identity: Option<String>,
 }
 
+/// Unix nanoseconds as RFC 3339 UTC to the millisecond, as the reports
+/// print times (`N ns` for a time out of range).
+pub fn rfc3339(t: i128) -> String {
+    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| format!("{t} ns"), |t| format!("{t:.3}"))
+}
+
 /// One line of a log.
 #[derive(Debug)]
 pub struct Entry<'a> {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use super::read::Query;
-use super::read::{self, ReadError};
+use super::read::{self, rfc3339, ReadError};
 
 /// Events a change of outcome concerns.
 #[derive(Clone, Debug, Serialize)]
@@ -42,10 +42,6 @@ pub struct Report {
     pub shadow: Vec<String>,
     /// Changes, most events first.
     pub changes: Vec<Change>,
-}
-
-fn rfc3339(t: i128) -> String {
-    jiff::Timestamp::from_nanosecond(t).map_or_else(|_| t.to_string(), |t| format!("{t:.3}"))
 }
 
 /// Answers `q` from the log in `paths`.
