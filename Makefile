@@ -3,7 +3,7 @@
 # whose kernels the VM boots) and build what they need; chroots, kernels and
 # their build trees are cached in ~/.cache/witness.
 
-.PHONY: demo test test-debug bench soak fuzz build kernel-debug module collector vm-shell clean help
+.PHONY: demo test test-debug bench soak fuzz build kernel-debug module collector packages vm-shell clean help
 
 help:
 	@echo "make demo          build everything and show exec events from the VM"
@@ -16,6 +16,7 @@ help:
 	@echo "make kernel-debug  build (or reuse) the KASAN/lockdep/kmemleak kernel"
 	@echo "make module        build kmod/witness.ko for your own kernel (KDIR=..., default the running one)"
 	@echo "make collector     build the collector (target/release/witness)"
+	@echo "make packages      build the Debian packages witness and witness-dkms (target/witness/deb)"
 	@echo "make vm-shell      boot the VM with an interactive shell"
 
 demo:
@@ -47,6 +48,9 @@ module:
 
 collector:
 	cargo build --release --locked -p witness
+
+packages:
+	bash scripts/build-packages.sh
 
 vm-shell:
 	k=$${WITNESS_KERNEL:-debian13-backports}; bash scripts/build-all.sh $$k && \

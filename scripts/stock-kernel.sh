@@ -51,27 +51,13 @@ if [ ! -f "$root$headers/.config" ] || [ ! -f "$root/usr/src/linux-source-$serie
         || die "installing the headers and source of $release failed"
 fi
 
-# The toolchain the kernel names, pinned to those versions.
-cfg() { sed -n "s/^$1=\"\\(.*\\)\"\$/\\1/p" "$root$headers/.config"; }
-rust_ver="$(cfg CONFIG_RUSTC_VERSION_TEXT | sed -n 's/^rustc \([0-9.]*\).*/\1/p')"
-bindgen_ver="$(cfg CONFIG_BINDGEN_VERSION_TEXT | sed -n 's/^bindgen \([0-9.]*\).*/\1/p')"
-cc_text="$(cfg CONFIG_CC_VERSION_TEXT)"
-gcc_pkg="$(echo "$cc_text" | sed -n 's/^[a-z0-9_]*-linux-gnu-\(gcc-[0-9]*\) .*/\1/p')"
-gcc_ver="$(echo "$cc_text" | sed -n 's/.*(Debian \([^)]*\)).*/\1/p')"
-[ -n "$rust_ver" ] && [ -n "$bindgen_ver" ] && [ -n "$gcc_pkg" ] && [ -n "$gcc_ver" ] \
-    || die "$release: cannot read its toolchain from the config ('$(cfg CONFIG_RUSTC_VERSION_TEXT)', '$(cfg CONFIG_BINDGEN_VERSION_TEXT)', '$cc_text')"
-# madison PACKAGE UPSTREAM: the archive's version of PACKAGE for that upstream version.
-madison() {
-    local versions
-    versions="$(in_chroot "$root" apt-cache madison "$1")"
-    awk -v v="$2" '!found && (index($3, v "+") == 1 || index($3, v "-") == 1 || $3 == v) { print $3; found = 1 }' <<< "$versions"
-}
+# The toolchain the kernel names, pinned to those versions (the same script
+# a user's host runs: packaging/host/kernel-toolchain.sh).
+toolchain="$(in_chroot "$root" bash /witness-src/packaging/host/kernel-toolchain.sh "$headers/.config")" \
+    || die "$release: no toolchain for it in the $chroot_suite archive"
 wanted=()
-for spec in "rustc $rust_ver" "rust-src $rust_ver" "bindgen $bindgen_ver" "$gcc_pkg $gcc_ver"; do
-    read -r pkg up <<< "$spec"
-    v="$(madison "$pkg" "$up")"
-    [ -n "$v" ] || die "$release was built with $pkg $up, which the $chroot_suite archive no longer has (apt-cache madison $pkg)"
-    [ "$(in_chroot "$root" dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)" = "$v" ] || wanted+=("$pkg=$v")
+for spec in $toolchain; do
+    [ "$(in_chroot "$root" dpkg-query -W -f='${Version}' "${spec%%=*}" 2>/dev/null)" = "${spec#*=}" ] || wanted+=("$spec")
 done
 if [ "${#wanted[@]}" -gt 0 ]; then
     step "$name: installing the kernel's toolchain: ${wanted[*]}"

@@ -5,7 +5,8 @@
 # test-debug`) the KASAN/lockdep/kmemleak/kCFI build, and on each kernel the
 # check that probe prototype drift fails the build
 # (scripts/probe-types-test.sh). Ends with one line per kernel, the DKMS
-# check (scripts/dkms-test.sh) and "N passed, N failed",
+# check (scripts/dkms-test.sh), the packages and service on a Debian host
+# (scripts/host-test.sh) and "N passed, N failed",
 # and exits non-zero if anything failed.
 # `make test` runs this; so does CI (.ci/run).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -81,6 +82,13 @@ if [ "${kernels[0]}" = "$(stock_kernel_names | head -1)" ]; then
     step "DKMS on ${kernels[0]}"
     checked "dkms ${kernels[0]}" "dkms (${kernels[0]})" "$WITNESS_BUILD/dkms-test.out" \
         "$WITNESS_ROOT/scripts/dkms-test.sh" "${kernels[0]}"
+fi
+
+# The packages and the service on a Debian 13 host with systemd (stock
+# kernels only, as DKMS).
+if [ "${kernels[0]}" = "$(stock_kernel_names | head -1)" ]; then
+    step "packages and systemd service on a Debian 13 host"
+    checked "host debian 13" "host (debian 13)" "$WITNESS_BUILD/host-test.out" "$WITNESS_ROOT/scripts/host-test.sh"
 fi
 
 echo

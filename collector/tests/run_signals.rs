@@ -178,3 +178,48 @@ fn a_failing_stderr_does_not_kill_the_daemon() {
         .unwrap();
     assert!(status.success(), "witness run ended with {status} when stderr failed");
 }
+
+/// Under systemd (`Type=notify`, `WatchdogSec=`), a daemon waiting for the
+/// module says so in `STATUS=`, is not `READY=1` (that comes once the
+/// device is read: the VM's systemd host test shows it), pings the
+/// watchdog from the pipeline thread while it waits, and says
+/// `STOPPING=1` at the end.
+#[test]
+fn systemd_hears_status_watchdog_and_stopping_but_no_ready_without_a_device() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = std::env::temp_dir().join(format!("witness-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket_path = dir.join("notify");
+    std::fs::remove_file(&socket_path).ok();
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    // WATCHDOG_USEC 400 ms: a ping every 200 ms; WATCHDOG_PID is left out
+    // (the child's pid is not known before it runs), which means "you".
+    let mut child = Command::new(env!("CARGO_BIN_EXE_witness"))
+        .args(["run", "--device", "/nonexistent/witness", "--no-metrics", "--duration", "2"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "400000")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let last = message.contains("STOPPING=1");
+        messages.push(message);
+        if last {
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "witness run ended with {status}");
+    let all = messages.concat();
+    assert!(all.contains("STATUS=waiting for /nonexistent/witness"), "{messages:#?}");
+    let pings = messages.iter().filter(|m| m.contains("WATCHDOG=1")).count();
+    assert!(pings >= 4, "{pings} watchdog pings in 2 s at 200 ms: {messages:#?}");
+    assert!(!all.contains("READY=1"), "ready without a device: {messages:#?}");
+    assert!(messages.last().unwrap().contains("STOPPING=1"), "{messages:#?}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -24,6 +24,7 @@ pub(crate) mod policy;
 pub(crate) mod record;
 pub(crate) mod replay;
 pub(crate) mod run;
+pub(crate) mod service;
 pub(crate) mod status;
 
 /// What judges events (shared by run and replay).

@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use std::ops::ControlFlow;
 
 use super::drive::{drive, Batches, Ended, Handler, Next};
+use super::service::Service;
 use witness::internal;
 use witness::pipeline::{load_config, Config, Pipeline};
 use witness::sinks::metrics::RingFigures;
@@ -175,7 +176,9 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
     let listeners = listeners.into_iter().map(|(at, pid)| pipeline.seed_listener(at, pid)).count();
     tracing::info!("seeded {seeded} processes and {listeners} listening sockets");
     sinks.started(&mut pipeline, "run");
-    let result = drain(&opts, &mut pipeline, &mut sinks, &stop, &reload_rx);
+    let mut service = Service::from_env();
+    let result = drain(&opts, &mut pipeline, &mut sinks, &mut service, &stop, &reload_rx);
+    service.stopping();
     let lost = pipeline.lost();
     sinks.emit(&mut pipeline, internal::Stopped { lost });
     sinks.sync(&mut pipeline);
@@ -214,6 +217,7 @@ fn drain(
     opts: &RunOptions,
     p: &mut Pipeline,
     sinks: &mut Sinks,
+    service: &mut Service,
     stop: &AtomicBool,
     reloads: &mpsc::Receiver<Result<Reloaded, String>>,
 ) -> anyhow::Result<()> {
@@ -228,7 +232,9 @@ fn drain(
                     said_waiting = true;
                     p.emit(internal::DeviceAbsent { error: e.to_string() });
                     sinks.publish(p, true);
+                    service.status(&format!("waiting for {} (is the witness module loaded?)", opts.device.display()));
                 }
+                service.alive();
                 apply_reloads(p, sinks, reloads);
                 std::thread::sleep(Duration::from_millis(100));
                 continue;
@@ -245,7 +251,9 @@ fn drain(
             ring_bytes: u64::from(info.ring_data_size),
         };
         sinks.emit(p, opened);
-        let mut daemon = Daemon { p, sinks, reloads, last_stats: Instant::now() - Duration::from_secs(10) };
+        service.ready(&format!("reading {} ({}, {} rings)", opts.device.display(), source.name(), info.nr_rings));
+        let mut daemon =
+            Daemon { p, sinks, service: &mut *service, reloads, last_stats: Instant::now() - Duration::from_secs(10) };
         if let Ended::Gone(e) = drive(&mut source, &mut daemon, &done)? {
             // Unmap and close before anything else: the unload waits for it.
             drop(source);
@@ -264,6 +272,7 @@ fn drain(
 struct Daemon<'a> {
     p: &'a mut Pipeline,
     sinks: &'a mut Sinks,
+    service: &'a mut Service,
     reloads: &'a mpsc::Receiver<Result<Reloaded, String>>,
     last_stats: Instant,
 }
@@ -325,6 +334,7 @@ impl Handler<Source> for Daemon<'_> {
         self.sinks.flush(p);
         self.sinks.publish(p, false);
         self.sinks.sync_if_older(p, EVIDENCE_MAX_UNSYNCED_AGE);
+        self.service.alive();
         ControlFlow::Continue(())
     }
 }

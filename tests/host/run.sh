@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The package tests, run inside the Debian host VM (scripts/host-test.sh
+# boots it twice; the test disk, read-only at /mnt/test, holds this script
+# and the two packages). Prints "ok NAME", "not ok NAME: why", "note ...",
+# and last "phase N: done".
+#
+# Phase 1: install both packages with apt; the module is built by DKMS and
+#   loaded, the service is started and notifies readiness; systemd-analyze
+#   verify and security; /metrics; evidence; a reload; SIGKILL of the
+#   service during an exec storm: restarted, and the evidence chain verifies
+#   with no partial line and no record lost.
+# Phase 2 (after a reboot): the module was loaded at boot, the service
+#   started; `apt remove` leaves nothing running, `apt purge` nothing behind.
+set -uo pipefail
+export DEBIAN_FRONTEND=noninteractive PATH=/usr/sbin:/usr/bin:/sbin:/bin
+T=/mnt/test
+state=/var/lib/witness-host-test
+mkdir -p "$state"
+ok() { echo "ok $1"; }
+notok() { echo "not ok $1: $2"; }
+check() { local name="$1"; shift; if "$@"; then ok "$name"; else notok "$name" "$* failed"; fi; }
+note() { echo "note $*"; }
+# wait_for SECONDS CMD...: until CMD succeeds.
+wait_for() { local n=$(( $1 * 10 )); shift; while ! "$@" 2>/dev/null; do n=$((n - 1)); [ "$n" -gt 0 ] || return 1; sleep 0.1; done; }
+active() { [ "$(systemctl is-active witness)" = active ]; }
+metrics() { curl -sf --max-time 5 http://127.0.0.1:9750/metrics; }
+
+note "kernel $(uname -r), systemd $(systemctl --version | head -1 | cut -d' ' -f2)"
+if [ ! -f "$state/phase1" ]; then
+    echo "phase 1"
+    start=$SECONDS
+    if apt-get install -y -q "$T"/witness-dkms_*.deb "$T"/witness_*.deb > "$state/apt-install.log" 2>&1; then
+        ok "apt install witness-dkms witness ($((SECONDS - start)) s)"
+    else
+        notok "apt install" "$(tail -20 "$state/apt-install.log" | tr '\n' '|')"
+    fi
+    check "dkms built witness for $(uname -r)" sh -c "dkms status witness | grep -q 'installed'"
+    check "postinst loaded the module" test -d /sys/module/witness
+    check "the service is active (READY=1 reached)" wait_for 60 active
+    [ "$(systemctl show -P Type witness)" = notify ] && ok "Type=notify" || notok "Type=notify" "$(systemctl show -P Type witness)"
+    check "STATUS= names the device" sh -c "systemctl show -P StatusText witness | grep -q 'reading /dev/witness'"
+    verify="$(systemd-analyze verify witness.service 2>&1)"
+    [ -z "$verify" ] && ok "systemd-analyze verify witness.service" || notok "systemd-analyze verify" "$(tr '\n' '|' <<< "$verify")"
+    security="$(systemd-analyze security witness.service 2>&1 | tail -1)"
+    note "systemd-analyze security: $security"
+    check "exposure is OK or better" grep -Eq 'exposure level for witness.service: [0-9.]+ (OK|SAFE)' <<< "$security"
+    check "/metrics answers" sh -c 'curl -sf --max-time 5 http://127.0.0.1:9750/metrics | grep -q "^witness_"'
+    check "the journal has the daemon's log" sh -c "journalctl -u witness -b --no-pager | grep -q 'reading /dev/witness'"
+    check "evidence is written" wait_for 30 test -s /var/log/witness/evidence.jsonl
+    check "the checkpoint key is the state directory's, 0600" sh -c '[ "$(stat -c %a /var/lib/witness/evidence.key)" = 600 ]'
+
+    # Every event as evidence, with the example policies, then a reload.
+    cp /usr/share/doc/witness/examples/inventory.toml /etc/witness/inventory.toml
+    cp -r /usr/share/doc/witness/examples/policy /etc/witness/
+    sed -i 's/^# policy = \["policy"\]/policy = ["policy"]/; s/^evidence_all = false/evidence_all = true/' /etc/witness/witness.toml
+    systemctl restart witness
+    check "restarted with evidence_all and the example policies" wait_for 60 active
+    systemctl reload witness
+    check "systemctl reload (SIGHUP) reloads" wait_for 30 sh -c "journalctl -u witness -b --no-pager | grep -q 'configuration reloaded'"
+
+    # SIGKILL in the middle of an exec storm.
+    pid_before="$(systemctl show -P MainPID witness)"
+    (for i in $(seq 1 3000); do /bin/true; done) &
+    storm=$!
+    sleep 3
+    systemctl kill -s KILL witness
+    check "restarted after SIGKILL" wait_for 60 sh -c '[ "$(systemctl show -P NRestarts witness)" -ge 1 ] && [ "$(systemctl is-active witness)" = active ]'
+    pid_after="$(systemctl show -P MainPID witness)"
+    [ "$pid_after" != "$pid_before" ] && ok "a new main process ($pid_before -> $pid_after)" || notok "a new main process" "still $pid_after"
+    wait "$storm"
+    sleep 2
+    systemctl stop witness
+    check "stopped cleanly" sh -c '[ "$(systemctl show -P Result witness)" = success ]'
+    verify_out="$(witness evidence verify /var/log/witness/evidence.jsonl* 2>&1)"; rc=$?
+    [ "$rc" -eq 0 ] && ok "evidence verify across the SIGKILL: $(tail -1 <<< "$verify_out")" || notok "evidence verify" "rc=$rc $(tr '\n' '|' <<< "$verify_out")"
+    check "no cut line was repaired" sh -c "! journalctl -u witness -b --no-pager | grep -qi 'cut line\|repair'"
+    complete="$(witness evidence completeness /var/log/witness/evidence.jsonl* 2>&1)"; rc=$?
+    note "completeness: $(tr '\n' '|' <<< "$complete" | cut -c1-600)"
+    [ "$rc" -eq 0 ] && ok "completeness over the SIGKILL window" || notok "completeness" "rc=$rc"
+    execs="$(grep -c '"kind":"exec"' /var/log/witness/evidence.jsonl* | awk -F: '{ s += $2 } END { print s }')"
+    note "exec lines in the evidence: $execs"
+    systemctl start witness
+    touch "$state/phase1"
+    echo "phase 1: done"
+else
+    echo "phase 2"
+    check "the module was loaded at boot" test -d /sys/module/witness
+    check "the service started at boot" wait_for 120 active
+    check "no restarts" sh -c '[ "$(systemctl show -P NRestarts witness)" = 0 ]'
+    check "/metrics answers" sh -c 'curl -sf --max-time 5 http://127.0.0.1:9750/metrics | grep -q "^witness_"'
+    apt-get remove -y -q witness witness-dkms > "$state/apt-remove.log" 2>&1 && ok "apt remove" || notok "apt remove" "$(tail -5 "$state/apt-remove.log" | tr '\n' '|')"
+    check "no witness process after remove" sh -c '! pgrep -x witness'
+    check "the module is unloaded after remove" test ! -d /sys/module/witness
+    check "the unit is gone after remove" sh -c '! systemctl cat witness.service >/dev/null 2>&1'
+    check "remove keeps the settings" test -f /etc/witness/witness.toml
+    apt-get purge -y -q witness witness-dkms > "$state/apt-purge.log" 2>&1 && ok "apt purge" || notok "apt purge" "$(tail -5 "$state/apt-purge.log" | tr '\n' '|')"
+    left=""
+    for p in /etc/witness /var/lib/witness /var/log/witness /usr/src/witness-* /var/lib/dkms/witness \
+        /etc/modules-load.d/witness.conf /usr/bin/witness /usr/lib/systemd/system/witness.service \
+        /etc/systemd/system/multi-user.target.wants/witness.service; do
+        [ -e "$p" ] && left="$left $p"
+    done
+    ko="$(find /lib/modules -name 'witness.ko*' 2>/dev/null)"
+    [ -z "$left$ko" ] && ok "purge leaves nothing behind" || notok "purge leaves nothing behind" "$left $ko"
+    check "dpkg knows no witness package" sh -c '! dpkg -l "witness*" 2>/dev/null | grep -q "^[a-z][a-z] "'
+    echo "phase 2: done"
+fi
