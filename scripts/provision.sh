@@ -23,8 +23,6 @@ PACKAGES=(
     # Debian packages (the man page; cargo-deb is installed below) and the
     # Debian host image's file systems
     help2man dpkg-dev e2fsprogs
-    # the Kubernetes manifests' rendering (kubectl kustomize) and validation
-    kubernetes-client python3-venv
 )
 
 missing=()
@@ -49,12 +47,5 @@ command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (r
 if ! cargo deb --version >/dev/null 2>&1; then
     step "installing cargo-deb (cargo install --locked)"
     cargo install --locked cargo-deb
-fi
-# kubernetes-validate checks the manifests against the Kubernetes API schemas.
-venv="$WITNESS_CACHE/venv"
-if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/jsonschema" ]; then
-    step "installing kubernetes-validate and jsonschema into $venv (PyPI)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q kubernetes-validate jsonschema
 fi
 [ "$(id -u)" = 0 ] || die "the chroots need root (mmdebstrap, chroot, mount namespaces)"
