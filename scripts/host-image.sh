@@ -18,8 +18,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 # The test hook: with witness.test on the kernel command line, the second
 # disk's run.sh runs once the system is up, its output on the second serial
-# port. Users' hosts never have that option.
-PACKAGES=systemd-sysv,udev,dbus,kmod,procps,iproute2,curl,ca-certificates,man-db,less,jq,e2fsprogs,initramfs-tools,zstd
+# port. Users' hosts never have that option. containerd (with runc) is
+# what a Kubernetes node runs; the pod test starts it.
+PACKAGES=systemd-sysv,udev,dbus,kmod,procps,iproute2,curl,ca-certificates,man-db,less,jq,e2fsprogs,initramfs-tools,zstd,containerd
 
 name="$(stock_kernel_names | head -1)"
 step "Debian host image: resolving the trixie-backports kernel"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The package, service and DKMS tests on a real Debian host: boots the
 # Debian host image (scripts/host-image.sh: Debian 13, systemd as PID 1,
-# the trixie-backports kernel as shipped) twice under QEMU with the
-# packages (scripts/build-packages.sh) and tests/host/run.sh on a second
-# disk. Phase 1 installs and exercises the packages and the service; phase
+# containerd, the trixie-backports kernel as shipped) twice under QEMU with
+# the packages (scripts/build-packages.sh), tests/host/run.sh, witness-vmtool
+# (to start a pod over CRI) and a busybox image (tests/host/oci-image.sh) on
+# a second disk. Phase 1 installs and exercises the packages and the service; phase
 # 2, after the reboot, checks what came up at boot, then removes and purges.
 #
 #   scripts/host-test.sh
@@ -21,7 +22,10 @@ fail() { echo "host (debian 13): FAIL: $*"; exit 1; }
 image="$("$WITNESS_ROOT/scripts/host-image.sh")" || fail "no Debian host image"
 mapfile -t debs < <("$WITNESS_ROOT/scripts/build-packages.sh") || fail "the packages did not build"
 [ "${#debs[@]}" -eq 2 ] || fail "build-packages.sh gave ${#debs[@]} packages"
-cp "${debs[@]}" "$WITNESS_ROOT/tests/host/run.sh" "$out/disk/"
+collector="$("$WITNESS_ROOT/scripts/build-collector.sh")" || fail "the collector did not build"
+cp "${debs[@]}" "$WITNESS_ROOT/tests/host/run.sh" "$WITNESS_ROOT/tests/host/spire-entries.json" \
+    "$(dirname "$collector")/witness-vmtool" "$out/disk/"
+"$WITNESS_ROOT/tests/host/oci-image.sh" "$out/disk/busybox-oci.tar" witness.test/busybox:1 || fail "no test image"
 mke2fs -q -t ext4 -d "$out/disk" "$out/test.img" 128M || fail "mke2fs of the test disk failed"
 step "host test: copying the root image (sparse)"
 cp --sparse=always "$image/root.img" "$out/root.img"

@@ -23,6 +23,11 @@ PACKAGES=(
     # Debian packages (the man page; cargo-deb is installed below) and the
     # Debian host image's file systems
     help2man dpkg-dev e2fsprogs
+    # the container runtime API (CRI) bindings are generated at build time
+    protobuf-compiler
+    # the Kubernetes manifests' test (kubernetes-validate and yamllint come
+    # from PyPI into a venv; certificates from openssl; scrapes with curl)
+    python3-venv openssl curl
 )
 
 missing=()

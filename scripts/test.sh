@@ -6,7 +6,8 @@
 # check that probe prototype drift fails the build
 # (scripts/probe-types-test.sh). Ends with one line per kernel, the DKMS
 # check (scripts/dkms-test.sh), the packages and service on a Debian host
-# (scripts/host-test.sh) and "N passed, N failed",
+# (scripts/host-test.sh: packages, service, containerd pods, SPIRE entries),
+# the Kubernetes manifests (scripts/kubernetes-test.sh) and "N passed, N failed",
 # and exits non-zero if anything failed.
 # `make test` runs this; so does CI (.ci/run).
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -90,6 +91,9 @@ if [ "${kernels[0]}" = "$(stock_kernel_names | head -1)" ]; then
     step "packages and systemd service on a Debian 13 host"
     checked "host debian 13" "host (debian 13)" "$WITNESS_BUILD/host-test.out" "$WITNESS_ROOT/scripts/host-test.sh"
 fi
+
+step "Kubernetes manifests"
+checked "kubernetes" "kubernetes" "$WITNESS_BUILD/kubernetes-test.out" "$WITNESS_ROOT/scripts/kubernetes-test.sh"
 
 echo
 printf 'time: %s\n' "${timings[@]}"

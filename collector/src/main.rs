@@ -39,6 +39,9 @@ enum Command {
     /// Workload identity tools.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Inventory tools.
+    #[command(subcommand)]
+    Inventory(InventoryCommand),
     /// Proves things about evidence logs offline: verify, completeness,
     /// pubkey.
     #[command(subcommand)]
@@ -85,6 +88,31 @@ enum IdentityCommand {
         /// The identity inventory (TOML).
         #[arg(long)]
         inventory: PathBuf,
+        /// Ask the container runtime's CRI socket for the process's pod
+        /// (name, namespace, labels), e.g. unix:///run/containerd/containerd.sock.
+        #[arg(long, value_name = "URI")]
+        cri_endpoint: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum InventoryCommand {
+    /// Turn SPIRE registration entries (`spire-server entry show -output
+    /// json`) into inventory entries; entries with selectors witness cannot
+    /// evaluate are named and refused, never imported in part.
+    ImportSpire {
+        /// The JSON file of entries.
+        file: PathBuf,
+        /// Who answers for the imported workloads (SPIRE names no owner).
+        #[arg(long)]
+        owner: String,
+        /// Leave out (and list) entries witness cannot evaluate instead of
+        /// failing.
+        #[arg(long)]
+        skip_unsupported: bool,
+        /// Write the inventory here instead of to standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -111,7 +139,12 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Validate { policy, inventory, schema }) => {
             commands::policy::validate(&policy, inventory.as_deref(), schema)
         }
-        Command::Identity(IdentityCommand::Explain { pid, inventory }) => commands::identity::explain(pid, &inventory),
+        Command::Identity(IdentityCommand::Explain { pid, inventory, cri_endpoint }) => {
+            commands::identity::explain(pid, &inventory, cri_endpoint.as_deref())
+        }
+        Command::Inventory(InventoryCommand::ImportSpire { file, owner, skip_unsupported, output }) => {
+            commands::identity::import_spire(&file, &owner, skip_unsupported, output.as_deref())
+        }
         Command::Evidence(command) => commands::evidence::run(command),
         Command::Drift(args) => commands::evidence::drift(&args),
         Command::Possession(args) => commands::evidence::possession(&args),

@@ -30,6 +30,7 @@ use crate::enrich::cgroup_paths::CgroupPaths;
 use crate::enrich::digests::Digests;
 use crate::enrich::drop_reasons::DropReasons;
 use crate::enrich::peers::{Bound, Listeners};
+use crate::enrich::pods::Pods;
 use crate::enrich::process_table::{ImageKey, ProcessTable};
 use crate::evidence::{
     Ancestor, Body as LineBody, Checkpoint, CpuCounters, Identity, Judgement, KernelCounters, Line, Origin, Placement,
@@ -237,6 +238,9 @@ pub struct Pipeline {
     placements: HashMap<u64, CgroupInfo, FastHash>,
     /// Stream records not yet given to the sinks.
     stream: Vec<(Stream, i128)>,
+    /// Pod metadata from the container runtime (live collection with
+    /// `cri_endpoint`).
+    pods: Option<Pods>,
 }
 
 /// Most secret files resolved to inodes.
@@ -277,6 +281,7 @@ impl Pipeline {
             drop_reasons: DropReasons::default(),
             placements: HashMap::default(),
             stream: Vec::new(),
+            pods: None,
         }
     }
 
@@ -284,6 +289,30 @@ impl Pipeline {
     /// [`crate::internal`]).
     pub fn emit(&mut self, event: impl InternalEvent) {
         event.emit(&mut Telemetry { counters: &mut self.counters, stream: &mut self.stream });
+    }
+
+    /// Asks `pods` for the pods of containers (live collection).
+    pub fn set_pods(&mut self, pods: Pods) {
+        self.pods = Some(pods);
+    }
+
+    /// Takes the container runtime's answers; the processes of each
+    /// container whose pod became known are attributed again on their next
+    /// event (until then, and before, by what their cgroup says).
+    fn poll_pods(&mut self) {
+        let Some(pods) = self.pods.as_mut() else { return };
+        let resolved = pods.poll();
+        if resolved.is_empty() {
+            return;
+        }
+        let cgroups: std::collections::HashSet<u64> = self
+            .placements
+            .iter()
+            .filter(|(_, info)| info.container_id.as_ref().is_some_and(|id| resolved.contains(id)))
+            .map(|(cg, _)| *cg)
+            .collect();
+        self.attribution.retain(|_, (_, cg, _)| !cgroups.contains(cg));
+        self.counters.pods_resolved += resolved.len() as u64;
     }
 
     /// The stream records since the last call, oldest first.
@@ -458,6 +487,7 @@ impl Pipeline {
             self.placements.insert(cgroup_id, info.clone());
         }
         let sha256 = if self.config.needs_digest { self.digest_of(tgid) } else { None };
+        let pod = info.container_id.as_deref().and_then(|id| self.pods.as_mut()?.get(id));
         let (uid, gid) = match (task, &entry) {
             (Some(t), _) => (Some(t.uid), Some(t.gid)),
             (None, Some(e)) => (Some(e.uid), Some(e.gid)),
@@ -470,7 +500,8 @@ impl Pipeline {
             sha256,
             cgroup: cgroup_path.as_deref(),
             container_id: info.container_id.as_deref(),
-            k8s_pod_uid: info.pod_uid.as_deref(),
+            k8s_pod_uid: info.pod_uid.as_deref().or(pod.as_deref().map(|p| p.uid.as_str())),
+            pod: pod.as_deref(),
         };
         let identity = self
             .config
@@ -490,6 +521,7 @@ impl Pipeline {
     /// slot earlier). Gaps are lost records, counted per CPU; returns how
     /// many this batch showed.
     pub fn track(&mut self, events: &[Event]) -> u64 {
+        self.poll_pods();
         let mut lost = 0;
         self.counters.records += events.len() as u64;
         for event in events {
@@ -764,6 +796,7 @@ impl Pipeline {
             container_runtime: info.and_then(|i| i.runtime),
             pod_uid: info.and_then(|i| i.pod_uid.as_deref()),
             systemd_unit: info.and_then(|i| i.systemd_unit.as_deref()),
+            pod: info.and_then(|i| self.pods.as_ref()?.known(i.container_id.as_deref()?)),
         };
         let process = task.map(|t| {
             let chain = self.table.ancestry(t.tgid);

@@ -5,85 +5,22 @@
 //! result and `promtool check metrics` on it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use witness::pipeline::{load_config, Options, Pipeline};
+use witness::pipeline::{Options, Pipeline};
 use witness::policy::{Divergence, Outcome};
 use witness::sinks::output::Clock;
 use witness::sinks::Sinks;
 use witness::source::capture::CaptureReader;
 
+mod capture_common;
+use capture_common::{example_config, http_get, http_get_accepting, replay, replay_reloading, root, Judgements};
+
 const API: &str = "spiffe://demo.witness.test/payments/api";
 const BATCH: &str = "spiffe://demo.witness.test/data/batch";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-/// Judged events of the capture: (identity, kind, outcome, divergence, evidence).
-type Judgements = Vec<(String, String, Outcome, Divergence, Option<serde_json::Map<String, serde_json::Value>>)>;
-
-fn example_config() -> witness::pipeline::Config {
-    let root = root();
-    load_config(
-        Some(&root.join("examples/inventory.toml")),
-        &[root.join("examples/policy")],
-        witness::policy::DEFAULT_CACHE_ENTRIES,
-    )
-    .unwrap()
-}
-
-fn replay() -> (Judgements, Sinks) {
-    replay_reloading(false)
-}
-
-/// Replays the capture; with `reload`, the configuration is reloaded (as
-/// by SIGHUP, unchanged) before every connect.
-fn replay_reloading(reload: bool) -> (Judgements, Sinks) {
-    let root = root();
-    let config = example_config();
-    let mut reader = CaptureReader::open(&root.join("tests/data/judge_e2e.cap")).unwrap();
-    let clock = Clock::with_offset(reader.info().boot_to_unix_ns);
-    let mut pipeline = Pipeline::new(config, Options { read_host_files: false, ..Options::default() }, clock);
-    let mut sinks = Sinks::new(None, None);
-    sinks.live_drift = Some(Arc::new(std::sync::Mutex::new(witness::evidence::drift::Live::default())));
-    let mut out = Vec::new();
-    loop {
-        let batch = reader.next_batch().unwrap();
-        if batch.is_empty() && reader.is_done() {
-            break;
-        }
-        assert_eq!(pipeline.track(&batch), 0, "the capture has no sequence gaps");
-        let mut batch = batch;
-        batch.sort_by_key(|e| e.meta().ts_ns);
-        for event in &batch {
-            if reload && event.kind_name() == "sock_connect" {
-                pipeline.reload(example_config());
-            }
-            if let Some(j) = sinks.handle(&mut pipeline, event) {
-                // The evidence line as the log writes it: a key given twice
-                // would be a different object once read back.
-                let streamed = serde_json::to_string(&pipeline.evidence(event, &j)).unwrap();
-                let serde_json::Value::Object(record) = serde_json::from_str(&streamed).unwrap() else {
-                    panic!("not an object: {streamed}")
-                };
-                assert_eq!(serde_json::to_string(&record).unwrap(), streamed, "{}", event.kind_name());
-                out.push((
-                    pipeline.identity_name(j.identity).to_string(),
-                    event.kind_name().to_string(),
-                    j.outcome,
-                    j.divergence,
-                    Some(record),
-                ));
-            }
-        }
-    }
-    sinks.publish(&mut pipeline, true);
-    (out, sinks)
-}
 
 /// A SIGHUP that changes nothing changes no judgement: in particular the
 /// listeners seen before it still name their workloads, so a connect to a
@@ -140,26 +77,6 @@ fn the_capture_is_judged_by_identity() {
             assert_eq!(row[column], want, "{id} {outcome:?}: {table}");
         }
     }
-}
-
-fn http_get(url: &str) -> Option<String> {
-    http_get_accepting(url, "*/*")
-}
-
-fn http_get_accepting(url: &str, accept: &str) -> Option<String> {
-    // A tiny HTTP/1.0 client: enough for Prometheus' API and our endpoint.
-    use std::io::{Read, Write};
-    let rest = url.strip_prefix("http://")?;
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(host).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: {accept}\r\n\r\n").ok()?;
-    let mut body = String::new();
-    s.read_to_string(&mut body).ok()?;
-    let (head, body) = body.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200")
-        .then(|| body.to_string())
-        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
 }
 
 fn free_port() -> u16 {

@@ -69,6 +69,8 @@ pub(crate) struct RunOptions {
     pub(crate) duration: Option<Duration>,
     /// How to read the rings.
     pub(crate) source: SourceMode,
+    /// The container runtime's CRI socket, for pod metadata.
+    pub(crate) cri_endpoint: Option<String>,
     /// The settings file, re-read on SIGHUP (None: no `--config`).
     pub(crate) settings_file: Option<witness::config::settings::SettingsFile>,
 }
@@ -171,6 +173,9 @@ pub(crate) fn run(opts: RunOptions) -> anyhow::Result<()> {
         );
     }
     pipeline.set_drop_reasons(reasons);
+    if let Some(uri) = &opts.cri_endpoint {
+        pipeline.set_pods(witness::enrich::pods::Pods::start(uri)?);
+    }
     let seeded = pipeline.seed_processes();
     let listeners = witness::enrich::sockdiag::owned_listeners();
     let listeners = listeners.into_iter().map(|(at, pid)| pipeline.seed_listener(at, pid)).count();
@@ -505,6 +510,11 @@ pub(crate) struct RunArgs {
     /// (mmap, falling back to read when mapping fails).
     #[arg(long, value_enum, default_value_t = SourceMode::Auto)]
     pub(crate) source: SourceMode,
+    /// Ask the container runtime's CRI socket (containerd, CRI-O) for each
+    /// container's pod: name, namespace, labels (`k8s:ns`, `k8s:pod-label`,
+    /// `k8s:sa` selectors; `k8s.*` fields of the evidence).
+    #[arg(long, value_name = "URI")]
+    pub(crate) cri_endpoint: Option<String>,
 }
 
 /// Runs `witness run` with `args`, read over by the settings file of
@@ -545,6 +555,7 @@ pub(crate) fn command(mut args: RunArgs, explicit: &[String]) -> anyhow::Result<
         cache_entries: args.judge.cache_entries,
         duration: args.duration,
         source: args.source,
+        cri_endpoint: args.cri_endpoint,
         settings_file,
     })
 }
@@ -595,6 +606,7 @@ pub(crate) fn merge_settings(args: &mut RunArgs, s: witness::config::settings::S
     take(explicit, "no_metrics", s.metrics.map(|m| !m), &mut args.no_metrics);
     take(explicit, "otlp", s.otlp, &mut args.otlp);
     take(explicit, "source", s.source, &mut args.source);
+    take(explicit, "cri_endpoint", s.cri_endpoint.map(Some), &mut args.cri_endpoint);
 }
 
 /// How long one batch may wait for records, so that reloads, figures and

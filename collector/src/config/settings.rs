@@ -62,6 +62,8 @@ pub struct Settings {
     pub otlp: Option<bool>,
     /// How to read the rings: "auto", "mmap" or "read".
     pub source: Option<crate::source::SourceMode>,
+    /// The container runtime's CRI socket.
+    pub cri_endpoint: Option<String>,
 }
 
 /// A settings file that cannot be used.

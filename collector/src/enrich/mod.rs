@@ -8,6 +8,7 @@
 //!   bounded walk),
 //! - [`digests`]: executable digests by device, inode and mtime,
 //! - [`peers`]: listeners by address and network namespace,
+//! - [`pods`]: pod name, namespace and labels from the container runtime (CRI),
 //! - [`sockdiag`]: listening sockets that predate the daemon (sock_diag),
 //! - [`drop_reasons`]: the kernel's `skb_drop_reason` names.
 
@@ -16,5 +17,6 @@ pub mod cgroup_paths;
 pub mod digests;
 pub mod drop_reasons;
 pub mod peers;
+pub mod pods;
 pub mod process_table;
 pub mod sockdiag;

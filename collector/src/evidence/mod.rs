@@ -120,9 +120,10 @@ pub struct Identity<'a> {
     pub attested: bool,
 }
 
-/// Where the process runs, as far as its cgroup says (each part present
-/// when known). Keys follow OpenTelemetry (`container.id`,
-/// `k8s.pod.uid`).
+/// Where the process runs, as far as its cgroup and the container runtime
+/// say (each part present when known). Keys follow OpenTelemetry
+/// (`container.id`, `k8s.pod.uid`, `k8s.pod.name`, `k8s.namespace.name`,
+/// `k8s.container.name`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Placement<'a> {
     /// The cgroup v2 path.
@@ -135,6 +136,8 @@ pub struct Placement<'a> {
     pub pod_uid: Option<&'a str>,
     /// The innermost systemd unit.
     pub systemd_unit: Option<&'a str>,
+    /// The pod, as the container runtime describes it.
+    pub pod: Option<&'a crate::enrich::pods::Pod>,
 }
 
 #[derive(serde::Serialize)]
@@ -147,11 +150,22 @@ struct Container<'a> {
 #[derive(serde::Serialize)]
 struct K8s<'a> {
     pod: Pod<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<Named<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container: Option<Named<'a>>,
 }
 
 #[derive(serde::Serialize)]
 struct Pod<'a> {
     uid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+struct Named<'a> {
+    name: &'a str,
 }
 
 impl Placement<'_> {
@@ -162,8 +176,16 @@ impl Placement<'_> {
         if let Some(id) = self.container_id {
             o.field("container", Container { id, runtime: self.container_runtime });
         }
-        if let Some(uid) = self.pod_uid {
-            o.field("k8s", K8s { pod: Pod { uid } });
+        if let Some(uid) = self.pod_uid.or(self.pod.map(|p| p.uid.as_str())) {
+            let pod = self.pod;
+            o.field(
+                "k8s",
+                K8s {
+                    pod: Pod { uid, name: pod.map(|p| p.name.as_str()) },
+                    namespace: pod.map(|p| Named { name: &p.namespace }),
+                    container: pod.and_then(|p| Some(Named { name: p.container.as_deref()? })),
+                },
+            );
         }
         if let Some(unit) = self.systemd_unit {
             o.field("systemd_unit", unit);

@@ -24,6 +24,19 @@ pub fn explain(inventory: &Inventory, facts: &ProcessFacts) -> String {
         c.runtime.unwrap_or("-"),
         c.pod_uid.as_deref().unwrap_or("-")
     );
+    if let Some(p) = &facts.pod {
+        let labels: Vec<String> = p.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "  k8s pod {}/{} (uid {})  container {}  service account {}  labels {}",
+            p.namespace,
+            p.name,
+            p.uid,
+            p.container.as_deref().unwrap_or("-"),
+            p.service_account.as_deref().unwrap_or("-"),
+            if labels.is_empty() { "-".to_string() } else { labels.join(",") }
+        );
+    }
     for w in inventory.workloads() {
         let matched = w.selectors.iter().filter(|s| s.matches(&subject)).count();
         let verdict = if matched == w.selectors.len() { "matches" } else { "does not match" };

@@ -240,7 +240,12 @@ fn key_rank(s: &Selector) -> Option<u8> {
         Selector::Path(_) => Some(4),
         Selector::Uid(_) => Some(3),
         Selector::Gid(_) => Some(1),
-        Selector::CgroupPath(_) => None,
+        Selector::CgroupPath(_)
+        | Selector::K8sNamespace(_)
+        | Selector::K8sPodName(_)
+        | Selector::K8sPodLabel(..)
+        | Selector::K8sContainerName(_)
+        | Selector::K8sServiceAccount(_) => None,
     }
 }
 
@@ -265,7 +270,7 @@ impl Index {
                 Some(Selector::Path(p)) => ix.exe.entry(p.clone()).or_default().push(i),
                 Some(Selector::Uid(u)) => ix.uid.entry(*u).or_default().push(i),
                 Some(Selector::Gid(g)) => ix.gid.entry(*g).or_default().push(i),
-                Some(Selector::CgroupPath(_)) | None => ix.scan.push(i),
+                Some(_) | None => ix.scan.push(i),
             }
             for (j, g) in w.secrets.iter().enumerate() {
                 // CAST: as above, a handful of globs per entry.

@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod process;
 pub mod selector;
 pub mod spiffe;
+pub mod spire;
 
 pub use inventory::{Inventory, InventoryError, Workload};
 pub use process::{ProcessError, ProcessFacts};

@@ -57,6 +57,8 @@ pub struct ProcessFacts {
     pub cgroup: Option<String>,
     /// What the cgroup path identifies.
     pub cgroup_info: cgroup::CgroupInfo,
+    /// The pod, as the container runtime describes it (when asked).
+    pub pod: Option<crate::enrich::pods::Pod>,
 }
 
 /// SHA-256 of a file.
@@ -92,10 +94,10 @@ impl ProcessFacts {
         let sha256 = exe.as_ref().and_then(|_| sha256_file(&exe_link).ok());
         let cgroup = read("cgroup").ok().and_then(|c| cgroup_v2_path(&c).map(str::to_string));
         let cgroup_info = cgroup.as_deref().map(cgroup::parse).unwrap_or_default();
-        Ok(Self { pid, comm, uid, gid, exe, sha256, cgroup, cgroup_info })
+        Ok(Self { pid, comm, uid, gid, exe, sha256, cgroup, cgroup_info, pod: None })
     }
 
-    /// The facts as a selector subject (Kubernetes namespace unknown here).
+    /// The facts as a selector subject.
     pub fn subject(&self) -> Subject<'_> {
         Subject {
             uid: Some(self.uid),
@@ -104,7 +106,8 @@ impl ProcessFacts {
             sha256: self.sha256,
             cgroup: self.cgroup.as_deref(),
             container_id: self.cgroup_info.container_id.as_deref(),
-            k8s_pod_uid: self.cgroup_info.pod_uid.as_deref(),
+            k8s_pod_uid: self.cgroup_info.pod_uid.as_deref().or(self.pod.as_ref().map(|p| p.uid.as_str())),
+            pod: self.pod.as_ref(),
         }
     }
 }

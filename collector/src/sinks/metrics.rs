@@ -152,6 +152,8 @@ pub struct Counters {
     pub evidence_failures: u64,
     /// Records read from the device or captures.
     pub records: u64,
+    /// Containers whose pod the container runtime described.
+    pub pods_resolved: u64,
     /// Log records handed to the OTLP exporter.
     pub otlp_logs: u64,
     /// Live processes known.
@@ -397,6 +399,7 @@ pub static FAMILIES: &[Family] = &[
         }
     }),
     family!("witness_records_read", Counter, "{record}", "Records read from the device (or a capture).", |s, f| single(s.counters.records, f)),
+    family!("witness_pods_resolved", Counter, "{container}", "Containers whose pod (name, namespace, labels) the container runtime described; their processes are attributed again.", |s, f| single(s.counters.pods_resolved, f)),
     family!("witness_sequence_gaps", Counter, "{record}", "Records lost between the kernel and the collector (gaps in per-CPU sequence numbers).", |s, f| per_cpu(&s.counters.sequence_gaps, f)),
     family!("witness_ring_produced", Counter, "{record}", "Records the kernel published, by CPU: with witness_ring_dropped, the records each CPU attempted.", |s, f| {
         for (cpu, r) in &s.counters.rings {

@@ -340,6 +340,9 @@ fn semconv(kind: &str, path: &str) -> Option<&'static str> {
         "container.id" => "container.id",
         "container.runtime" => "container.runtime.name",
         "k8s.pod.uid" => "k8s.pod.uid",
+        "k8s.pod.name" => "k8s.pod.name",
+        "k8s.namespace.name" => "k8s.namespace.name",
+        "k8s.container.name" => "k8s.container.name",
         _ => return None,
     })
 }

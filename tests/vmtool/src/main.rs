@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod churn;
+mod cri;
 mod errno;
 mod hostile;
 mod mmap;
@@ -130,6 +131,30 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
     },
+    /// Run a pod of one container on a CRI socket, as the kubelet would
+    /// (node network, no CNI); prints the sandbox and container ids.
+    Pod {
+        #[arg(long, default_value = "unix:///run/containerd/containerd.sock")]
+        endpoint: String,
+        #[arg(long)]
+        image: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        #[arg(long)]
+        uid: String,
+        /// A pod label, KEY=VALUE (repeatable).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        #[arg(long, default_value = "")]
+        cgroup_parent: String,
+        #[arg(long, default_value = "main")]
+        container: String,
+        /// What the container runs.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
     /// THREADS threads (pinned round-robin to CPUs) open and close PATH for SECONDS.
     Storm {
         #[arg(long, default_value_t = 2)]
@@ -197,6 +222,7 @@ impl Command {
             Command::HostileDevice { .. } => "hostile-device",
             Command::MmapCheck { .. } => "mmap-check",
             Command::Churn { .. } => "churn",
+            Command::Pod { .. } => "pod",
             Command::Storm { .. } => "storm",
             Command::Bench { .. } => "bench",
         }
@@ -254,6 +280,19 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
             }),
         Command::MmapCheck { device, cpu, hold } => return mmap::run(device, *cpu, *hold),
         Command::Churn { device, threads, seconds } => churn::run(device, *threads, *seconds),
+        Command::Pod { endpoint, image, name, namespace, uid, labels, cgroup_parent, container, command } => {
+            Ok(cri::run(&cri::PodSpec {
+                endpoint,
+                image,
+                name,
+                namespace,
+                uid,
+                labels,
+                cgroup_parent,
+                container,
+                command,
+            })?)
+        }
         Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
         Command::Bench { op, iterations, rounds, path } => Ok(bench::run(*op, *iterations, *rounds, path)?),
     })
