@@ -191,6 +191,7 @@ pub(crate) fn attach_all(state: &State) -> Result {
         match attach(hp, state) {
             Ok(()) => {
                 state.set_attached(hp.hook, true);
+                state.set_armed(hp.hook, true);
                 attached += 1;
             }
             Err(e) => {
@@ -206,6 +207,65 @@ pub(crate) fn attach_all(state: &State) -> Result {
     Ok(())
 }
 
+/// The record kind `hook`'s events become.
+const fn kind_of(hook: Hook) -> RecordKind {
+    match hook {
+        Hook::SchedProcessExec => RecordKind::Exec,
+        Hook::SchedProcessFork => RecordKind::Fork,
+        Hook::SchedProcessExit => RecordKind::Exit,
+        Hook::SecurityBprmCheck => RecordKind::BprmCheck,
+        Hook::SecurityFileOpen => RecordKind::FileOpen,
+        Hook::SecurityPathMknod => RecordKind::FileCreate,
+        Hook::SecurityPathUnlink => RecordKind::FileUnlink,
+        Hook::SecurityPathRename => RecordKind::FileRename,
+        Hook::SecuritySocketConnect => RecordKind::SockConnect,
+        Hook::SecuritySocketBind => RecordKind::SockBind,
+        Hook::SecuritySocketListen => RecordKind::SockListen,
+        Hook::InetAccept => RecordKind::SockAccept,
+        Hook::InetSockSetState => RecordKind::TcpState,
+        Hook::CommitCreds => RecordKind::CredChange,
+        Hook::SecurityCapable => RecordKind::CapDenied,
+        Hook::SwitchTaskNamespaces => RecordKind::NsChange,
+        Hook::ModuleLoad | Hook::InitModule | Hook::FinitModule => RecordKind::ModuleLoad,
+        Hook::BpfProgLoad => RecordKind::BpfProgLoad,
+        Hook::SecurityPtraceAccessCheck => RecordKind::PtraceAttach,
+        Hook::KfreeSkb => RecordKind::PacketDrops,
+        Hook::AddKey | Hook::RequestKey => RecordKind::KeyAccess,
+    }
+}
+
+/// Arms the attached hooks whose kind `mask` records and disarms the others,
+/// so that a kind that is off costs nothing: a disarmed kprobe or kretprobe
+/// has its site restored (on ftrace, the function's NOP), a disarmed
+/// tracepoint has no probe (with none left, its static branch is off).
+/// Handlers still check the kind, for calls that were in flight. Called with
+/// the control lock held (or before the device exists).
+pub(crate) fn arm(state: &State, mask: u64) {
+    let data = (state as *const State).cast_mut().cast::<c_void>();
+    for hp in all_points() {
+        let on = mask & kind_of(hp.hook).mask_bit() != 0;
+        if !state.is_attached(hp.hook) || state.is_armed(hp.hook) == on {
+            continue;
+        }
+        // SAFETY: the point is attached (registered by `attach` with these
+        // arguments); a tracepoint probe is registered again exactly when it
+        // was unregistered here.
+        let ret = unsafe {
+            match hp.point {
+                Point::Tracepoint { name, probe } if on => shim::witness_shim_tracepoint_attach(name.as_ptr(), probe, data),
+                Point::Tracepoint { name, probe } => shim::witness_shim_tracepoint_detach(name.as_ptr(), probe, data),
+                Point::Kprobe { .. } => shim::witness_shim_kprobe_arm(slot(hp.hook), on),
+                Point::Kretprobe { .. } => shim::witness_shim_kretprobe_arm(slot(hp.hook), on),
+            }
+        };
+        if ret == 0 {
+            state.set_armed(hp.hook, on);
+        } else {
+            pr_warn!("hook {}: {} failed (error {})\n", hp.hook.name(), if on { "arming" } else { "disarming" }, ret);
+        }
+    }
+}
+
 /// Detaches every hook and waits until none of their handlers is running.
 pub(crate) fn detach_all(state: &State) {
     net::stop_drop_reports();
@@ -213,6 +273,7 @@ pub(crate) fn detach_all(state: &State) {
         if state.is_attached(hp.hook) {
             detach(hp, state);
             state.set_attached(hp.hook, false);
+            state.set_armed(hp.hook, false);
         }
     }
     // SAFETY: process context (module exit); waits for in-flight tracepoint
@@ -248,11 +309,15 @@ fn attach(hp: &HookPoint, state: &State) -> Result {
 
 fn detach(hp: &HookPoint, state: &State) {
     let data = (state as *const State).cast_mut().cast::<c_void>();
-    // SAFETY: detaches what `attach` attached, with the same arguments.
+    // SAFETY: detaches what `attach` attached, with the same arguments (a
+    // disarmed tracepoint has no probe left to detach; a disarmed kprobe is
+    // still registered).
     unsafe {
         match hp.point {
             Point::Tracepoint { name, probe } => {
-                shim::witness_shim_tracepoint_detach(name.as_ptr(), probe, data);
+                if state.is_armed(hp.hook) {
+                    shim::witness_shim_tracepoint_detach(name.as_ptr(), probe, data);
+                }
             }
             Point::Kprobe { .. } => shim::witness_shim_kprobe_detach(slot(hp.hook)),
             Point::Kretprobe { .. } => shim::witness_shim_kretprobe_detach(slot(hp.hook)),
@@ -334,7 +399,8 @@ impl Drop for NoPreempt {
 pub(crate) struct Hit<'a> {
     state: &'a State,
     counters: &'a HookCounters,
-    start_ns: u64,
+    /// When this event is one of those timed (see `stats`), its start.
+    start_ns: Option<u64>,
     // Last: dropped after Hit's own drop has added the cost.
     preempt: NoPreempt,
 }
@@ -352,8 +418,7 @@ impl<'a> Hit<'a> {
             inc(&counters.filtered);
             return None;
         }
-        // SAFETY: no preconditions.
-        let start_ns = unsafe { shim::witness_shim_clock_ns() };
+        let start_ns = start_clock(counters);
         Some(Self { state, counters, start_ns, preempt })
     }
 
@@ -367,8 +432,7 @@ impl<'a> Hit<'a> {
         let preempt = NoPreempt::new();
         let cpu = preempt.cpu();
         let counters = state.stats.get(cpu, hook)?;
-        // SAFETY: no preconditions.
-        let start_ns = unsafe { shim::witness_shim_clock_ns() };
+        let start_ns = start_clock(counters);
         Some(Hit { state, counters, start_ns, preempt })
     }
 
@@ -424,11 +488,22 @@ impl<'a> Hit<'a> {
     }
 }
 
+/// Counts a handled event; the clock when it is one to time.
+#[inline]
+fn start_clock(counters: &HookCounters) -> Option<u64> {
+    // SAFETY: no preconditions.
+    counters.handle().then(|| unsafe { shim::witness_shim_clock_ns() })
+}
+
 impl Drop for Hit<'_> {
+    #[inline]
     fn drop(&mut self) {
-        // SAFETY: no preconditions.
-        let now = unsafe { shim::witness_shim_clock_ns() };
-        self.counters.cost_ns.fetch_add(now.wrapping_sub(self.start_ns), Ordering::Relaxed);
+        if let Some(start) = self.start_ns {
+            // SAFETY: no preconditions.
+            let now = unsafe { shim::witness_shim_clock_ns() };
+            self.counters.cost_ns.fetch_add(now.wrapping_sub(start), Ordering::Relaxed);
+            inc(&self.counters.timed);
+        }
     }
 }
 

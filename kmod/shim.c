@@ -155,9 +155,12 @@ static ssize_t witness_read(struct file *file, char __user *buf, size_t len, lof
 		ret = witness_rs_read(dev_ctx, buf, len);
 		if (ret != -EAGAIN || (file->f_flags & O_NONBLOCK))
 			return ret;
-		ret = wait_event_interruptible(dev_readers,
-					       device_dead() || witness_rs_readable(dev_ctx));
-		if (ret)
+		/* Until a watermark is unread, or 200 ms: records below the
+		 * watermark are returned by the next try. */
+		ret = wait_event_interruptible_timeout(dev_readers,
+						       device_dead() || witness_rs_readable(dev_ctx),
+						       HZ / 5);
+		if (ret < 0)
 			return ret;
 	}
 }
@@ -384,6 +387,17 @@ static_assert(sizeof(struct witness_task_context) == 56);
 static_assert(offsetof(struct witness_task_context, cgroup_id) == 32);
 static_assert(offsetof(struct witness_task_context, comm) == 40);
 
+/*
+ * An id as the initial user namespace sees it. Its map is the identity over
+ * every valid id, so this is from_kuid_munged(&init_user_ns, id) without the
+ * map walk (a quarter of the task context's cost, measured); the invalid id
+ * becomes the overflow id, as there.
+ */
+static inline u32 init_ns_id(u32 id, int overflow)
+{
+	return id == (u32)-1 ? (u32)overflow : id;
+}
+
 void witness_shim_task_context(struct task_struct *task, struct witness_task_context *out)
 {
 	const struct cred *cred;
@@ -395,10 +409,10 @@ void witness_shim_task_context(struct task_struct *task, struct witness_task_con
 	rcu_read_lock();
 	out->ppid = task_tgid_nr(rcu_dereference(task->real_parent));
 	cred = __task_cred(task);
-	out->uid = from_kuid_munged(&init_user_ns, cred->uid);
-	out->euid = from_kuid_munged(&init_user_ns, cred->euid);
-	out->gid = from_kgid_munged(&init_user_ns, cred->gid);
-	out->egid = from_kgid_munged(&init_user_ns, cred->egid);
+	out->uid = init_ns_id(__kuid_val(cred->uid), overflowuid);
+	out->euid = init_ns_id(__kuid_val(cred->euid), overflowuid);
+	out->gid = init_ns_id(__kgid_val(cred->gid), overflowgid);
+	out->egid = init_ns_id(__kgid_val(cred->egid), overflowgid);
 #ifdef CONFIG_CGROUPS
 	out->cgroup_id = cgroup_id(task_dfl_cgroup(task));
 #else
@@ -406,8 +420,11 @@ void witness_shim_task_context(struct task_struct *task, struct witness_task_con
 #endif
 	rcu_read_unlock();
 
-	/* comm is NUL-terminated within TASK_COMM_LEN; pad the rest with 0. */
-	strscpy_pad(out->comm, task->comm, sizeof(out->comm));
+	/* comm is NUL-terminated and zero-padded within TASK_COMM_LEN (the
+	 * kernel sets it with strscpy_pad); a rename racing with this copy can
+	 * mix the two names, never run past the array. */
+	BUILD_BUG_ON(sizeof(out->comm) != sizeof(task->comm));
+	memcpy(out->comm, task->comm, sizeof(out->comm));
 }
 
 void witness_shim_current_context(struct witness_task_context *out)
@@ -587,25 +604,56 @@ void witness_shim_kprobe_detach(unsigned int slot)
 		unregister_kprobe(&witness_kprobes[slot]);
 }
 
+/*
+ * Arms or disarms a registered probe. A disarmed probe stays registered but
+ * its site is restored (for a probe on ftrace, the function's NOP), so the
+ * hooked function runs as if unprobed; a kretprobe's calls already in flight
+ * still return through its handler.
+ */
+static int arm_kprobe(struct kprobe *kp, bool on)
+{
+	return on ? enable_kprobe(kp) : disable_kprobe(kp);
+}
+
+int witness_shim_kprobe_arm(unsigned int slot, bool on)
+{
+	if (slot >= WITNESS_PROBE_SLOTS || !witness_kprobes[slot].symbol_name)
+		return -EINVAL;
+	return arm_kprobe(&witness_kprobes[slot], on);
+}
+
+int witness_shim_kretprobe_arm(unsigned int slot, bool on)
+{
+	if (slot >= WITNESS_PROBE_SLOTS || !witness_kretprobes[slot].kp.symbol_name)
+		return -EINVAL;
+	return arm_kprobe(&witness_kretprobes[slot].kp, on);
+}
 
 /* ---- files ------------------------------------------------------------ */
 
 #define WITNESS_FILE_PATH_TRUNCATED (1u << 0)
 #define WITNESS_FILE_PATH_UNRESOLVED (1u << 3)
 
-/* d_path/dentry_path_raw write at the end of buf; move the result to the
- * front. A name longer than buf comes back as -ENAMETOOLONG: report it empty
- * and truncated rather than guess. */
-static size_t front_path(char *buf, size_t buflen, const char *name, u16 *flags)
+/* d_path writes the name at the end of buf, NUL-terminated in its last
+ * byte; this moves it to the front and returns its length. A name longer
+ * than buf comes back as -ENAMETOOLONG: report it empty and truncated
+ * rather than guess. The last byte is set beforehand, so that a NUL there
+ * is d_path's own and the length is known without scanning the name; a
+ * name that ends elsewhere (a filesystem's d_dname could) is measured. */
+static size_t d_path_front(const struct path *path, char *buf, size_t buflen, u16 *flags)
 {
+	const char *name;
 	size_t len;
 
+	buf[buflen - 1] = 1;
+	name = d_path(path, buf, buflen);
 	if (IS_ERR(name)) {
 		*flags |= PTR_ERR(name) == -ENAMETOOLONG ? WITNESS_FILE_PATH_TRUNCATED
 							   : WITNESS_FILE_PATH_UNRESOLVED;
 		return 0;
 	}
-	len = strnlen(name, buf + buflen - name);
+	len = likely(buf[buflen - 1] == '\0') ? buf + buflen - 1 - name
+						: strnlen(name, buf + buflen - name);
 	memmove(buf, name, len);
 	return len;
 }
@@ -615,7 +663,7 @@ size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen,
 	*flags = 0;
 	if (buflen == 0)
 		return 0;
-	return front_path(buf, buflen, d_path(&file->f_path, buf, buflen), flags);
+	return d_path_front(&file->f_path, buf, buflen, flags);
 }
 
 /* The path of `dentry`, an entry of the directory `dir`: the directory's
@@ -631,7 +679,7 @@ size_t witness_shim_dir_entry_path(const struct path *dir, const struct dentry *
 	*flags = 0;
 	if (buflen == 0)
 		return 0;
-	len = front_path(buf, buflen, d_path(dir, buf, buflen), flags);
+	len = d_path_front(dir, buf, buflen, flags);
 	if (len == 0)
 		return 0; /* the directory did not resolve: the flags say why */
 	if (len == 1)

@@ -87,6 +87,8 @@ void witness_shim_kretprobe_detach(unsigned int slot);
 unsigned long witness_shim_probe_missed(unsigned int slot);
 int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre);
 void witness_shim_kprobe_detach(unsigned int slot);
+int witness_shim_kprobe_arm(unsigned int slot, bool on);
+int witness_shim_kretprobe_arm(unsigned int slot, bool on);
 
 size_t witness_shim_file_path(const struct file *file, char *buf, size_t buflen, u16 *flags);
 size_t witness_shim_dir_entry_path(const struct path *dir, const struct dentry *dentry, char *buf,

@@ -68,6 +68,8 @@ extern "C" {
     pub(crate) fn witness_shim_probe_missed(slot: c_uint) -> c_ulong;
     pub(crate) fn witness_shim_kprobe_attach(slot: c_uint, symbol: *const c_char, pre: *const c_void) -> c_int;
     pub(crate) fn witness_shim_kprobe_detach(slot: c_uint);
+    pub(crate) fn witness_shim_kprobe_arm(slot: c_uint, on: bool) -> c_int;
+    pub(crate) fn witness_shim_kretprobe_arm(slot: c_uint, on: bool) -> c_int;
 
     pub(crate) fn witness_shim_task_context(task: Kptr, out: *mut TaskContext);
     pub(crate) fn witness_shim_current_context(out: *mut TaskContext);

@@ -5,15 +5,24 @@
 #   2. pipeline  `witness replay` of a generated 2 M-record capture on one core
 #   3. overhead  syscall loops in the VM: unloaded / recording off / on
 #   4. loss      open storm in the VM at rising rates, witness run draining
+#   5. icount    the same loops' guest instructions per operation, counted by
+#                the QEMU plugin scripts/icount/witness-icount.c, 3 boots per
+#                kernel (WITNESS_BENCH_BOOTS), on the kernels named by
+#                WITNESS_BENCH_KERNELS (default: the first stock kernel and
+#                the test kernel); WITNESS_BENCH_INSMOD=A=1,B=2 passes
+#                parameters to the module; WITNESS_BENCH_NO_BUILD=1 boots
+#                what $WITNESS_BUILD/KERNEL holds as it is (to compare builds);
+#                WITNESS_BENCH_PROFILE=1 adds where open(2)'s instructions go,
+#                by kernel function (scripts/icount-profile.py)
 #
 # Figures go to target/bench/results.jsonl (one JSON object per figure) and
 # target/bench/results.md (the table, also printed). WITNESS_BENCH_QUICK=1
-# makes 1 and 2 short (a smoke run); WITNESS_BENCH_ONLY=ring,pipeline,vm
+# makes 1 and 2 short (a smoke run); WITNESS_BENCH_ONLY=ring,pipeline,vm,icount
 # picks parts. Provisions and builds like `make test`.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 kernel_name="${WITNESS_KERNEL:-$(stock_kernel_names | head -1)}"
 
-only="${WITNESS_BENCH_ONLY:-ring,pipeline,vm}"
+only="${WITNESS_BENCH_ONLY:-ring,pipeline,vm,icount}"
 want() { [[ ",$only," == *",$1,"* ]]; }
 dir="$WITNESS_ROOT/target/bench"
 mkdir -p "$dir"
@@ -21,10 +30,16 @@ out="$dir/results.jsonl"
 : > "$out"
 export WITNESS_BENCH_OUT="$out"
 
+icount_kernels="${WITNESS_BENCH_KERNELS:-$kernel_name test}"
+"$WITNESS_ROOT/scripts/provision.sh"
 if want vm; then
     "$WITNESS_ROOT/scripts/build-all.sh" "$kernel_name"
-else
-    "$WITNESS_ROOT/scripts/provision.sh"
+fi
+if want icount && [ -z "${WITNESS_BENCH_NO_BUILD:-}" ]; then
+    for k in $icount_kernels; do
+        [ "$k" = "$kernel_name" ] && want vm && continue
+        "$WITNESS_ROOT/scripts/build-all.sh" "$k"
+    done
 fi
 
 if want ring; then
@@ -57,6 +72,46 @@ if want vm; then
     python3 "$WITNESS_ROOT/scripts/bench-vm.py" "$vm_log" >> "$out"
 fi
 
+if want icount; then
+    step "5. instructions per operation (VM with the counting plugin; kernels: $icount_kernels)"
+    plugin="$dir/witness-icount.so"
+    rm -f "$dir"/icount-*
+    gcc -O2 -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden -o "$plugin" \
+        "$WITNESS_ROOT/scripts/icount/witness-icount.c" || die "building the QEMU plugin failed"
+    boots="${WITNESS_BENCH_BOOTS:-3}"
+    for k in $icount_kernels; do
+        pairs=()
+        for b in $(seq 1 "$boots"); do
+            log="$WITNESS_BUILD/$k/icount-$b.log" counts="$dir/icount-$k-$b.txt"
+            note "$k: boot $b of $boots (counts: $counts)"
+            # Multi-threaded TCG, as for 3: the collector on vCPU 1 must not
+            # run in the loop's host thread. Counts are per vCPU either way.
+            args="out=$counts"
+            # WITNESS_BENCH_PROFILE=1: where the first boot's instructions go.
+            profile=
+            if [ -n "${WITNESS_BENCH_PROFILE:-}" ] && [ "$b" = 1 ]; then
+                args="$args,profile=$dir/icount-$k-profile.txt" profile=witness.profile=1
+            fi
+            WITNESS_QEMU_ARGS="-plugin $plugin,$args" \
+                WITNESS_ACCEL="${WITNESS_ACCEL:-tcg,thread=multi}" WITNESS_VM_TIMEOUT="${WITNESS_VM_TIMEOUT:-1800}" \
+                "$WITNESS_ROOT/scripts/vm-run.sh" \
+                "$WITNESS_BUILD/$k/bzImage" "$WITNESS_BUILD/$k/initramfs.cpio.gz" "$log" \
+                "witness.mode=icount quiet nokaslr $profile ${WITNESS_BENCH_INSMOD:+witness.insmod=$WITNESS_BENCH_INSMOD}" \
+                | grep -E '^(== |FAIL)' || true
+            grep -q '^WITNESS-VM-DONE' "$log" || die "the icount VM did not finish; see $log"
+            ! grep -qE 'Oops|\bBUG\b|WARNING|KASAN|general protection|Kernel panic|soft lockup' "$log" \
+                || die "the kernel complained during the icount run; see $log"
+            pairs+=("$log" "$counts")
+        done
+        python3 "$WITNESS_ROOT/scripts/bench-icount.py" "$k" "$dir/icount-$k.md" "${pairs[@]}" >> "$out"
+        if [ -n "${WITNESS_BENCH_PROFILE:-}" ]; then
+            python3 "$WITNESS_ROOT/scripts/icount-profile.py" "$WITNESS_BUILD/$k/icount-1.log" \
+                "$dir/icount-$k-profile.txt" "$dir/icount-$k-profile.md" open
+            note "open(2) by function: $dir/icount-$k-profile.md"
+        fi
+    done
+fi
+
 python3 - "$out" "$dir/results.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -70,6 +125,9 @@ for r in rows:
     met = {True: "yes", False: "**no**", None: ""}[r.get("met")]
     lines.append(f"| {r['group']} | {r['name']} | {fmt(r['value'], r['unit'])} | {r['unit']} | {r.get('target') or ''} | {met} |")
 table = "\n".join(lines) + "\n"
+import glob
+for md in sorted(glob.glob(sys.argv[2].rsplit("/", 1)[0] + "/icount-*.md")):
+    table += "\n" + open(md).read()
 open(sys.argv[2], "w").write(table)
 print("\n" + table)
 PY

@@ -3,7 +3,7 @@
 #
 #   scripts/build-module.sh NAME     for a kernel of the VM suite (a stock
 #                                    kernel of scripts/kernel/stock.list, or
-#                                    debug): built in that kernel's chroot by
+#                                    debug or test): built in that kernel's chroot by
 #                                    its own toolchain, into $WITNESS_BUILD/NAME
 #   KDIR=DIR scripts/build-module.sh for any other Rust-enabled kernel tree,
 #                                    with $WITNESS_RUSTC and $WITNESS_BINDGEN,

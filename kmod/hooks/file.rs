@@ -18,10 +18,10 @@
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 
-use super::{current_context, stash, stashed, Body, Hit, HookPoint, NoPreempt};
+use super::{current_context, kind_of, stash, stashed, Body, Hit, HookPoint, NoPreempt};
 use crate::filters::Filters;
 use crate::ioctl::Hook;
-use crate::record::{FileRecord, RecordKind, FILE_PATH_MAX, FILE_PATH_SECRET};
+use crate::record::{FileRecord, FILE_PATH_MAX, FILE_PATH_SECRET};
 use crate::shim::{self, Kptr};
 
 /// What an entry handler keeps for the return handler.
@@ -144,15 +144,6 @@ unsafe extern "C" fn witness_rs_path_rename_entry(
         Stash { obj2: new_dir as usize, dentry2: new_dentry as usize, arg: flags, ..Stash::new(old_dir, old_dentry) };
     // SAFETY: called by its kretprobe's entry trampoline.
     unsafe { enter(data, Hook::SecurityPathRename, s) }
-}
-
-fn kind_of(hook: Hook) -> RecordKind {
-    match hook {
-        Hook::SecurityFileOpen => RecordKind::FileOpen,
-        Hook::SecurityPathMknod => RecordKind::FileCreate,
-        Hook::SecurityPathUnlink => RecordKind::FileUnlink,
-        _ => RecordKind::FileRename,
-    }
 }
 
 #[no_mangle]

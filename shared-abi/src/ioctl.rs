@@ -196,7 +196,8 @@ pub struct HookStats {
     pub dropped: u64,
     /// Records written.
     pub written: u64,
-    /// Time spent in the handler, nanoseconds, summed.
+    /// Time spent in the handler, nanoseconds, summed (estimated from one
+    /// handled event in 64, which the module times).
     pub cost_ns: u64,
 }
 

@@ -25,7 +25,8 @@ pub(crate) struct ConfigArgs {
     /// The witness device.
     #[arg(long, default_value = DEFAULT_DEVICE)]
     pub(crate) device: PathBuf,
-    /// Record only these kinds (comma-separated names, or "all"); replaces the current set.
+    /// Record only these kinds (comma-separated names, "all", or "none": every
+    /// hook stays attached and records nothing); replaces the current set.
     #[arg(long, value_name = "KINDS", value_parser = control::parse_kinds)]
     pub(crate) kinds: Option<u64>,
     /// Wake pollers once a ring holds this many unread bytes (1 to half a ring).

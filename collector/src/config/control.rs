@@ -19,7 +19,7 @@ use witness_abi::record::RecordKind;
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ControlError {
     /// A kind name this collector does not know.
-    #[error("unknown record kind '{name}'; known kinds: all, {known}")]
+    #[error("unknown record kind '{name}'; known kinds: all, none, {known}")]
     UnknownKind {
         /// The name given.
         name: String,
@@ -27,7 +27,7 @@ pub enum ControlError {
         known: String,
     },
     /// The kind list named no kind.
-    #[error("no record kind given; known kinds: all, {known}")]
+    #[error("no record kind given; known kinds: all, none, {known}")]
     NoKinds {
         /// The known names, comma-separated.
         known: String,
@@ -75,9 +75,14 @@ pub fn kind_names(mask: u64) -> Vec<&'static str> {
     maskable_kinds().filter(|k| mask & k.mask_bit() != 0).map(RecordKind::name).collect()
 }
 
-/// Parses a comma-separated list of kind names (or "all") into a mask.
+/// Parses a comma-separated list of kind names (or "all") into a mask;
+/// "none" alone is the empty mask (every hook stays attached and records
+/// nothing).
 pub fn parse_kinds(list: &str) -> Result<u64, ControlError> {
     let known = || kind_names(u64::MAX).join(", ");
+    if list.trim() == "none" {
+        return Ok(0);
+    }
     let mut mask = 0;
     for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         if name == "all" {
@@ -257,11 +262,13 @@ mod tests {
         assert_eq!(kind_names(all_kinds()).len(), RecordKind::ALL.len() - 1);
         assert_eq!(parse_kinds("all,exec").unwrap(), all_kinds());
         let err = parse_kinds("exec,bogus").unwrap_err().to_string();
-        assert!(err.starts_with("unknown record kind 'bogus'; known kinds: all, exec, fork,"), "{err}");
+        assert!(err.starts_with("unknown record kind 'bogus'; known kinds: all, none, exec, fork,"), "{err}");
         assert!(err.ends_with("packet_drops, key_access"), "{err}");
         assert!(matches!(parse_kinds(""), Err(ControlError::NoKinds { .. })));
         assert!(matches!(parse_kinds(" , "), Err(ControlError::NoKinds { .. })));
         assert!(matches!(parse_kinds("pad"), Err(ControlError::UnknownKind { .. })));
+        assert_eq!(parse_kinds(" none ").unwrap(), 0);
+        assert!(matches!(parse_kinds("none,exec"), Err(ControlError::UnknownKind { .. })));
     }
 
     #[test]

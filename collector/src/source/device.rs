@@ -158,6 +158,9 @@ struct StatsReply {
     hooks_len: usize,
 }
 
+/// The longest a reader waits in `poll(2)` before reading again.
+pub const POLL_STEP: Duration = Duration::from_millis(200);
+
 /// An open, version-checked `/dev/witness`.
 #[derive(Debug)]
 pub struct Device {
@@ -245,7 +248,8 @@ impl Device {
         &self.path
     }
 
-    /// Polls for input (a ring above the watermark); false when the
+    /// Polls for input (a ring above the watermark, or [`POLL_STEP`]
+    /// passed); false when the
     /// deadline passed first. [`DeviceError::Gone`] once the module is
     /// being unloaded.
     pub fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool, DeviceError> {
@@ -256,10 +260,13 @@ impl Device {
             },
             None => None,
         };
-        // Wake at least once a second so a deadline is never overslept by
-        // much even if the clock and poll disagree.
-        let step = timeout.map_or(Duration::from_secs(1), |t| t.min(Duration::from_secs(1)));
-        let ts = rustix::time::Timespec::try_from(step).unwrap_or(rustix::time::Timespec { tv_sec: 1, tv_nsec: 0 });
+        // Wake at least every POLL_STEP: records below the module's
+        // watermark (a sixteenth of a ring by default) wake nobody, so this
+        // bounds how long they wait to be read; and a deadline is never
+        // overslept by much even if the clock and poll disagree.
+        let step = timeout.map_or(POLL_STEP, |t| t.min(POLL_STEP));
+        let ts = rustix::time::Timespec::try_from(step)
+            .unwrap_or(rustix::time::Timespec { tv_sec: 0, tv_nsec: 200_000_000 });
         let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
         match rustix::event::poll(&mut fds, Some(&ts)) {
             Ok(_) | Err(Errno::INTR) => {}

@@ -11,6 +11,13 @@
 //!   connect, accept and TCP state hooks);
 //! - `fork-exec`: fork, exec of `/bin/true` and wait (fork, exec, bprm
 //!   check and exit hooks).
+//!
+//! With `--marked`, each round is bracketed by the marker instructions that
+//! the QEMU plugin `scripts/icount/witness-icount.c` counts between, so the
+//! round's guest instruction count is known exactly. With `--drained`, each
+//! round waits first until every ring of `/dev/witness` is empty, so that a
+//! collector draining them is asleep when the round starts (otherwise the
+//! backlog keeps it awake and the loop never pays for waking it).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -44,9 +51,67 @@ impl Op {
     }
 }
 
+/// The start marker: `nopl 0x57540001(%rax)`, a NOP nothing else emits.
+#[inline(always)]
+fn mark_start() {
+    // SAFETY: a NOP; it touches no memory, register or flag.
+    unsafe {
+        core::arch::asm!(".byte 0x0f, 0x1f, 0x80, 0x01, 0x00, 0x54, 0x57", options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// The stop marker: `nopl 0x57540002(%rax)`.
+#[inline(always)]
+fn mark_stop() {
+    // SAFETY: as for mark_start.
+    unsafe {
+        core::arch::asm!(".byte 0x0f, 0x1f, 0x80, 0x02, 0x00, 0x54, 0x57", options(nomem, nostack, preserves_flags))
+    };
+}
+
+/// Waits (up to 30 s) until no ring of the device at `path` holds unread
+/// bytes; returns at once when there is no device (module unloaded).
+fn wait_drained(device: &str) -> anyhow::Result<()> {
+    use std::os::fd::AsRawFd;
+    use witness_abi::ioctl::{CpuStats, StatsRequest, WITNESS_IOC_STATS};
+    let file = match std::fs::File::open(device) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("opening {device}")),
+    };
+    let mut cpus = vec![CpuStats::default(); 256];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut req = StatsRequest {
+            cpus: cpus.as_mut_ptr() as u64,
+            cpus_cap: u32::try_from(cpus.len()).unwrap_or(u32::MAX),
+            ..StatsRequest::default()
+        };
+        // SAFETY: WITNESS_IOC_STATS fills at most `cpus_cap` entries of
+        // `cpus` (and no hook entries: `hooks_cap` is 0) and `req`.
+        if unsafe { libc::ioctl(file.as_raw_fd(), WITNESS_IOC_STATS as _, &mut req) } < 0 {
+            return Err(io::Error::last_os_error()).with_context(|| format!("WITNESS_IOC_STATS on {device}"));
+        }
+        let n = (req.cpus_len as usize).min(cpus.len());
+        let unread: u64 = cpus[..n].iter().map(|c| c.unread).sum();
+        if unread == 0 {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{unread} bytes still unread in {device} after 30 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How a round is run: bracketed by markers, after the rings drained.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Rounds {
+    pub(crate) marked: bool,
+    pub(crate) drained: bool,
+}
+
 /// Runs `op` `iterations` times per round, `rounds` rounds; the median ns
 /// per operation.
-pub(crate) fn run(op: Op, iterations: u32, rounds: u32, path: &str) -> anyhow::Result<String> {
+pub(crate) fn run(op: Op, iterations: u32, rounds: u32, how: Rounds, path: &str) -> anyhow::Result<String> {
     sys::pin_to_cpu(0);
     let listener = if op == Op::Connect {
         let l = TcpListener::bind("127.0.0.1:0").context("listening on 127.0.0.1")?;
@@ -98,9 +163,18 @@ pub(crate) fn run(op: Op, iterations: u32, rounds: u32, path: &str) -> anyhow::R
     }
     let mut per_op = Vec::new();
     for _ in 0..rounds.max(1) {
+        if how.drained {
+            wait_drained("/dev/witness")?;
+        }
         let start = Instant::now();
+        if how.marked {
+            mark_start();
+        }
         for _ in 0..iterations {
             once().with_context(|| op.name())?;
+        }
+        if how.marked {
+            mark_stop();
         }
         per_op.push(start.elapsed().as_secs_f64() * 1e9 / f64::from(iterations.max(1)));
     }

@@ -178,6 +178,12 @@ enum Command {
         /// The file `open` opens.
         #[arg(long, default_value = "/etc/passwd")]
         path: String,
+        /// Bracket each round with the instruction counter's markers.
+        #[arg(long)]
+        marked: bool,
+        /// Before each round, wait until /dev/witness's rings are empty.
+        #[arg(long)]
+        drained: bool,
     },
 }
 
@@ -294,7 +300,10 @@ fn run(command: &Command) -> anyhow::Result<io::Result<String>> {
             })?)
         }
         Command::Storm { threads, seconds, path, rate } => Ok(bench::storm(*threads, *rate, *seconds, path)?),
-        Command::Bench { op, iterations, rounds, path } => Ok(bench::run(*op, *iterations, *rounds, path)?),
+        Command::Bench { op, iterations, rounds, path, marked, drained } => {
+            let how = bench::Rounds { marked: *marked, drained: *drained };
+            Ok(bench::run(*op, *iterations, *rounds, how, path)?)
+        }
     })
 }
 
