@@ -40,7 +40,7 @@ def main(path):
         if base is None:
             continue
         figure("overhead", f"{op} ns, module unloaded", base, "ns")
-        for state, label in [("recording-off", "loaded, recording off"),
+        for state, label in [("recording-off", "loaded, every kind off"),
                              ("recording-kernel", "all hooks recording, rings drained after"),
                              ("recording-on", "all hooks on + witness run")]:
             v = overhead.get((state, op))
