@@ -43,19 +43,27 @@ fn a_silent_endpoint_neither_blocks_nor_grows() {
     let otlp = runtime.block_on(async { Otlp::new(Protocol::from_env().unwrap(), &shared) }).unwrap();
     let before = rss_kib();
     let start = Instant::now();
+    // Enough records to fill the exporter's bounded queue many times over
+    // (an unbounded one would grow by more than the bound below).
     let n = 200_000;
+    let mut longest = Duration::ZERO;
     otlp_common::with_sample_line(|line| {
         for _ in 0..n {
+            let t = Instant::now();
             otlp.emit(line);
+            longest = longest.max(t.elapsed());
         }
     });
     let emit = start.elapsed();
     let grown_mib = rss_kib().saturating_sub(before) / 1024;
     eprintln!(
-        "{n} records handed over in {emit:?} ({:.0} ns each); RSS grew {grown_mib} MiB",
+        "{n} records handed over in {emit:?} ({:.0} ns each, the longest {longest:?}); RSS grew {grown_mib} MiB",
         emit.as_nanos() as f64 / n as f64
     );
-    assert!(emit < Duration::from_secs(20), "emitting blocked: {emit:?} for {n} records");
+    // A hand-over that waited for the endpoint would wait out the export
+    // timeout (2 s); how long the records take in all depends on the
+    // machine (a debug build converts each one), so it is not the test.
+    assert!(longest < Duration::from_secs(1), "emitting blocked: one hand-over took {longest:?}");
     assert!(grown_mib < 256, "the export queue grew without bound: +{grown_mib} MiB");
 
     let start = Instant::now();
