@@ -65,7 +65,7 @@ cp "$tree/boot/vmlinuz-$release" "$dir/vmlinuz"
 cp "$tree/boot/initrd.img-$release" "$dir/initrd.img"
 size_mb=$(( $(du -sm "$tree" | cut -f1) + 3072 ))
 step "Debian host image: root.img (ext4, ${size_mb} MiB, sparse)"
-mke2fs -q -t ext4 -L witness-host -d "$tree" "$dir/root.img" "${size_mb}M" || die "mke2fs -d failed"
+mke2fs -q -t ext4 -L witness-host -d "$tree" "$dir/root.img" "${size_mb}M" >&2 || die "mke2fs -d failed"
 rm -rf "$tree"
 printf 'RELEASE=%s\nPKGVER=%s\n' "$release" "$pkgver" > "$dir/image.env"
 touch "$dir/.ready"
