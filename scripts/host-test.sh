@@ -20,8 +20,8 @@ mkdir -p "$out/disk"
 fail() { echo "host (debian 13): FAIL: $*"; exit 1; }
 
 image="$("$WITNESS_ROOT/scripts/host-image.sh")" || fail "no Debian host image"
-# host-image.sh prints the image's path and nothing else on stdout.
-[ -f "$image" ] || fail "host-image.sh printed '$image', which is not an image"
+# host-image.sh prints the image's folder and nothing else on stdout.
+[ -f "$image/root.img" ] || fail "host-image.sh printed '$image', which holds no root.img"
 mapfile -t debs < <("$WITNESS_ROOT/scripts/build-packages.sh") || fail "the packages did not build"
 [ "${#debs[@]}" -eq 2 ] || fail "build-packages.sh gave ${#debs[@]} packages"
 collector="$("$WITNESS_ROOT/scripts/build-collector.sh")" || fail "the collector did not build"
