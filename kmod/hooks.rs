@@ -64,9 +64,16 @@ macro_rules! kprobe {
 }
 
 /// A [`HookPoint`] on a kretprobe: typed entry and return trampolines, and
-/// the `$data` the entry handler passes to the return handler.
+/// the `$data` the entry handler passes to the return handler; with
+/// `direct`, an ftrace direct call first (only `security_file_open` has one).
 macro_rules! kretprobe {
     ($hook:ident, $symbol:literal, $entry:ident, $ret:ident, $data:ty) => {
+        kretprobe!(@ $hook, $symbol, $entry, $ret, $data, false)
+    };
+    ($hook:ident, $symbol:literal, $entry:ident, $ret:ident, $data:ty, direct) => {
+        kretprobe!(@ $hook, $symbol, $entry, $ret, $data, true)
+    };
+    (@ $hook:ident, $symbol:literal, $entry:ident, $ret:ident, $data:ty, $direct:literal) => {
         $crate::hooks::HookPoint {
             hook: $crate::ioctl::Hook::$hook,
             point: $crate::hooks::Point::Kretprobe {
@@ -74,6 +81,7 @@ macro_rules! kretprobe {
                 entry: $crate::hooks::trampolines::$entry as *const core::ffi::c_void,
                 ret: $crate::hooks::trampolines::$ret as *const core::ffi::c_void,
                 data_size: core::mem::size_of::<$data>(),
+                direct: $direct,
             },
         }
     };
@@ -85,6 +93,7 @@ macro_rules! kretprobe {
                 entry: core::ptr::null(),
                 ret: $crate::hooks::trampolines::$ret as *const core::ffi::c_void,
                 data_size: 0,
+                direct: false,
             },
         }
     };
@@ -160,7 +169,8 @@ pub(crate) enum Point {
     Kprobe { symbol: &'static CStr, pre: *const c_void },
     /// A kretprobe: optional entry handler, return handler, and bytes of
     /// per-call data passed from one to the other.
-    Kretprobe { symbol: &'static CStr, entry: *const c_void, ret: *const c_void, data_size: usize },
+    /// With `direct`, an ftrace direct call (direct.c) is tried first.
+    Kretprobe { symbol: &'static CStr, entry: *const c_void, ret: *const c_void, data_size: usize, direct: bool },
 }
 
 /// A hook point and its hook id.
@@ -277,7 +287,8 @@ pub(crate) fn detach_all(state: &State) {
         }
     }
     // SAFETY: process context (module exit); waits for in-flight tracepoint
-    // probes. (Unregistering a kprobe already waits for its handlers.)
+    // probes. (Unregistering a kprobe already waits for its handlers, and
+    // direct.c for the calls its trampoline follows.)
     unsafe { shim::witness_shim_tracepoint_sync() };
     STATE.store(core::ptr::null_mut(), Ordering::Release);
 }
@@ -295,8 +306,8 @@ fn attach(hp: &HookPoint, state: &State) -> Result {
         match hp.point {
             Point::Tracepoint { name, probe } => shim::witness_shim_tracepoint_attach(name.as_ptr(), probe, data),
             Point::Kprobe { symbol, pre } => shim::witness_shim_kprobe_attach(slot(hp.hook), symbol.as_ptr(), pre),
-            Point::Kretprobe { symbol, entry, ret, data_size } => {
-                shim::witness_shim_kretprobe_attach(slot(hp.hook), symbol.as_ptr(), entry, ret, data_size)
+            Point::Kretprobe { symbol, entry, ret, data_size, direct } => {
+                shim::witness_shim_kretprobe_attach(slot(hp.hook), symbol.as_ptr(), entry, ret, data_size, direct)
             }
         }
     };
@@ -328,7 +339,8 @@ fn detach(hp: &HookPoint, state: &State) {
 /// Hits of `hook` its kprobe or kretprobe missed: the kernel skipped the
 /// handler (another kprobe handler was running on that CPU) or had no free
 /// kretprobe instance. These never reached a handler, so they are counted
-/// as the hook's drops, not as sequence gaps. Tracepoints miss nothing.
+/// as the hook's drops, not as sequence gaps. Tracepoints and direct calls
+/// miss nothing.
 pub(crate) fn missed(hook: Hook) -> u64 {
     let probe = all_points().any(|hp| hp.hook == hook && !matches!(hp.point, Point::Tracepoint { .. }));
     if !probe {

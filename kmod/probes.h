@@ -79,6 +79,9 @@ int witness_rs_path_unlink_entry(void *data, const struct path *dir, struct dent
 int witness_rs_path_rename_entry(void *data, const struct path *old_dir, struct dentry *old_dentry,
 				 const struct path *new_dir, struct dentry *new_dentry, unsigned int flags);
 void witness_rs_file_return(void *data, int ret);
+/* For the direct call of security_file_open (direct.c). */
+int witness_rs_file_open_wanted(void);
+void witness_rs_file_open_return(struct file *file, int ret);
 
 int witness_rs_connect_entry(void *data, struct socket *sock, struct sockaddr *address, int addrlen);
 int witness_rs_bind_entry(void *data, struct socket *sock, struct sockaddr *address, int addrlen);

@@ -545,14 +545,18 @@ static struct kprobe witness_kprobes[WITNESS_PROBE_SLOTS];
  * Registers a kretprobe on `symbol`. `entry` may be NULL; when it returns
  * nonzero the return handler is skipped. `data_size` bytes per instance are
  * passed from entry to return. The handlers are probes.c's trampolines.
+ * With `direct`, an ftrace direct call (direct.c) is tried first; the
+ * slot's other calls then go to it.
  */
 int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretprobe_handler_t entry,
-				  kretprobe_handler_t ret, size_t data_size)
+				  kretprobe_handler_t ret, size_t data_size, bool direct)
 {
 	struct kretprobe *krp;
+	int err;
 
 	if (slot >= WITNESS_PROBE_SLOTS)
 		return -EINVAL;
+	/* Filled in either case: the kretprobe is the direct call's fallback. */
 	krp = &witness_kretprobes[slot];
 	memset(krp, 0, sizeof(*krp));
 	krp->kp.symbol_name = symbol;
@@ -562,12 +566,27 @@ int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretpro
 	/* Instances held by tasks blocked inside the function (accept) or
 	 * racing on other CPUs; a miss is counted in nmissed. */
 	krp->maxactive = max_t(int, 64, 4 * num_possible_cpus());
+	if (direct) {
+		err = witness_direct_attach(slot, symbol);
+		if (!err) {
+			pr_info("witness: %s: ftrace direct call\n", symbol);
+			return 0;
+		}
+		pr_info("witness: %s: kretprobe (no ftrace direct call: %s, error %d)\n", symbol,
+			err == -EPERM	     ? "file_open_direct=0" :
+			err == -EOPNOTSUPP ? "this kernel has none" :
+			err == -EBUSY	     ? "another tracer holds it" :
+					       "cannot register it",
+			err);
+	}
 	return register_kretprobe(krp);
 }
 
 void witness_shim_kretprobe_detach(unsigned int slot)
 {
-	if (slot < WITNESS_PROBE_SLOTS && witness_kretprobes[slot].kp.symbol_name)
+	if (witness_direct_owns(slot))
+		witness_direct_detach();
+	else if (slot < WITNESS_PROBE_SLOTS && witness_kretprobes[slot].kp.symbol_name)
 		unregister_kretprobe(&witness_kretprobes[slot]);
 }
 
@@ -579,6 +598,8 @@ void witness_shim_kretprobe_detach(unsigned int slot)
  */
 unsigned long witness_shim_probe_missed(unsigned int slot)
 {
+	/* (A slot the direct call owns has no registered probe: a direct
+	 * call misses nothing.) */
 	if (slot >= WITNESS_PROBE_SLOTS)
 		return 0;
 	return witness_kretprobes[slot].nmissed + witness_kretprobes[slot].kp.nmissed +
@@ -624,6 +645,22 @@ int witness_shim_kprobe_arm(unsigned int slot, bool on)
 
 int witness_shim_kretprobe_arm(unsigned int slot, bool on)
 {
+	int err;
+
+	if (witness_direct_owns(slot)) {
+		err = witness_direct_arm(on);
+		if (!err || !on)
+			return err;
+		/* Another tracer took the direct call while the hook was off:
+		 * follow the function with the kretprobe from now on. */
+		witness_direct_detach();
+		pr_warn("witness: %s: the ftrace direct call is taken (error %d): now a kretprobe\n",
+			witness_kretprobes[slot].kp.symbol_name, err);
+		err = register_kretprobe(&witness_kretprobes[slot]);
+		if (err) /* nothing left to detach */
+			witness_kretprobes[slot].kp.symbol_name = NULL;
+		return err;
+	}
 	if (slot >= WITNESS_PROBE_SLOTS || !witness_kretprobes[slot].kp.symbol_name)
 		return -EINVAL;
 	return arm_kprobe(&witness_kretprobes[slot].kp, on);

@@ -82,7 +82,13 @@ u32 witness_shim_exec_argc(const struct linux_binprm *bprm);
 s32 witness_shim_exit_code(struct task_struct *task);
 
 int witness_shim_kretprobe_attach(unsigned int slot, const char *symbol, kretprobe_handler_t entry,
-				  kretprobe_handler_t ret, size_t data_size);
+				  kretprobe_handler_t ret, size_t data_size, bool direct);
+
+/* direct.c: security_file_open's ftrace direct call, in a probe slot. */
+int witness_direct_attach(unsigned int slot, const char *symbol);
+bool witness_direct_owns(unsigned int slot);
+int witness_direct_arm(bool on);
+void witness_direct_detach(void);
 void witness_shim_kretprobe_detach(unsigned int slot);
 unsigned long witness_shim_probe_missed(unsigned int slot);
 int witness_shim_kprobe_attach(unsigned int slot, const char *symbol, kprobe_pre_handler_t pre);

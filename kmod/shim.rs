@@ -63,6 +63,7 @@ extern "C" {
         entry: *const c_void,
         ret: *const c_void,
         data_size: usize,
+        direct: bool,
     ) -> c_int;
     pub(crate) fn witness_shim_kretprobe_detach(slot: c_uint);
     pub(crate) fn witness_shim_probe_missed(slot: c_uint) -> c_ulong;

@@ -13,7 +13,9 @@
 //! - `filters`: the in-kernel filters, `stats`: per-CPU per-hook counters,
 //!   `scratch`: per-CPU space where handlers resolve what filters judge,
 //! - `shim`: declarations of the C shim (shim.c) for what Rust cannot reach;
-//!   probes.c holds the typed trampolines the kernel calls (see `hooks`).
+//!   probes.c holds the typed trampolines the kernel calls (see `hooks`),
+//!   direct.c and direct_tramp.S the ftrace direct call of
+//!   `security_file_open`.
 //!
 //! Load order: rings, then the hooks, then the device, last so that no file
 //! can be open on a module whose init still fails. An open file holds a

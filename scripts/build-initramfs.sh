@@ -26,8 +26,11 @@ install -m 0755 "$WITNESS_ROOT/scripts/guest/bench.sh" "$stage/bench.sh"
 install -m 0755 "$WITNESS_ROOT/scripts/guest/icount.sh" "$stage/icount.sh"
 install -m 0755 "$WITNESS_ROOT/scripts/guest/soak.sh" "$stage/soak.sh"
 install -m 0644 "$module" "$stage/witness/witness.ko"
-testmod="$(dirname "$module")/witness_testmod.ko"
-[ -f "$testmod" ] && install -m 0644 "$testmod" "$stage/witness/witness_testmod.ko"
+for testmod in witness_testmod witness_direct_holder; do
+    if [ -f "$(dirname "$module")/$testmod.ko" ]; then
+        install -m 0644 "$(dirname "$module")/$testmod.ko" "$stage/witness/"
+    fi
+done
 # A stock kernel's overlayfs module (the debug kernel has it built in).
 overlay="$(dirname "$module")/overlay.ko"
 [ -f "$overlay" ] && install -m 0644 "$overlay" "$stage/witness/overlay.ko"

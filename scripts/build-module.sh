@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds witness.ko (and the VM suite's do-nothing witness_testmod.ko).
+# Builds witness.ko (and the VM suite's test modules: the do-nothing
+# witness_testmod.ko, and witness_direct_holder.ko).
 #
 #   scripts/build-module.sh NAME     for a kernel of the VM suite (a stock
 #                                    kernel of scripts/kernel/stock.list, or
@@ -48,5 +49,5 @@ in_chroot "$STOCK_CHROOT" /bin/sh -ec '
     make -C "$kdir" M="$dest/tests/vm/testmod" $llvm modules >/dev/null
 ' build "$STOCK_KDIR" "$llvm" >&2 || die "building witness.ko for $name failed (see above)"
 cp "$STOCK_CHROOT/build/witness/kmod/witness.ko" "$out/witness.ko"
-cp "$STOCK_CHROOT/build/witness/tests/vm/testmod/witness_testmod.ko" "$out/witness_testmod.ko"
+cp "$STOCK_CHROOT"/build/witness/tests/vm/testmod/{witness_testmod,witness_direct_holder}.ko "$out/"
 note "built $out/witness.ko: $(modinfo -F vermagic "$out/witness.ko")"

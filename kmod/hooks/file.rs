@@ -53,7 +53,8 @@ pub(super) static POINTS: &[HookPoint] = &[
         c"security_file_open",
         witness_kr_security_file_open_entry,
         witness_kr_file_return,
-        Tagged
+        Tagged,
+        direct
     ),
     kretprobe!(
         SecurityPathMknod,
@@ -151,13 +152,32 @@ unsafe extern "C" fn witness_rs_file_return(data: *mut c_void, verdict: c_int) {
     // SAFETY: every entry handler of these kretprobes wrote a Tagged.
     let tagged = unsafe { stashed::<Tagged>(data) };
     let Some(hook) = Hook::from_id(tagged.hook) else { return };
+    record(hook, tagged.stash, verdict);
+}
+
+/// The direct call's entry (direct.c): whether to follow this open.
+#[no_mangle]
+extern "C" fn witness_rs_file_open_wanted() -> c_int {
+    c_int::from(super::entry_wanted(Hook::SecurityFileOpen, kind_of(Hook::SecurityFileOpen), true))
+}
+
+/// The direct call's return (direct.c).
+///
+/// # Safety
+/// `file` is the one the followed `security_file_open` was called with.
+#[no_mangle]
+unsafe extern "C" fn witness_rs_file_open_return(file: Kptr, verdict: c_int) {
+    record(Hook::SecurityFileOpen, Stash::new(file, core::ptr::null_mut()), verdict);
+}
+
+/// Records one call of a file hook that returned `verdict`.
+fn record(hook: Hook, s: Stash, verdict: c_int) {
     let kind = kind_of(hook);
     let Some(hit) = Hit::begin_global(hook, kind) else { return };
     let task = current_context();
     if !hit.task_passes(&task) {
         return hit.filtered();
     }
-    let s = tagged.stash;
     let two_paths = hook == Hook::SecurityPathRename;
     // The paths go to this CPU's scratch area first, so that the filters
     // judge them before the event takes ring space or a sequence number.

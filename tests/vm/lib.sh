@@ -47,6 +47,11 @@ wait_for() {
     done
 }
 
+# hook_field HOOK FIELD: a counter of one hook from `witness status`.
+hook_field() {
+    witness status --format json | tr '{' '\n' | grep "\"hook\":\"$1\"" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+
 # json_field FIELD LINE: the value of a numeric or boolean field of a JSON line.
 json_field() {
     echo "$2" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p"

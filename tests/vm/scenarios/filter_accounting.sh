@@ -4,10 +4,7 @@
 # hook's and the rings' drop counters do not move.
 . /tests/vm/lib.sh
 
-# hook_field HOOK FIELD: a counter of one hook from `witness status`.
-hook_field() {
-    witness status --format json | tr '{' '\n' | grep "\"hook\":\"$1\"" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
+# ring_drops: ring overflow drops, summed over the rings.
 ring_drops() {
     witness status --format json | tr ',' '\n' | sed -n 's/.*"dropped_full":\([0-9]*\).*/\1/p' | awk '{s += $1} END {print s + 0}'
 }

@@ -6,11 +6,6 @@
 # read's 200 ms wait.
 . /tests/vm/lib.sh
 
-# hook_field HOOK FIELD: a counter of one hook from `witness status`.
-hook_field() {
-    witness status --format json | tr '{' '\n' | grep "\"hook\":\"$1\"" | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
-}
-
 load_module
 watermark="$(witness status --format json | sed -n 's/.*"watermark":\([0-9]*\).*/\1/p')"
 assert_eq "default watermark of 4 MiB rings" 262144 "$watermark"
