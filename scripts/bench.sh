@@ -13,7 +13,10 @@
 #                parameters to the module; WITNESS_BENCH_NO_BUILD=1 boots
 #                what $WITNESS_BUILD/KERNEL holds as it is (to compare builds);
 #                WITNESS_BENCH_PROFILE=1 adds where open(2)'s instructions go,
-#                by kernel function (scripts/icount-profile.py)
+#                by kernel function (scripts/icount-profile.py); on stock
+#                trixie kernels the same boots also measure an eBPF peer,
+#                bpftrace capturing each open (scripts/build-peer.sh packs
+#                it; WITNESS_BENCH_NO_PEER=1 leaves it out)
 #
 # Figures go to target/bench/results.jsonl (one JSON object per figure) and
 # target/bench/results.md (the table, also printed). WITNESS_BENCH_QUICK=1
@@ -81,6 +84,24 @@ if want icount; then
     boots="${WITNESS_BENCH_BOOTS:-3}"
     for k in $icount_kernels; do
         pairs=()
+        # The eBPF peer (scripts/guest/icount.sh, states bpftrace-*): its
+        # overlay appended to the kernel's initramfs, for these boots only.
+        # bpftrace must come from the kernel's own distribution, so only
+        # stock kernels whose chroot is trixie (trixie-backports' kernels
+        # run on trixie) get it; sid's would need sid's bpftrace, not packed
+        # yet. Unpacked, bpftrace and its LLVM take about 200 MB of the VM's
+        # 1 GiB (the guest says how much is left once bpftrace runs).
+        initrd="$WITNESS_BUILD/$k/initramfs.cpio.gz"
+        kchroot="$(stock_kernel_line "$k" 2>/dev/null | cut -d' ' -f2 || true)"
+        if [ -n "${WITNESS_BENCH_NO_PEER:-}" ]; then
+            note "$k: no eBPF peer (WITNESS_BENCH_NO_PEER)"
+        elif [ "$kchroot" = trixie ]; then
+            "$WITNESS_ROOT/scripts/build-peer.sh" trixie "$WITNESS_BUILD/$k/peer.cpio.gz"
+            initrd="$WITNESS_BUILD/$k/icount-initramfs.cpio.gz"
+            cat "$WITNESS_BUILD/$k/initramfs.cpio.gz" "$WITNESS_BUILD/$k/peer.cpio.gz" > "$initrd"
+        else
+            note "$k: no eBPF peer (bpftrace is packed for stock trixie kernels only)"
+        fi
         for b in $(seq 1 "$boots"); do
             log="$WITNESS_BUILD/$k/icount-$b.log" counts="$dir/icount-$k-$b.txt"
             note "$k: boot $b of $boots (counts: $counts)"
@@ -95,7 +116,7 @@ if want icount; then
             WITNESS_QEMU_ARGS="-plugin $plugin,$args" \
                 WITNESS_ACCEL="${WITNESS_ACCEL:-tcg,thread=multi}" WITNESS_VM_TIMEOUT="${WITNESS_VM_TIMEOUT:-1800}" \
                 "$WITNESS_ROOT/scripts/vm-run.sh" \
-                "$WITNESS_BUILD/$k/bzImage" "$WITNESS_BUILD/$k/initramfs.cpio.gz" "$log" \
+                "$WITNESS_BUILD/$k/bzImage" "$initrd" "$log" \
                 "witness.mode=icount quiet nokaslr $profile ${WITNESS_BENCH_INSMOD:+witness.insmod=$WITNESS_BENCH_INSMOD}" \
                 | grep -E '^(== |FAIL)' || true
             grep -q '^WITNESS-VM-DONE' "$log" || die "the icount VM did not finish; see $log"
