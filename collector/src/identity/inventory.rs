@@ -228,6 +228,10 @@ struct Index {
     scan: Vec<u32>,
     /// Secret globs by the directory of their literal prefix: (entry, glob).
     secrets: Fast<String, Vec<(u32, u32)>>,
+    /// Bit d set when some key of `secrets` has d + 1 slashes (bit 63: 64
+    /// or more): a path's prefixes at other depths are not looked up, so a
+    /// file open in a deep tree costs a lookup or two, not one per level.
+    secret_depths: u64,
 }
 
 /// How specific a selector is as an index key (higher: fewer entries
@@ -274,7 +278,9 @@ impl Index {
             }
             for (j, g) in w.secrets.iter().enumerate() {
                 // CAST: as above, a handful of globs per entry.
-                ix.secrets.entry(glob_dir(g.as_str()).to_string()).or_default().push((i, j as u32));
+                let dir = glob_dir(g.as_str());
+                ix.secret_depths |= 1 << (dir.matches('/').count() - 1).min(63);
+                ix.secrets.entry(dir.to_string()).or_default().push((i, j as u32));
             }
         }
         ix
@@ -499,7 +505,15 @@ impl Inventory {
             return None;
         }
         let mut first: Option<u32> = None;
-        for (i, _) in path.match_indices('/') {
+        let depths = self.index.secret_depths;
+        for (depth, (i, _)) in path.match_indices('/').enumerate() {
+            let depth = depth.min(63);
+            if depths >> depth == 0 {
+                break;
+            }
+            if depths & (1 << depth) == 0 {
+                continue;
+            }
             let Some(globs) = self.index.secrets.get(&path[..=i]) else { continue };
             for &(w, g) in globs {
                 if first.is_none_or(|f| w < f) && self.workloads[w as usize].secrets[g as usize].matches(path) {
@@ -648,6 +662,8 @@ selectors = ["unix:gid:100"]
             "/srv/3/exactly",
             "/etc/secrets/2",
             "/etc/x",
+            "/etc/secrets/2/deeper/still",
+            "/srv/3/deep/er/a.key",
             "/a/b/x1",
             "/b/x4",
             "/",

@@ -24,8 +24,10 @@
 //!
 //! Policies are checked against the schema ([`SCHEMA`]) at load; every
 //! error names the file and line. Decisions are cached in a bounded cache
-//! ([`cache`]) keyed by the whole request, so the hot path evaluates each
-//! distinct request once. The key is a 128-bit SipHash-1-3 fingerprint of the
+//! ([`cache`]) keyed by what the policies read of the request
+//! ([`observed`]: the principal, the action, the resource's kind and the
+//! attributes some policy reads), so the hot path evaluates each request
+//! the policies can tell apart once. The key is a 128-bit SipHash-1-3 fingerprint of the
 //! request under a random per-process key, not the request itself: a hit
 //! then costs one hash of data already in cache and no walk through the
 //! stored request's strings (which measured as the largest cost of a hit).
@@ -34,6 +36,9 @@
 //! a collision.
 
 pub mod cache;
+pub mod observed;
+
+use observed::*;
 
 use crate::text::{AtLine, Lines};
 use std::borrow::Cow;
@@ -308,13 +313,16 @@ impl Resource<'_> {
 }
 
 impl Question<'_> {
-    /// Appends an unambiguous byte encoding of the question to `out`: fixed
-    /// fields little-endian, strings with a length prefix, a tag per
-    /// resource kind. Distinct questions encode differently, so the keyed
+    /// Appends an unambiguous byte encoding of what `observed` reads of
+    /// the question to `out`: the principal, the action and the resource's
+    /// kind always, then only the attributes the policies read (fixed
+    /// fields little-endian, strings with a length prefix). For one policy
+    /// set the fields present follow from the kind, so distinct questions
+    /// that the policies can tell apart encode differently, and the keyed
     /// hash of the encoding is a fingerprint as strong as one of the
-    /// question itself; hashing one buffer is much cheaper than the derived
-    /// `Hash`, which made a hasher call per field.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// question itself; hashing one buffer is much cheaper than the
+    /// derived `Hash`, which made a hasher call per field.
+    pub fn encode(&self, observed: &Observed, out: &mut Vec<u8>) {
         fn text(out: &mut Vec<u8>, s: &str) {
             // CAST: strings here come from records (at most a few KiB).
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -334,74 +342,130 @@ impl Question<'_> {
         match resource {
             Resource::Binary { path, sha256, declared } => {
                 out.push(1);
-                text(out, path);
-                text(out, sha256);
-                out.push(u8::from(*declared));
+                if observed.reads_resource(R_PATH) {
+                    text(out, path);
+                }
+                if observed.reads_resource(R_SHA256) {
+                    text(out, sha256);
+                }
+                if observed.reads_resource(R_DECLARED) {
+                    out.push(u8::from(*declared));
+                }
             }
             Resource::File { path, secret_owner, secret } => {
                 out.push(2);
-                text(out, path);
-                text(out, secret_owner);
-                out.push(u8::from(*secret));
+                if observed.reads_resource(R_PATH) {
+                    text(out, path);
+                }
+                if observed.reads_resource(R_SECRET_OWNER) {
+                    text(out, secret_owner);
+                }
+                if observed.reads_resource(R_SECRET) {
+                    out.push(u8::from(*secret));
+                }
             }
             Resource::Peer { ip, port, spiffe_id, declared } => {
                 out.push(3);
-                match ip {
-                    IpAddr::V4(a) => {
-                        out.push(4);
-                        out.extend_from_slice(&a.octets());
-                    }
-                    IpAddr::V6(a) => {
-                        out.push(6);
-                        out.extend_from_slice(&a.octets());
+                if observed.reads_resource(R_IP) {
+                    match ip {
+                        IpAddr::V4(a) => {
+                            out.push(4);
+                            out.extend_from_slice(&a.octets());
+                        }
+                        IpAddr::V6(a) => {
+                            out.push(6);
+                            out.extend_from_slice(&a.octets());
+                        }
                     }
                 }
-                out.extend_from_slice(&port.to_le_bytes());
-                text(out, spiffe_id);
-                out.push(u8::from(*declared));
+                if observed.reads_resource(R_PORT) {
+                    out.extend_from_slice(&port.to_le_bytes());
+                }
+                if observed.reads_resource(R_SPIFFE_ID) {
+                    text(out, spiffe_id);
+                }
+                if observed.reads_resource(R_DECLARED) {
+                    out.push(u8::from(*declared));
+                }
             }
             Resource::Credential { uid, euid, gid, egid, caps_gained } => {
                 out.push(4);
-                for n in [*uid, *euid, *gid, *egid] {
-                    num(out, n);
+                for (bit, n) in [(R_UID, *uid), (R_EUID, *euid), (R_GID, *gid), (R_EGID, *egid)] {
+                    if observed.reads_resource(bit) {
+                        num(out, n);
+                    }
                 }
-                out.push(u8::from(*caps_gained));
+                if observed.reads_resource(R_CAPS_GAINED) {
+                    out.push(u8::from(*caps_gained));
+                }
             }
             Resource::Capability { number, in_setid } => {
                 out.push(5);
-                num(out, *number);
-                out.push(u8::from(*in_setid));
+                // The name is the number's.
+                if observed.reads_resource(R_NUMBER | R_NAME) {
+                    num(out, *number);
+                }
+                if observed.reads_resource(R_IN_SETID) {
+                    out.push(u8::from(*in_setid));
+                }
             }
             Resource::Namespace { changed } => {
                 out.push(6);
-                num(out, *changed);
+                if observed.reads_resource(R_CHANGED) {
+                    num(out, *changed);
+                }
             }
             Resource::Module { name } => {
                 out.push(7);
-                text(out, name);
+                if observed.reads_resource(R_NAME) {
+                    text(out, name);
+                }
             }
             Resource::Program { name, prog_type } => {
                 out.push(8);
-                text(out, name);
-                num(out, *prog_type);
+                if observed.reads_resource(R_NAME) {
+                    text(out, name);
+                }
+                if observed.reads_resource(R_PROG_TYPE) {
+                    num(out, *prog_type);
+                }
             }
             Resource::Process { tgid, uid } => {
                 out.push(9);
-                num(out, *tgid);
-                num(out, *uid);
+                if observed.reads_resource(R_TGID) {
+                    num(out, *tgid);
+                }
+                if observed.reads_resource(R_UID) {
+                    num(out, *uid);
+                }
             }
             Resource::Key { key_type, description } => {
                 out.push(10);
-                text(out, key_type);
-                text(out, description);
+                if observed.reads_resource(R_KEY_TYPE) {
+                    text(out, key_type);
+                }
+                if observed.reads_resource(R_DESCRIPTION) {
+                    text(out, description);
+                }
             }
         }
-        out.extend_from_slice(&kernel_verdict.to_le_bytes());
-        out.push(*divergence as u8);
-        for n in [*uid, *euid, *gid] {
-            num(out, n);
+        // kernel_denied is kernel_verdict != 0.
+        if observed.reads_context(C_KERNEL_VERDICT) {
+            out.extend_from_slice(&kernel_verdict.to_le_bytes());
+        } else if observed.reads_context(C_KERNEL_DENIED) {
+            out.push(u8::from(*kernel_verdict != 0));
         }
-        text(out, exe);
+        if observed.reads_context(C_DIVERGENCE) {
+            out.push(*divergence as u8);
+        }
+        for (bit, n) in [(C_UID, *uid), (C_EUID, *euid), (C_GID, *gid)] {
+            if observed.reads_context(bit) {
+                num(out, n);
+            }
+        }
+        if observed.reads_context(C_EXE) {
+            text(out, exe);
+        }
     }
 }
 
@@ -432,6 +496,7 @@ pub struct Policies {
     authorizer: Authorizer,
     files: Vec<PathBuf>,
     digest: String,
+    observed: Observed,
 }
 
 impl std::fmt::Debug for Policies {
@@ -603,6 +668,7 @@ impl Policies {
             }
         }
         Ok(Self {
+            observed: Observed::of(&set),
             set,
             info,
             schema,
@@ -680,6 +746,12 @@ impl Policies {
             (Decision::Deny, None) => Outcome::Deny,
         };
         Answer { outcome, policies: policies.into(), errors }
+    }
+
+    /// What the policies read of a request (what the decision cache is
+    /// keyed by).
+    pub fn observed(&self) -> Observed {
+        self.observed
     }
 
     /// The schema policies were validated against.
@@ -917,7 +989,7 @@ impl Judge {
             return &self.open;
         };
         self.scratch.clear();
-        q.encode(&mut self.scratch);
+        q.encode(&policies.observed, &mut self.scratch);
         let fingerprint =
             siphasher::sip128::SipHasher13::new_with_keys(self.key.0, self.key.1).hash(&self.scratch).as_u128();
         let number = match self.cache.lookup(fingerprint) {
@@ -1038,15 +1110,16 @@ forbid(principal, action == Action::"file_open", resource)
         let file = |path: &'static str, owner: &'static str| {
             let mut out = Vec::new();
             q(RecordKind::FileOpen, Resource::File { path: path.into(), secret_owner: owner.into(), secret: false })
-                .encode(&mut out);
+                .encode(&Observed::EVERYTHING, &mut out);
             out
         };
         assert_ne!(file("/ab", "c"), file("/a", "bc"));
         assert_eq!(file("/a", "bc"), file("/a", "bc"));
         let mut module = Vec::new();
-        q(RecordKind::ModuleLoad, Resource::Module { name: "x".into() }).encode(&mut module);
+        q(RecordKind::ModuleLoad, Resource::Module { name: "x".into() }).encode(&Observed::EVERYTHING, &mut module);
         let mut program = Vec::new();
-        q(RecordKind::ModuleLoad, Resource::Program { name: "x".into(), prog_type: 0 }).encode(&mut program);
+        q(RecordKind::ModuleLoad, Resource::Program { name: "x".into(), prog_type: 0 })
+            .encode(&Observed::EVERYTHING, &mut program);
         assert_ne!(module, program);
     }
 
@@ -1141,7 +1214,9 @@ forbid(principal, action == Action::"file_open", resource)
 
     #[test]
     fn the_cache_answers_repeats() {
-        let mut judge = Judge::new(Some(policies(POLICY).unwrap()), 4);
+        let reads_names =
+            format!("{POLICY}\nforbid(principal, action, resource is Module) when {{ resource.name == \"b\" }};");
+        let mut judge = Judge::new(Some(policies(&reads_names).unwrap()), 4);
         let a = q(RecordKind::ModuleLoad, Resource::Module { name: "a".into() });
         let b = q(RecordKind::ModuleLoad, Resource::Module { name: "b".into() });
         let c = q(RecordKind::ModuleLoad, Resource::Module { name: "c".into() });
@@ -1154,7 +1229,119 @@ forbid(principal, action == Action::"file_open", resource)
         assert_eq!((judge.stats.hits, judge.stats.misses), (3, 3));
         assert_eq!(answers[1], answers[0]);
         assert_eq!(answers[5], answers[2]);
+        assert_eq!(answers[2].outcome, Outcome::Deny);
+        // POLICY reads no module name: one evaluation answers all three.
+        let mut judge = Judge::new(Some(policies(POLICY).unwrap()), 4);
+        for question in [&a, &b, &c] {
+            judge.judge(&api(), question);
+        }
+        assert_eq!((judge.stats.hits, judge.stats.misses), (2, 1));
         let mut open = Judge::new(None, 10);
         assert_eq!(open.judge(&api(), &a).outcome, Outcome::Allow);
+    }
+
+    /// Questions that encode alike under a policy set's [`Observed`] get
+    /// the same answer from it: sampled questions over every resource kind
+    /// and context, against policy sets that read few attributes, many, or
+    /// the resource whole.
+    #[test]
+    fn observed_keys_answer_as_evaluation_does() {
+        let sets = [
+            POLICY.to_string(),
+            format!("{}{}", include_str!("../../../examples/policy/baseline.cedar"), include_str!("../../../examples/policy/identity.cedar")),
+            r#"permit(principal, action, resource);
+               forbid(principal, action, resource == File::"/etc/shadow");
+               forbid(principal, action, resource) when { context.exe like "*/sh" && context.kernel_verdict == -13 };
+               @outcome("review") forbid(principal, action, resource is Peer) when { resource.port == 22 || resource.ip.isInRange(ip("10.0.0.0/8")) };
+               @outcome("investigate") forbid(principal, action, resource) when { context.divergence != "" && resource has name && resource.name like "b*" };
+               @outcome("review") forbid(principal, action, resource is Credential) when { resource.caps_gained || context.euid == 0 };"#
+                .to_string(),
+            r#"permit(principal, action, resource) when { resource has path && resource.path like "/etc/*" };"#.to_string(),
+        ];
+        let principals = [api(), Principal::unattested()];
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            // CAST: n is small.
+            (rng % n as u64) as usize
+        };
+        let texts = ["/etc/shadow", "/etc/passwd", "/srv/a", "b1", "bash", ""];
+        for text in &sets {
+            let p = policies(text).unwrap();
+            let observed = p.observed();
+            let mut seen: HashMap<Vec<u8>, (Answer, String)> = HashMap::new();
+            let mut questions = 0;
+            for _ in 0..4000 {
+                let t = |i: usize| Cow::Borrowed(texts[i % texts.len()]);
+                let resource = match next(10) {
+                    0 => Resource::Binary { path: t(next(6)), sha256: t(next(2) + 4), declared: next(2) == 0 },
+                    1 => Resource::File { path: t(next(6)), secret_owner: t(next(2) + 4), secret: next(2) == 0 },
+                    2 => Resource::Peer {
+                        ip: ["10.1.2.3", "192.168.0.1", "::1"][next(3)].parse().unwrap(),
+                        port: [22, 443][next(2)],
+                        spiffe_id: t(next(2) + 4),
+                        declared: next(2) == 0,
+                    },
+                    3 => Resource::Credential {
+                        uid: [0, 1000][next(2)],
+                        euid: [0, 1000][next(2)],
+                        gid: [0, 1000][next(2)],
+                        egid: [0, 1000][next(2)],
+                        caps_gained: next(2) == 0,
+                    },
+                    4 => Resource::Capability { number: [7, 21][next(2)], in_setid: next(2) == 0 },
+                    5 => Resource::Namespace { changed: [1, 6][next(2)] },
+                    6 => Resource::Module { name: t(next(6)) },
+                    7 => Resource::Program { name: t(next(6)), prog_type: [1, 2][next(2)] },
+                    8 => Resource::Process { tgid: [1, 2][next(2)], uid: [0, 1000][next(2)] },
+                    _ => Resource::Key { key_type: t(next(6)), description: t(next(6)) },
+                };
+                let action = match resource {
+                    Resource::Binary { .. } => [RecordKind::Exec, RecordKind::BprmCheck][next(2)],
+                    Resource::File { .. } => [RecordKind::FileOpen, RecordKind::FileUnlink][next(2)],
+                    Resource::Peer { .. } => [RecordKind::SockConnect, RecordKind::SockBind][next(2)],
+                    Resource::Credential { .. } => RecordKind::CredChange,
+                    Resource::Capability { .. } => RecordKind::CapDenied,
+                    Resource::Namespace { .. } => RecordKind::NsChange,
+                    Resource::Module { .. } => RecordKind::ModuleLoad,
+                    Resource::Program { .. } => RecordKind::BpfProgLoad,
+                    Resource::Process { .. } => RecordKind::PtraceAttach,
+                    Resource::Key { .. } => RecordKind::KeyAccess,
+                };
+                let principal_index = next(2);
+                let question = Question {
+                    // CAST: 0 or 1.
+                    principal_index: principal_index as u32,
+                    action,
+                    resource,
+                    facts: Facts {
+                        kernel_verdict: [0, -13, -1][next(3)],
+                        divergence: [Divergence::None, Divergence::ForeignSecret][next(2)],
+                        uid: [0, 1000][next(2)],
+                        euid: [0, 1000][next(2)],
+                        gid: [0, 1000][next(2)],
+                        exe: ["/bin/sh", "/usr/bin/api"][next(2)].into(),
+                    },
+                };
+                let answer = p.evaluate(&principals[principal_index], &question);
+                assert_eq!(answer.errors, 0, "{question:?}");
+                let mut key = Vec::new();
+                question.encode(&observed, &mut key);
+                questions += 1;
+                match seen.get(&key) {
+                    Some((first, about)) => assert_eq!(
+                        &answer, first,
+                        "policies {text}\nread {observed:?}; these encode alike and are answered differently:\n{about}\n{question:?}"
+                    ),
+                    None => {
+                        seen.insert(key, (answer, format!("{question:?}")));
+                    }
+                }
+            }
+            // The sample shares keys, or the test proves nothing.
+            assert!(seen.len() < questions, "{text}: {} keys for {questions} questions", seen.len());
+        }
     }
 }
