@@ -28,6 +28,26 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 note() { printf '    %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# free_gib DIR: GiB free on DIR's filesystem (DIR or its nearest parent that exists).
+free_gib() {
+    local d="$1"
+    while [ ! -e "$d" ]; do d="$(dirname "$d")"; done
+    df -Pk "$d" | awk 'NR == 2 { print int($4 / 1048576) }'
+}
+
+# need_disk GIB WHAT: stops, saying so, unless the repository's and the
+# cache's filesystems have GIB free (WITNESS_MIN_FREE_GIB overrides GIB). A
+# full disk midway fails in ways that name something else: a compiler's
+# write error, a truncated console log, a guest that stalls on its console.
+need_disk() {
+    local gib="${WITNESS_MIN_FREE_GIB:-$1}" what="$2" dir free
+    for dir in "$WITNESS_ROOT" "$WITNESS_CACHE"; do
+        free="$(free_gib "$dir")"
+        [ "$free" -ge "$gib" ] || die "$what needs about $gib GiB free on the filesystem of $dir; it has $free GiB (free some, or set WITNESS_MIN_FREE_GIB to go on anyway)"
+    done
+    note "disk: $(free_gib "$WITNESS_ROOT") GiB free for the build tree, $(free_gib "$WITNESS_CACHE") GiB for the cache (needs about $gib)"
+}
+
 # kbuild_llvm_args KDIR: `LLVM=1` when that tree was built with clang (the
 # module must then be built with clang too).
 kbuild_llvm_args() {

@@ -13,6 +13,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 mapfile -t kernels < <(vm_kernels)
+# From a fresh machine a run writes about 20 GiB: chroots of the suites,
+# kernel build trees, the collector's release and test builds, the host
+# test's disk images. need_disk says so up front rather than midway.
+need_disk 20 "make test"
+disk_start="$(free_gib "$WITNESS_ROOT")"
 timings=()
 for k in "${kernels[@]}"; do
     start=$SECONDS
@@ -97,6 +102,7 @@ checked "kubernetes" "kubernetes" "$WITNESS_BUILD/kubernetes-test.out" "$WITNESS
 
 echo
 printf 'time: %s\n' "${timings[@]}"
+echo "disk: $(free_gib "$WITNESS_ROOT") GiB free at the end, $disk_start GiB at the start"
 printf '%s\n' "${summary[@]}"
 for b in "${broken[@]}"; do echo "error: $b"; done
 echo "$passed passed, $failed failed"
