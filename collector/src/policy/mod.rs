@@ -51,8 +51,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId, PolicySet,
-    Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    ActionConstraint, Authorizer, Context, Decision, Effect, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
 use thiserror::Error;
 use witness_abi::record::{RecordKind, NS_NAMES};
@@ -491,6 +491,12 @@ struct PolicyInfo {
 /// A loaded, validated policy set.
 pub struct Policies {
     set: PolicySet,
+    /// By action (`RecordKind as usize`): the policies whose action scope
+    /// admits it. Cedar checks a policy's scope before its condition, so a
+    /// policy whose scope excludes the action is neither satisfied nor in
+    /// error and leaving it out gives the same answer; each one evaluated
+    /// costs the construction of its condition.
+    by_action: Vec<PolicySet>,
     info: HashMap<PolicyId, PolicyInfo>,
     schema: Schema,
     authorizer: Authorizer,
@@ -669,6 +675,13 @@ impl Policies {
         }
         Ok(Self {
             observed: Observed::of(&set),
+            by_action: by_action(&set).map_err(|e| {
+                PolicyError::Invalid(AtLine {
+                    path: files.first().map(|(p, _)| p.clone()).unwrap_or_default(),
+                    line: 1,
+                    message: format!("cannot split the policies by action: {e}"),
+                })
+            })?,
             set,
             info,
             schema,
@@ -723,12 +736,17 @@ impl Policies {
 
     /// Evaluates one question (uncached).
     pub fn evaluate(&self, principal: &Principal, q: &Question<'_>) -> Answer {
+        self.evaluate_in(self.by_action.get(q.action as usize).unwrap_or(&self.set), principal, q)
+    }
+
+    /// Evaluates one question against `set`.
+    fn evaluate_in(&self, set: &PolicySet, principal: &Principal, q: &Question<'_>) -> Answer {
         let (request, entities) = match build(principal, q) {
             Ok(x) => x,
             // Only reachable through a bug in `build`; judged as an error.
             Err(_) => return Answer { outcome: Outcome::Review, policies: Arc::from([]), errors: 1 },
         };
-        let response = self.authorizer.is_authorized(&request, &self.set, &entities);
+        let response = self.authorizer.is_authorized(&request, set, &entities);
         let errors = u32::try_from(response.diagnostics().errors().count()).unwrap_or(u32::MAX);
         let mut outcome = None::<Outcome>;
         let mut policies = Vec::new();
@@ -758,6 +776,30 @@ impl Policies {
     pub fn schema(&self) -> &Schema {
         &self.schema
     }
+}
+
+/// The policies each action can be decided by (see `Policies::by_action`).
+/// A policy scoped to an entity that is not an action of the schema stays
+/// in every set.
+fn by_action(set: &PolicySet) -> Result<Vec<PolicySet>, String> {
+    let actions: Vec<EntityUid> = RecordKind::ALL.iter().map(|k| uid("Action", k.name())).collect();
+    let mut out = vec![PolicySet::new(); RecordKind::ALL.len()];
+    for p in set.policies() {
+        let admits: Box<dyn Fn(&EntityUid) -> bool> = match p.action_constraint() {
+            ActionConstraint::Any => Box::new(|_| true),
+            ActionConstraint::Eq(a) if actions.contains(&a) => Box::new(move |x| *x == a),
+            ActionConstraint::In(list) if list.iter().all(|a| actions.contains(a)) => {
+                Box::new(move |x| list.contains(x))
+            }
+            ActionConstraint::Eq(_) | ActionConstraint::In(_) => Box::new(|_| true),
+        };
+        for kind in RecordKind::ALL {
+            if admits(&actions[*kind as usize]) {
+                out[*kind as usize].add(p.clone()).map_err(|e| format!("{}: {e}", p.id()))?;
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn uid(ty: &str, id: &str) -> EntityUid {
@@ -1132,6 +1174,8 @@ forbid(principal, action == Action::"file_open", resource)
     fn outcomes_follow_annotations() {
         let p = policies(POLICY).unwrap();
         assert_eq!(p.len(), 4);
+        // base and unattested-exec are all that can decide an exec.
+        assert_eq!(p.by_action[RecordKind::Exec as usize].policies().count(), 2);
         let exec = q(RecordKind::Exec, Resource::Binary { path: "/bin/sh".into(), sha256: "".into(), declared: true });
         let a = p.evaluate(&api(), &exec);
         assert_eq!((a.outcome, &a.policies[..]), (Outcome::Allow, ["base".to_string()].as_slice()));
@@ -1327,6 +1371,8 @@ forbid(principal, action == Action::"file_open", resource)
                 };
                 let answer = p.evaluate(&principals[principal_index], &question);
                 assert_eq!(answer.errors, 0, "{question:?}");
+                // Only the policies of the action answer as all of them do.
+                assert_eq!(answer, p.evaluate_in(&p.set, &principals[principal_index], &question), "{question:?}");
                 let mut key = Vec::new();
                 question.encode(&observed, &mut key);
                 questions += 1;
