@@ -76,7 +76,8 @@ pub(crate) struct JudgeArgs {
     /// identity="_overflow".
     #[arg(long, default_value_t = 10_000)]
     pub(crate) series_budget: usize,
-    /// Policy decisions cached.
+    /// Policy decisions cached at most (16 bytes each; the table starts at
+    /// 4,096 and grows to this as the workloads ask new questions).
     #[arg(long, default_value_t = witness::policy::DEFAULT_CACHE_ENTRIES)]
     pub(crate) cache_entries: usize,
 }
