@@ -167,8 +167,8 @@ impl DecisionCache {
             }
         };
         let (mut set, hi, lo) = self.place(fingerprint);
-        let full = |ways: &[Slot; WAYS]| !ways.iter().any(|s| s.word & VALID == 0 || (s.hi == hi && s.lo == lo));
-        if full(&self.sets[set].0) && self.sets.len() < self.max_sets {
+        let usable = |s: &Slot| s.word & VALID == 0 || (s.hi == hi && s.lo == lo);
+        if !self.sets[set].0.iter().any(usable) && self.sets.len() < self.max_sets {
             self.evictions += 1;
             if self.evictions > self.sets.len() / 8 {
                 self.grow();
@@ -176,7 +176,7 @@ impl DecisionCache {
             }
         }
         let ways = &mut self.sets[set].0;
-        let way = match ways.iter().position(|s| s.word & VALID == 0 || (s.hi == hi && s.lo == lo)) {
+        let way = match ways.iter().position(usable) {
             Some(free) => free,
             None => {
                 let mut hand = usize::from(self.hands[set]) % WAYS;

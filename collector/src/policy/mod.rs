@@ -785,13 +785,11 @@ fn by_action(set: &PolicySet) -> Result<Vec<PolicySet>, String> {
     let actions: Vec<EntityUid> = RecordKind::ALL.iter().map(|k| uid("Action", k.name())).collect();
     let mut out = vec![PolicySet::new(); RecordKind::ALL.len()];
     for p in set.policies() {
-        let admits: Box<dyn Fn(&EntityUid) -> bool> = match p.action_constraint() {
-            ActionConstraint::Any => Box::new(|_| true),
-            ActionConstraint::Eq(a) if actions.contains(&a) => Box::new(move |x| *x == a),
-            ActionConstraint::In(list) if list.iter().all(|a| actions.contains(a)) => {
-                Box::new(move |x| list.contains(x))
-            }
-            ActionConstraint::Eq(_) | ActionConstraint::In(_) => Box::new(|_| true),
+        let scope = p.action_constraint();
+        let admits = |action: &EntityUid| match &scope {
+            ActionConstraint::Any => true,
+            ActionConstraint::Eq(a) => !actions.contains(a) || a == action,
+            ActionConstraint::In(list) => !list.iter().all(|a| actions.contains(a)) || list.contains(action),
         };
         for kind in RecordKind::ALL {
             if admits(&actions[*kind as usize]) {
